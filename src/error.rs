@@ -1,0 +1,128 @@
+//! One error type for the crate, with messages a user can act on.
+
+use std::fmt;
+
+/// Everything that can go wrong while building, encoding or publishing a packet, or while
+/// managing a session.
+///
+/// ```
+/// use symple::{Address, Error};
+/// let err = "".parse::<Address>().unwrap_err();
+/// assert!(matches!(err, Error::InvalidAddress(_)));
+/// assert!(err.to_string().contains("address"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An address was empty or otherwise not of the `user|id` form.
+    #[error("invalid address: {0}")]
+    InvalidAddress(String),
+    /// A message or one of its fields is malformed.
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
+    /// A packet for the native server was built without a `to`.
+    #[error("no recipient: the native target needs `to` (a user, a `user|id` address or rooms); a message without one is dropped by every native server")]
+    MissingRecipient,
+    /// A Socket.IO event name that Socket.IO reserves for itself.
+    #[error("\"{0}\" is a reserved Socket.IO event name")]
+    ReservedEvent(String),
+    /// An option that the chosen target cannot honour.
+    #[error("unsupported on this target: {0}")]
+    Unsupported(String),
+    /// Text that should have been JSON was not.
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Invalid session input or a malformed value stored under a session key.
+    #[error("invalid session: {0}")]
+    InvalidSession(String),
+    /// Redis could not be reached, or the connection broke.
+    #[error("redis connection error ({url}): {source}")]
+    Connection {
+        /// The URL with any password masked.
+        url: String,
+        /// What the redis client reported.
+        source: redis::RedisError,
+    },
+    /// Redis answered a command with an error.
+    #[error("redis error: {0}")]
+    Redis(redis::RedisError),
+    /// The background writer of a queued emitter has stopped.
+    #[error("the emitter's background writer has stopped")]
+    WriterStopped,
+}
+
+/// Shorthand for `Result<T, symple::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// True when the error comes from the connection to Redis rather than from the input.
+    ///
+    /// ```
+    /// assert!(!symple::Error::MissingRecipient.is_connection());
+    /// ```
+    pub fn is_connection(&self) -> bool {
+        match self {
+            Error::Connection { .. } | Error::WriterStopped => true,
+            Error::Redis(e) => is_io(e),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn from_redis(url: &Redacted, err: redis::RedisError) -> Self {
+        if is_io(&err) {
+            Error::Connection {
+                url: url.to_string(),
+                source: err,
+            }
+        } else {
+            Error::Redis(err)
+        }
+    }
+}
+
+pub(crate) fn is_io(err: &redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_timeout()
+        || err.is_unrecoverable_error()
+}
+
+/// A Redis URL that prints with its password hidden.
+#[derive(Clone, Debug)]
+pub(crate) struct Redacted(pub String);
+
+impl fmt::Display for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // redis://user:secret@host -> redis://user:***@host
+        let s = &self.0;
+        if let Some(scheme_end) = s.find("://") {
+            let rest = &s[scheme_end + 3..];
+            if let Some(at) = rest.rfind('@') {
+                let creds = &rest[..at];
+                let user = creds.split(':').next().unwrap_or("");
+                let masked = if creds.contains(':') {
+                    format!("{user}:***")
+                } else {
+                    "***".to_string()
+                };
+                return write!(f, "{}://{}@{}", &s[..scheme_end], masked, &rest[at + 1..]);
+            }
+        }
+        f.write_str(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Redacted;
+
+    #[test]
+    fn masks_passwords() {
+        assert_eq!(
+            Redacted("redis://u:pw@h:1/0".into()).to_string(),
+            "redis://u:***@h:1/0"
+        );
+        assert_eq!(Redacted("redis://pw@h".into()).to_string(), "redis://***@h");
+        assert_eq!(Redacted("redis://h:1".into()).to_string(), "redis://h:1");
+    }
+}

@@ -1,0 +1,48 @@
+//! # symple
+//!
+//! Push [Symple](https://github.com/sourcey/symple-server) real-time messages from Rust through
+//! Redis, with no HTTP hop: the emitter publishes packets the servers already read.
+//!
+//! - **Native servers** (this crate's server, the v4 Node server): JSON on `symple:broadcast`.
+//! - **Socket.IO servers** (npm `symple` 2.x, any server with `@socket.io/redis-adapter`):
+//!   MessagePack on `symple#/#…`, byte-identical to `@socket.io/redis-emitter`.
+//!
+//! Building a packet is pure and needs no Redis:
+//!
+//! ```
+//! use symple::{Message, Room};
+//! use symple::packet::socketio::{encode_event, Broadcast, Server};
+//!
+//! let msg = Message::new(serde_json::json!({"text": "hi"})).subtype("chat");
+//! let mut to = Broadcast::default();
+//! to.add_rooms([Room::from("alice")]);
+//! let arg = serde_json::to_value(&msg)?;
+//! let packet = encode_event(&Server::default(), &to, "message", &[arg])?;
+//! assert_eq!(packet.channel, "symple#/#alice#");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Publishing needs a Redis:
+//!
+//! ```no_run
+//! use symple::{Emitter, Target};
+//! let emitter = Emitter::builder("redis://127.0.0.1:6379").target(Target::Native).connect()?;
+//! emitter.to("alice").send(serde_json::json!({"text": "hello from Rust"}))?;
+//! # Ok::<(), symple::Error>(())
+//! ```
+
+pub mod emitter;
+pub mod error;
+pub mod packet;
+pub mod protocol;
+pub mod redis;
+pub mod route;
+
+pub use emitter::{AsyncEmitter, Emitter, EmitterBuilder};
+pub use error::{Error, Result};
+pub use packet::Packet;
+pub use protocol::{
+    Action, Address, AnyMessage, Command, Event, IntoObject, Message, Object, Peer, Presence, Room,
+    To,
+};
+pub use route::{IntoRooms, Route, Target};

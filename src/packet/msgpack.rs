@@ -1,0 +1,156 @@
+//! MessagePack of JSON values, written exactly as `notepack.io` (the codec of
+//! `@socket.io/redis-emitter` and `@socket.io/redis-adapter`) writes the same JavaScript values.
+//!
+//! Two JavaScript habits matter for byte identity: a number with no fractional part is an
+//! integer (so `2.0` is written as the integer 2), and an object lists integer-like keys
+//! (`"0"`, `"17"`) first, in ascending order, before the others in insertion order.
+
+use rmp::encode;
+use serde_json::{Map, Number, Value};
+
+/// Appends the MessagePack form of `value` to `out`.
+///
+/// ```
+/// let mut out = Vec::new();
+/// symple::packet::msgpack::write_value(&mut out, &serde_json::json!({"a": [1, -1, 2.5, null]}));
+/// assert_eq!(out, [0x81, 0xa1, b'a', 0x94, 0x01, 0xff, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0, 0xc0]);
+/// ```
+pub fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.push(0xc0),
+        Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
+        Value::Number(n) => write_number(out, n),
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            write_array_len(out, items.len());
+            for item in items {
+                write_value(out, item);
+            }
+        }
+        Value::Object(map) => write_map(out, map),
+    }
+}
+
+/// Appends a string.
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail, and JSON strings are far below 4 GiB.
+    let _ = encode::write_str(out, s);
+}
+
+/// Appends an array header.
+pub fn write_array_len(out: &mut Vec<u8>, len: usize) {
+    let _ = encode::write_array_len(out, len_u32(len));
+}
+
+/// Appends a map header.
+pub fn write_map_len(out: &mut Vec<u8>, len: usize) {
+    let _ = encode::write_map_len(out, len_u32(len));
+}
+
+/// Appends a signed integer in its smallest form (positive values use the unsigned family).
+pub fn write_int(out: &mut Vec<u8>, i: i64) {
+    let _ = encode::write_sint(out, i);
+}
+
+fn len_u32(len: usize) -> u32 {
+    // notepack throws past u32; a JSON value that large cannot reach here from Redis-sized input.
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+fn write_number(out: &mut Vec<u8>, n: &Number) {
+    if let Some(i) = n.as_i64() {
+        write_int(out, i);
+    } else if let Some(u) = n.as_u64() {
+        let _ = encode::write_uint(out, u);
+    } else if let Some(f) = n.as_f64() {
+        // JavaScript has one number type: an integral float is an integer on the wire.
+        if f.fract() == 0.0 && f.is_finite() && f.abs() < 9.223_372_036_854_775e18 {
+            write_int(out, f as i64);
+        } else {
+            let _ = encode::write_f64(out, f);
+        }
+    }
+}
+
+fn write_map(out: &mut Vec<u8>, map: &Map<String, Value>) {
+    write_map_len(out, map.len());
+    if !map.keys().any(|k| is_array_index(k)) {
+        for (k, v) in map {
+            write_str(out, k);
+            write_value(out, v);
+        }
+        return;
+    }
+    // JavaScript property order: array indices ascending, then the rest as inserted.
+    let mut indexed: Vec<(u32, &String, &Value)> = map
+        .iter()
+        .filter_map(|(k, v)| array_index(k).map(|i| (i, k, v)))
+        .collect();
+    indexed.sort_by_key(|(i, _, _)| *i);
+    for (_, k, v) in indexed {
+        write_str(out, k);
+        write_value(out, v);
+    }
+    for (k, v) in map.iter().filter(|(k, _)| !is_array_index(k)) {
+        write_str(out, k);
+        write_value(out, v);
+    }
+}
+
+fn is_array_index(k: &str) -> bool {
+    array_index(k).is_some()
+}
+
+/// A canonical decimal below 2^32 - 1, as ECMAScript defines an array index.
+fn array_index(k: &str) -> Option<u32> {
+    let first = *k.as_bytes().first()?;
+    if !first.is_ascii_digit() || (first == b'0' && k.len() > 1) {
+        return None;
+    }
+    k.parse::<u32>().ok().filter(|&i| i != u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn enc(v: Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_value(&mut out, &v);
+        out
+    }
+
+    #[test]
+    fn integers_take_the_smallest_form() {
+        assert_eq!(enc(json!(127)), [0x7f]);
+        assert_eq!(enc(json!(128)), [0xcc, 0x80]);
+        assert_eq!(enc(json!(-32)), [0xe0]);
+        assert_eq!(enc(json!(-33)), [0xd0, 0xdf]);
+        assert_eq!(enc(json!(65536)), [0xce, 0, 1, 0, 0]);
+        assert_eq!(enc(json!(u64::MAX))[0], 0xcf);
+        assert_eq!(enc(json!(i64::MIN))[0], 0xd3);
+    }
+
+    #[test]
+    fn integral_floats_are_integers() {
+        assert_eq!(enc(json!(2.0)), [0x02]);
+        assert_eq!(enc(json!(-0.0)), [0x00]);
+        assert_eq!(enc(json!(0.5))[0], 0xcb);
+        assert_eq!(enc(json!(1e300))[0], 0xcb);
+    }
+
+    #[test]
+    fn index_keys_come_first() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"10":2,"2":3,"01":4}"#).unwrap();
+        let out = enc(v);
+        let decoded = rmpv::decode::read_value(&mut &out[..]).unwrap();
+        let keys: Vec<String> = decoded
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(keys, ["2", "10", "b", "01"]);
+    }
+}

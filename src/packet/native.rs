@@ -1,0 +1,167 @@
+//! Native-server packets: one Symple message as JSON on `symple:broadcast`, the channel the
+//! project's own server and the v4 Node server subscribe to.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::packet::Packet;
+use crate::protocol::{Object, To};
+
+/// The channel native servers subscribe to.
+pub const CHANNEL: &str = "symple:broadcast";
+
+/// Fields an emitter fills in when the message lacks them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fill<'a> {
+    /// Written as `id` when the message has none.
+    pub id: Option<&'a str>,
+    /// Written as `from` when the message has none.
+    pub from: Option<&'a str>,
+}
+
+/// Encodes `message` for native servers. `to`, when given, replaces the message's own `to`;
+/// without either the message is refused, since native servers drop it.
+///
+/// ```
+/// use symple::packet::native::{encode, Fill};
+/// let msg = serde_json::json!({"type": "message", "to": "alice", "data": 1});
+/// let p = encode(msg.as_object().unwrap(), None, Fill { id: Some("m1"), from: Some("server") })?;
+/// assert_eq!(p.channel, "symple:broadcast");
+/// assert_eq!(p.payload, br#"{"type":"message","to":"alice","data":1,"id":"m1","from":"server"}"#);
+/// # Ok::<(), symple::Error>(())
+/// ```
+pub fn encode(message: &Object, to: Option<&To>, fill: Fill<'_>) -> Result<Packet, Error> {
+    check(message)?;
+    if to.is_none() {
+        match message.get("to") {
+            None | Some(Value::Null) => return Err(Error::MissingRecipient),
+            Some(v) => {
+                To::from_json(v)?;
+            }
+        }
+    }
+    let out = Native { message, to, fill };
+    Ok(Packet::new(CHANNEL, serde_json::to_vec(&out)?))
+}
+
+fn check(message: &Object) -> Result<(), Error> {
+    match message.get("type") {
+        Some(Value::String(t)) if !t.is_empty() => {}
+        Some(other) => {
+            return Err(Error::InvalidMessage(format!(
+                "`type` must be a non-empty string, not {other}"
+            )))
+        }
+        None => return Err(Error::InvalidMessage("message has no `type`".into())),
+    }
+    match message.get("from") {
+        None => {}
+        Some(Value::String(f)) if !f.is_empty() => {}
+        Some(other) => {
+            return Err(Error::InvalidMessage(format!(
+                "`from` must be a non-empty address string, not {other}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+struct Native<'a> {
+    message: &'a Object,
+    to: Option<&'a To>,
+    fill: Fill<'a>,
+}
+
+impl Serialize for Native<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.message;
+        let add_id = self.fill.id.filter(|_| !m.contains_key("id"));
+        let add_from = self.fill.from.filter(|_| !m.contains_key("from"));
+        let add_to = self.to.filter(|_| !m.contains_key("to"));
+        let len = m.len()
+            + usize::from(add_id.is_some())
+            + usize::from(add_from.is_some())
+            + usize::from(add_to.is_some());
+        let mut map = s.serialize_map(Some(len))?;
+        for (k, v) in m {
+            match (k.as_str(), self.to) {
+                ("to", Some(to)) => map.serialize_entry(k, to)?,
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        if let Some(id) = add_id {
+            map.serialize_entry("id", id)?;
+        }
+        if let Some(from) = add_from {
+            map.serialize_entry("from", from)?;
+        }
+        if let Some(to) = add_to {
+            map.serialize_entry("to", to)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Room;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Object {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn override_replaces_to_in_place() {
+        let to = To::from_rooms(&[Room::from("a"), Room::Id(5)]).unwrap();
+        let p = encode(
+            &obj(json!({"type":"event","to":"x","name":"n"})),
+            Some(&to),
+            Fill::default(),
+        )
+        .unwrap();
+        assert_eq!(p.payload, br#"{"type":"event","to":["a",5],"name":"n"}"#);
+    }
+
+    #[test]
+    fn keeps_own_id_and_from() {
+        let m = obj(json!({"type":"message","id":"mine","from":"me","to":"u"}));
+        let p = encode(
+            &m,
+            None,
+            Fill {
+                id: Some("other"),
+                from: Some("server"),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            p.payload,
+            br#"{"type":"message","id":"mine","from":"me","to":"u"}"#
+        );
+    }
+
+    #[test]
+    fn refuses_bad_messages() {
+        let cases = [
+            (json!({"type":"message"}), "no recipient"),
+            (json!({"type":"message","to":null}), "no recipient"),
+            (json!({"type":"message","to":""}), "empty address"),
+            (json!({"type":"message","to":[]}), "empty array"),
+            (json!({"to":"a"}), "no `type`"),
+            (json!({"type":1,"to":"a"}), "`type` must be"),
+            (
+                json!({"type":"message","to":"a","from":3}),
+                "`from` must be",
+            ),
+        ];
+        for (v, needle) in cases {
+            let e = encode(&obj(v.clone()), None, Fill::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{v}: {e}");
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! The connection layer: the only code that talks to Redis. Encoders never see it, so another
+//! connection type (Redis Cluster, where PUBLISH goes to any node) is one more [`Publisher`].
+
+use std::fmt;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use crate::error::{Error, Redacted, Result};
+use crate::packet::Packet;
+
+/// The URL used when none is given: `SYMPLE_REDIS_URL`, then `REDIS_URL`, then localhost.
+///
+/// ```
+/// let url = symple::redis::default_url();
+/// assert!(url.starts_with("redis"));
+/// ```
+pub fn default_url() -> String {
+    ["SYMPLE_REDIS_URL", "REDIS_URL"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// How to reach Redis.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = symple::redis::ConnectOptions::new("redis://127.0.0.1:6379")
+///     .connect_timeout(Duration::from_millis(500));
+/// assert_eq!(opts.url(), "redis://127.0.0.1:6379");
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    url: String,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    queue_capacity: usize,
+}
+
+impl ConnectOptions {
+    /// Options for `url` with a 2 s connect timeout and a 5 s response timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        ConnectOptions {
+            url: url.into(),
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(5),
+            queue_capacity: 100_000,
+        }
+    }
+
+    /// The Redis URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// How long connecting may take before it fails.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// How long a reply may take before the command fails.
+    pub fn response_timeout(mut self, t: Duration) -> Self {
+        self.response_timeout = t;
+        self
+    }
+
+    /// How many packets a queued publisher holds before `emit` waits for room.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n.max(1);
+        self
+    }
+
+    pub(crate) fn client(&self) -> Result<redis::Client> {
+        redis::Client::open(self.url.as_str()).map_err(|e| Error::Connection {
+            url: Redacted(self.url.clone()).to_string(),
+            source: e,
+        })
+    }
+
+    pub(crate) fn redacted(&self) -> Redacted {
+        Redacted(self.url.clone())
+    }
+
+    /// The async connection manager's settings: same timeouts; it reconnects by itself.
+    pub(crate) fn manager_config(&self) -> redis::aio::ConnectionManagerConfig {
+        redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
+            .set_number_of_retries(1)
+    }
+}
+
+/// Something that publishes packets. Blocking; shared between threads.
+pub trait Publisher: Send + Sync + fmt::Debug {
+    /// Publishes one packet.
+    fn publish(&self, packet: Packet) -> Result<()>;
+    /// Publishes packets in one pipelined round trip.
+    fn publish_batch(&self, packets: Vec<Packet>) -> Result<()>;
+    /// Waits until everything handed over so far is acknowledged by Redis; reports the first
+    /// failure since the last flush.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// One blocking connection, opened on first use and reopened after a failure or a `fork`.
+pub struct Connection {
+    opts: ConnectOptions,
+    client: redis::Client,
+    conn: Mutex<Option<Open>>,
+}
+
+struct Open {
+    pid: u32,
+    conn: redis::Connection,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.opts.redacted().to_string())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Opens a connection now, so a wrong URL or an unreachable server shows at once.
+    ///
+    /// ```no_run
+    /// let conn = symple::redis::Connection::open(symple::redis::ConnectOptions::new("redis://127.0.0.1:6379"))?;
+    /// # Ok::<(), symple::Error>(())
+    /// ```
+    pub fn open(opts: ConnectOptions) -> Result<Self> {
+        let conn = Self::lazy(opts)?;
+        conn.with(|_| Ok(()))?;
+        Ok(conn)
+    }
+
+    /// A connection that is opened on first use.
+    pub fn lazy(opts: ConnectOptions) -> Result<Self> {
+        let client = opts.client()?;
+        Ok(Connection {
+            opts,
+            client,
+            conn: Mutex::new(None),
+        })
+    }
+
+    fn connect(&self) -> Result<redis::Connection> {
+        let url = self.opts.redacted();
+        let conn = self
+            .client
+            .get_connection_with_timeout(self.opts.connect_timeout)
+            .map_err(|e| Error::Connection {
+                url: url.to_string(),
+                source: e,
+            })?;
+        conn.set_read_timeout(Some(self.opts.response_timeout))
+            .and_then(|_| conn.set_write_timeout(Some(self.opts.response_timeout)))
+            .map_err(|e| Error::from_redis(&url, e))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on the open connection. After a connection failure the connection is dropped,
+    /// so the next call reconnects; the failed command is not retried, since Redis may have
+    /// run it already.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = std::process::id();
+        if guard.as_ref().is_some_and(|o| o.pid != pid) {
+            // A forked child must not share the parent's socket: drop ours without a QUIT.
+            if let Some(open) = guard.take() {
+                std::mem::forget(open.conn);
+            }
+        }
+        if guard.is_none() {
+            *guard = Some(Open {
+                pid,
+                conn: self.connect()?,
+            });
+        }
+        let Some(open) = guard.as_mut() else {
+            unreachable!("connection was just opened")
+        };
+        match f(&mut open.conn) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                if crate::error::is_io(&e) {
+                    *guard = None;
+                }
+                Err(Error::from_redis(&self.opts.redacted(), e))
+            }
+        }
+    }
+}
+
+fn publish_cmd(packet: &Packet) -> redis::Cmd {
+    let mut cmd = redis::cmd("PUBLISH");
+    cmd.arg(&packet.channel).arg(&packet.payload);
+    cmd
+}
+
+fn pipeline(packets: &[Packet]) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for p in packets {
+        pipe.add_command(publish_cmd(p)).ignore();
+    }
+    pipe
+}
+
+impl Publisher for Connection {
+    fn publish(&self, packet: Packet) -> Result<()> {
+        let cmd = publish_cmd(&packet);
+        self.with(|c| cmd.query::<i64>(c).map(drop))
+    }
+
+    fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
+        if packets.is_empty() {
+            return Ok(());
+        }
+        let pipe = pipeline(&packets);
+        self.with(|c| pipe.query::<()>(c))
+    }
+}
+
+/// A publisher whose `publish` returns once the packet is queued; a background thread
+/// pipelines whatever has queued up. `flush` waits for every reply; dropping it flushes.
+pub struct Queued {
+    tx: Option<mpsc::SyncSender<Job>>,
+    writer: Option<thread::JoinHandle<()>>,
+    url: Redacted,
+}
+
+enum Job {
+    Packet(Packet),
+    Flush(mpsc::Sender<Result<()>>),
+}
+
+impl fmt::Debug for Queued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queued")
+            .field("url", &self.url.to_string())
+            .finish()
+    }
+}
+
+/// Most packets one pipelined write carries.
+const MAX_PIPELINE: usize = 1024;
+
+impl Queued {
+    /// Starts the writer thread over `conn`.
+    ///
+    /// ```no_run
+    /// use symple::redis::{ConnectOptions, Connection, Queued};
+    /// let opts = ConnectOptions::new("redis://127.0.0.1:6379");
+    /// let q = Queued::start(Connection::open(opts.clone())?, &opts)?;
+    /// # Ok::<(), symple::Error>(())
+    /// ```
+    pub fn start(conn: Connection, opts: &ConnectOptions) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
+        let writer = thread::Builder::new()
+            .name("symple-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(|e| Error::Unsupported(format!("cannot start the writer thread: {e}")))?;
+        Ok(Queued {
+            tx: Some(tx),
+            writer: Some(writer),
+            url: opts.redacted(),
+        })
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        match &self.tx {
+            Some(tx) => tx.send(job).map_err(|_| Error::WriterStopped),
+            None => Err(Error::WriterStopped),
+        }
+    }
+}
+
+fn write_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    let mut first_error: Option<Error> = None;
+    let mut batch = Vec::with_capacity(MAX_PIPELINE);
+    while let Ok(job) = rx.recv() {
+        let mut flush = None;
+        match job {
+            Job::Packet(p) => batch.push(p),
+            Job::Flush(reply) => flush = Some(reply),
+        }
+        while flush.is_none() && batch.len() < MAX_PIPELINE {
+            match rx.try_recv() {
+                Ok(Job::Packet(p)) => batch.push(p),
+                Ok(Job::Flush(reply)) => flush = Some(reply),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            let packets = std::mem::replace(&mut batch, Vec::with_capacity(MAX_PIPELINE));
+            if let Err(e) = conn.publish_batch(packets) {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(reply) = flush {
+            let _ = reply.send(first_error.take().map_or(Ok(()), Err));
+        }
+    }
+}
+
+impl Publisher for Queued {
+    fn publish(&self, packet: Packet) -> Result<()> {
+        self.send(Job::Packet(packet))
+    }
+
+    fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
+        packets.into_iter().try_for_each(|p| self.publish(p))
+    }
+
+    fn flush(&self) -> Result<()> {
+        let (reply, wait) = mpsc::channel();
+        self.send(Job::Flush(reply))?;
+        wait.recv().map_err(|_| Error::WriterStopped)?
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        // Closing the channel lets the writer drain what is queued, then stop.
+        self.tx.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Shared handle to a publisher.
+pub type SharedPublisher = Arc<dyn Publisher>;
