@@ -31,6 +31,8 @@
 //! # Ok::<(), symple::Error>(())
 //! ```
 
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod emitter;
 pub mod error;
 pub mod packet;

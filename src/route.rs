@@ -128,7 +128,9 @@ impl Route {
     /// A server-side request (join, leave, disconnect); Socket.IO only.
     pub fn request_packet(&self, request: &Request) -> Result<Packet> {
         match &self.target {
-            Target::SocketIo(server) => socketio::encode_request(server, &self.broadcast, request),
+            Target::SocketIo(server) => {
+                socketio::encode_request(server, &*socketio_rooms(&self.broadcast)?, request)
+            }
             Target::Native => Err(Error::Unsupported(
                 "sockets_join, sockets_leave and disconnect_sockets need the Socket.IO target"
                     .into(),
@@ -150,24 +152,25 @@ impl Route {
     }
 
     fn socketio_packet(&self, server: &Server, message: Object) -> Result<Packet> {
+        let broadcast = socketio_rooms(&self.broadcast)?;
+        let arg = [Value::Object(message)];
         // With no rooms chosen on the route, a message's own `to` picks the rooms, as a
         // Symple server would route it.
-        let arg = [Value::Object(message)];
-        if self.broadcast.rooms.is_empty() {
+        if broadcast.rooms.is_empty() {
             if let Some(to) = arg[0].get("to").filter(|v| !v.is_null()) {
-                let mut broadcast = self.broadcast.clone();
+                let mut broadcast = broadcast.into_owned();
                 broadcast.add_rooms(To::from_json(to)?.rooms());
                 return socketio::encode_event(server, &broadcast, &self.event, &arg);
             }
         }
-        socketio::encode_event(server, &self.broadcast, &self.event, &arg)
+        socketio::encode_event(server, &broadcast, &self.event, &arg)
     }
 
     /// An event with any arguments, Socket.IO only.
     pub fn event_packet(&self, event: &str, args: &[Value]) -> Result<Packet> {
         match &self.target {
             Target::SocketIo(server) => {
-                socketio::encode_event(server, &self.broadcast, event, args)
+                socketio::encode_event(server, &*socketio_rooms(&self.broadcast)?, event, args)
             }
             Target::Native => Err(Error::Unsupported(
                 "custom events need the Socket.IO target; native servers take Symple messages"
@@ -175,4 +178,34 @@ impl Route {
             )),
         }
     }
+}
+
+/// On Socket.IO a session is the room of its socket id, so `user|id` becomes the room `id`.
+fn socketio_rooms(broadcast: &Broadcast) -> Result<std::borrow::Cow<'_, Broadcast>> {
+    let is_address = |r: &Room| matches!(r, Room::Name(n) if n.contains('|'));
+    if !broadcast
+        .rooms
+        .iter()
+        .chain(&broadcast.except)
+        .any(is_address)
+    {
+        return Ok(std::borrow::Cow::Borrowed(broadcast));
+    }
+    let map = |rooms: &[Room]| -> Result<Vec<Room>> {
+        rooms
+            .iter()
+            .map(|r| match r {
+                Room::Name(n) if n.contains('|') => Ok(Room::from(&n.parse::<Address>()?)),
+                other => Ok(other.clone()),
+            })
+            .collect()
+    };
+    let mut out = Broadcast {
+        volatile: broadcast.volatile,
+        compress: broadcast.compress,
+        ..Broadcast::default()
+    };
+    out.add_rooms(map(&broadcast.rooms)?);
+    out.add_except(map(&broadcast.except)?);
+    Ok(std::borrow::Cow::Owned(out))
 }

@@ -143,8 +143,8 @@ impl To {
         }
     }
 
-    /// Builds a `to` from rooms: one string room is written as a plain string, as Symple
-    /// clients write it; anything else as an array.
+    /// Builds a `to` from rooms: one string room is written as a plain string (so `user|id`
+    /// names one session), as Symple clients write it; anything else as an array.
     ///
     /// ```
     /// use symple::{To, Room};
@@ -158,7 +158,7 @@ impl To {
         }
         match rooms {
             [] => Err(Error::MissingRecipient),
-            [Room::Name(n)] if !n.contains('|') => Ok(To::Address(Address::user_only(n.clone())?)),
+            [Room::Name(n)] => Ok(To::Address(n.parse()?)),
             _ => Ok(To::Rooms(rooms.to_vec())),
         }
     }

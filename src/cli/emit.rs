@@ -1,0 +1,261 @@
+//! `symple emit`.
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::packet::socketio::Server;
+use crate::protocol::{AnyMessage, IntoObject, Object, Room};
+use crate::{Emitter, Packet, Route, Target};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TargetKind {
+    /// Socket.IO servers with the Redis adapter (npm `symple` 2.x): MessagePack on `<key>#<nsp>#…`.
+    Socketio,
+    /// Native Symple servers: JSON on `symple:broadcast`.
+    Native,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Kind {
+    Message,
+    Presence,
+    Command,
+    Event,
+}
+
+/// Lines read from stdin per pipelined write.
+const STDIN_CHUNK: usize = 4096;
+
+#[derive(Debug, Args)]
+pub(crate) struct EmitArgs {
+    /// Redis URL [default: $SYMPLE_REDIS_URL, then $REDIS_URL, then redis://127.0.0.1:6379]
+    #[arg(long)]
+    url: Option<String>,
+    /// Which servers read the packets.
+    #[arg(long, value_enum, default_value = "socketio")]
+    target: TargetKind,
+    /// Socket.IO adapter key.
+    #[arg(long, default_value = "symple")]
+    key: String,
+    /// Socket.IO namespace.
+    #[arg(long, default_value = "/")]
+    namespace: String,
+    /// Socket.IO event name.
+    #[arg(long, default_value = "message")]
+    event: String,
+    /// Recipient room, user or `user|id`; repeat for several. A bare integer is an integer
+    /// room (Socket.IO keeps 42 and "42" apart); quote it as JSON ('"42"') for a string.
+    #[arg(long = "to", value_name = "ROOM")]
+    to: Vec<String>,
+    /// Room to skip (Socket.IO only); repeatable, same syntax as --to.
+    #[arg(long = "except", value_name = "ROOM")]
+    except: Vec<String>,
+    /// Sender address written into built messages that have none [default: server].
+    #[arg(long)]
+    from: Option<String>,
+    /// A JSON object sent unchanged: the event's argument (Socket.IO) or the packet (native).
+    #[arg(long, conflicts_with_all = ["data", "kind", "subtype", "name", "node", "action"])]
+    message: Option<String>,
+    /// JSON payload of a Symple message built around it.
+    #[arg(long)]
+    data: Option<String>,
+    /// Kind of message built around --data.
+    #[arg(
+        long = "type",
+        value_enum,
+        default_value = "message",
+        requires = "data"
+    )]
+    kind: Kind,
+    /// Subtype of a built message (e.g. call:offer).
+    #[arg(long, requires = "data")]
+    subtype: Option<String>,
+    /// Name of a built event.
+    #[arg(long, requires = "data")]
+    name: Option<String>,
+    /// Node of a built command (e.g. media:video).
+    #[arg(long, requires = "data")]
+    node: Option<String>,
+    /// Action of a built command.
+    #[arg(long, requires = "data")]
+    action: Option<String>,
+    /// Socket.IO volatile flag.
+    #[arg(long)]
+    volatile: bool,
+    /// Seconds to wait for a connection to Redis.
+    #[arg(long, default_value_t = 2.0)]
+    connect_timeout: f64,
+    /// Print the packets (channel, then the payload as JSON or hex) instead of publishing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) fn run(args: EmitArgs) -> Result<()> {
+    let route = route(&args)?;
+    if let Some(text) = &args.message {
+        let packet = route.raw_packet(parse_object(text, "--message")?)?;
+        return deliver(&args, vec![packet]);
+    }
+    if let Some(text) = &args.data {
+        let message = build(&args, parse_json(text, "--data")?)?;
+        let packet = route.message_packet(message, &uuid::Uuid::new_v4().to_string())?;
+        return deliver(&args, vec![packet]);
+    }
+    emit_stdin(&args, &route)
+}
+
+fn route(args: &EmitArgs) -> Result<Route> {
+    let target = match args.target {
+        TargetKind::Native => Target::Native,
+        TargetKind::Socketio => Target::SocketIo(Server::new(args.key.clone(), &args.namespace)?),
+    };
+    let mut route = Route {
+        target,
+        ..Route::default()
+    };
+    route.broadcast.add_rooms(
+        args.to
+            .iter()
+            .map(|r| parse_room(r))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    route.broadcast.add_except(
+        args.except
+            .iter()
+            .map(|r| parse_room(r))
+            .collect::<Result<Vec<_>>>()?,
+    );
+    route.broadcast.volatile = args.volatile;
+    crate::packet::socketio::check_event(&args.event)?;
+    route.event = args.event.clone();
+    if let Some(from) = &args.from {
+        from.parse::<crate::Address>()?;
+        route.from = from.clone();
+    }
+    Ok(route)
+}
+
+/// `42` is an integer room, `"42"` (JSON-quoted) the string room, anything else a name.
+fn parse_room(text: &str) -> Result<Room> {
+    let room = match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Number(_)) | Ok(v @ Value::String(_)) => Room::from_json(&v)?,
+        _ => Room::from(text),
+    };
+    room.validate()?;
+    Ok(room)
+}
+
+fn parse_json(text: &str, what: &str) -> Result<Value> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::InvalidMessage(format!("{what} is not valid JSON: {e}")))
+}
+
+fn parse_object(text: &str, what: &str) -> Result<Object> {
+    parse_json(text, what)?
+        .into_object()
+        .map_err(|_| Error::InvalidMessage(format!("{what} must be a JSON object")))
+}
+
+fn build(args: &EmitArgs, data: Value) -> Result<Object> {
+    let mut m = json!({ "type": kind_name(args.kind), "data": data });
+    let fields = [
+        ("subtype", &args.subtype),
+        ("name", &args.name),
+        ("node", &args.node),
+        ("action", &args.action),
+    ];
+    for (key, value) in fields {
+        if let Some(v) = value {
+            m[key] = Value::String(v.clone());
+        }
+    }
+    if matches!(args.kind, Kind::Event) {
+        m["time"] = json!(chrono::Utc::now().timestamp());
+    }
+    // Validates the kind's required fields (event name, command node, presence peer).
+    AnyMessage::from_value(m)?.into_object()
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Message => "message",
+        Kind::Presence => "presence",
+        Kind::Command => "command",
+        Kind::Event => "event",
+    }
+}
+
+fn emit_stdin(args: &EmitArgs, route: &Route) -> Result<()> {
+    let stdin = std::io::stdin().lock();
+    let mut chunk = Vec::with_capacity(STDIN_CHUNK);
+    let mut emitter = None;
+    let mut total = 0usize;
+    for (n, line) in stdin.lines().enumerate() {
+        let line = line.map_err(|e| Error::InvalidMessage(format!("reading stdin: {e}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let what = format!("stdin line {}", n + 1);
+        let packet = parse_object(&line, &what)
+            .and_then(|m| route.raw_packet(m))
+            .map_err(|e| Error::InvalidMessage(format!("{what}: {e}")))?;
+        chunk.push(packet);
+        if chunk.len() == STDIN_CHUNK {
+            total += chunk.len();
+            publish(args, &mut emitter, std::mem::take(&mut chunk))?;
+        }
+    }
+    total += chunk.len();
+    if total == 0 {
+        return Err(Error::InvalidMessage(
+            "nothing to emit: give --message, --data, or JSON lines on stdin".into(),
+        ));
+    }
+    publish(args, &mut emitter, chunk)?;
+    if !args.dry_run {
+        println!("{}", json!({ "published": total }));
+    }
+    Ok(())
+}
+
+fn deliver(args: &EmitArgs, packets: Vec<Packet>) -> Result<()> {
+    let n = packets.len();
+    publish(args, &mut None, packets)?;
+    if !args.dry_run {
+        println!("{}", json!({ "published": n }));
+    }
+    Ok(())
+}
+
+fn publish(args: &EmitArgs, emitter: &mut Option<Emitter>, packets: Vec<Packet>) -> Result<()> {
+    if args.dry_run {
+        let mut out = std::io::stdout().lock();
+        for p in packets {
+            let body = match std::str::from_utf8(&p.payload) {
+                Ok(s) if p.payload.first() == Some(&b'{') => s.to_owned(),
+                _ => p.payload.iter().map(|b| format!("{b:02x}")).collect(),
+            };
+            let _ = writeln!(out, "{}\t{}", p.channel, body);
+        }
+        return Ok(());
+    }
+    if emitter.is_none() {
+        let url = args.url.clone().unwrap_or_else(crate::redis::default_url);
+        let timeout = Duration::try_from_secs_f64(args.connect_timeout).map_err(|_| {
+            Error::InvalidMessage("--connect-timeout must be a positive number".into())
+        })?;
+        *emitter = Some(
+            Emitter::builder(url)
+                .options(|o| o.connect_timeout(timeout))
+                .connect()?,
+        );
+    }
+    match emitter {
+        Some(e) => e.publish_packets(packets),
+        None => unreachable!("emitter was just connected"),
+    }
+}

@@ -1,0 +1,35 @@
+//! The `symple` command line: `symple emit …` (later `session` and `server`).
+
+mod emit;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+/// Push Symple messages through Redis.
+#[derive(Debug, Parser)]
+#[command(name = "symple", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish one message, or JSON lines from stdin (one packet each, pipelined).
+    Emit(emit::EmitArgs),
+}
+
+/// Runs a parsed command line.
+///
+/// ```no_run
+/// use clap::Parser;
+/// let cli = symple::cli::Cli::parse_from(["symple", "emit", "--to", "alice", "--data", "{\"x\":1}"]);
+/// symple::cli::run(cli)?;
+/// # Ok::<(), symple::Error>(())
+/// ```
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Emit(args) => emit::run(args),
+    }
+}
