@@ -4,6 +4,9 @@
 //! Two JavaScript habits matter for byte identity: a number with no fractional part is an
 //! integer (so `2.0` is written as the integer 2), and an object lists integer-like keys
 //! (`"0"`, `"17"`) first, in ascending order, before the others in insertion order.
+//!
+//! One deliberate difference: notepack writes an integral number beyond the 64-bit range
+//! (`1e300`) as a wrapped integer, which decodes to a different number; we write the float.
 
 use rmp::encode;
 use serde_json::{Map, Number, Value};
@@ -64,8 +67,14 @@ fn write_number(out: &mut Vec<u8>, n: &Number) {
         let _ = encode::write_uint(out, u);
     } else if let Some(f) = n.as_f64() {
         // JavaScript has one number type: an integral float is an integer on the wire.
-        if f.fract() == 0.0 && f.is_finite() && f.abs() < 9.223_372_036_854_775e18 {
+        // Past 64 bits notepack's integer path wraps and corrupts the value, so there we
+        // keep the float (the one place our bytes differ from notepack's).
+        if f.fract() != 0.0 || !f.is_finite() {
+            let _ = encode::write_f64(out, f);
+        } else if (-9.223_372_036_854_775_808e18..0.0).contains(&f) {
             write_int(out, f as i64);
+        } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+            let _ = encode::write_uint(out, f as u64);
         } else {
             let _ = encode::write_f64(out, f);
         }
@@ -138,6 +147,11 @@ mod tests {
         assert_eq!(enc(json!(-0.0)), [0x00]);
         assert_eq!(enc(json!(0.5))[0], 0xcb);
         assert_eq!(enc(json!(1e300))[0], 0xcb);
+        assert_eq!(
+            enc(json!(1e19)),
+            [0xcf, 0x8a, 0xc7, 0x23, 0x04, 0x89, 0xe8, 0, 0]
+        );
+        assert_eq!(enc(json!(-1e19))[0], 0xcb);
     }
 
     #[test]
