@@ -1,1 +1,468 @@
-fn main() {}
+//! Emitter throughput against a private `redis-server`, each figure a ratio against
+//! `redis-benchmark` publishing the same bytes on the same channel in the same run.
+//!
+//! Run with `cargo bench --bench emit`; needs `redis-server` and `redis-benchmark` (Debian
+//! packages redis-server and redis-tools) on PATH. See benches/README.md.
+//!
+//! Machines are shared and noisy, so no absolute number is compared with anything: each round
+//! runs the baseline and then ours back to back, and the reported ratio is the median of the
+//! per-round ratios. Missed targets are printed, never turned into a failing exit code.
+
+use std::error::Error;
+use std::ffi::OsStr;
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::ffi::OsStrExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use symple::packet::native::{self, Fill};
+use symple::packet::socketio::{encode_event, Broadcast, Server};
+use symple::{Emitter, Object, Packet, Room, Target};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+/// Alternating rounds per figure (baseline, ours, baseline, ours, ...).
+const ROUNDS: usize = 3;
+/// Packets per encode round.
+const ENCODE_N: usize = 200_000;
+/// Packets per round when every PUBLISH waits for its reply: about a second each on loopback.
+const BLOCKING_N: usize = 20_000;
+/// Packets per round in the pipelined modes.
+const PIPELINED_N: usize = 100_000;
+/// Messages per `emit_batch` call.
+const BATCH: usize = 1000;
+/// redis-benchmark's pipeline depth for the pipelined baselines.
+const BASELINE_PIPELINE: usize = 16;
+/// Target size of the native (JSON) packet, in bytes.
+const PAYLOAD_BYTES: usize = 200;
+
+const BENCH_COMMAND: &str = "CARGO_TARGET_DIR=/tmp/bench-target cargo bench --bench emit";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("emit bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Res<()> {
+    require("redis-server", "redis-server")?;
+    let benchmark_version = require("redis-benchmark", "redis-tools")?;
+    let redis = RedisServer::start()?;
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+
+    let native_base = message(PAYLOAD_BYTES)?;
+    let blocking_native = Emitter::builder(&url).target(Target::Native).connect()?;
+    let blocking_sio = Emitter::builder(&url).connect()?;
+    let queued_native = Emitter::builder(&url)
+        .target(Target::Native)
+        .queued(true)
+        .connect()?;
+    let queued_sio = Emitter::builder(&url).queued(true).connect()?;
+
+    println!(
+        "symple emit bench: redis-server on 127.0.0.1:{}, {} alternating rounds, medians",
+        redis.port, ROUNDS
+    );
+    println!();
+
+    encode_table(&native_base, &blocking_native, &blocking_sio)?;
+
+    let targets = [
+        ("native", &blocking_native, &queued_native),
+        ("socket.io", &blocking_sio, &queued_sio),
+    ];
+    for (name, blocking, queued) in targets {
+        // The exact channel and bytes `emit` publishes (a fresh id each time, same length).
+        let sample = blocking.packet(native_base.clone())?;
+        let kind = if name == "native" { "JSON" } else { "msgpack" };
+        println!();
+        println!(
+            "{name} target: {} B {kind} on {}",
+            sample.payload.len(),
+            sample.channel
+        );
+        // A NUL cannot travel in argv, so redis-benchmark could not publish these bytes.
+        let baseline = if sample.payload.contains(&0) {
+            let json = native_base_packet(&blocking_native, &native_base, sample.payload.len())?;
+            println!(
+                "  payload has a NUL byte: baseline publishes {} B of JSON on {} instead",
+                json.payload.len(),
+                json.channel
+            );
+            json
+        } else {
+            println!("  baseline: redis-benchmark publishes these same bytes on the same channel");
+            sample
+        };
+        let bench = Baseline {
+            port: redis.port,
+            packet: &baseline,
+        };
+
+        let r = compare(
+            || bench.rate(1, BLOCKING_N),
+            || {
+                let objects = copies(&native_base, BLOCKING_N);
+                let t = Instant::now();
+                for o in objects {
+                    blocking.emit(o)?;
+                }
+                Ok(BLOCKING_N as f64 / t.elapsed().as_secs_f64())
+            },
+        )?;
+        r.print("blocking emit", "-P1", 0.90);
+
+        let r = compare(
+            || bench.rate(BASELINE_PIPELINE, PIPELINED_N),
+            || {
+                let batches: Vec<Vec<Object>> = (0..PIPELINED_N / BATCH)
+                    .map(|_| copies(&native_base, BATCH))
+                    .collect();
+                let t = Instant::now();
+                for batch in batches {
+                    blocking.emit_batch(batch)?;
+                }
+                Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
+            },
+        )?;
+        r.print(&format!("emit_batch x{BATCH}"), "-P16", 0.80);
+
+        let r = compare(
+            || bench.rate(BASELINE_PIPELINE, PIPELINED_N),
+            || {
+                let objects = copies(&native_base, PIPELINED_N);
+                let t = Instant::now();
+                for o in objects {
+                    queued.emit(o)?;
+                }
+                queued.flush()?;
+                Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
+            },
+        )?;
+        r.print("queued emit+flush", "-P16", 0.80);
+    }
+
+    println!();
+    println!(
+        "ratio = median of per-round ours/baseline (rounds listed); rates are per-side medians"
+    );
+    println!(
+        "machine: nproc={}, load average {}, {}, redis-server shares these cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        benchmark_version.trim(),
+    );
+    println!("command: {BENCH_COMMAND}");
+    Ok(())
+}
+
+/// A Symple chat message whose native packet (with the id `emit` adds) is about `size` bytes.
+/// It has no `id`, so the emit path generates one, as it does for most callers.
+fn message(size: usize) -> Res<Object> {
+    let build = |text: &str| -> Object {
+        let v = json!({
+            "type": "message",
+            "from": "rails|worker-1",
+            "to": "alice",
+            "subtype": "chat",
+            "data": {"text": text, "room": "team-a", "n": 42},
+        });
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!("json! object literal"),
+        }
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let fill = Fill {
+        id: Some(&id),
+        from: None,
+    };
+    let bare = native::encode(&build(""), None, fill)?.payload.len();
+    let filler = "Build 4812 passed on main; deploying to staging in five minutes. ";
+    let text: String = filler
+        .chars()
+        .cycle()
+        .take(size.saturating_sub(bare))
+        .collect();
+    Ok(build(&text))
+}
+
+/// A JSON packet of `len` bytes on the native channel, for payloads redis-benchmark can't send.
+fn native_base_packet(native: &Emitter, base: &Object, len: usize) -> Res<Packet> {
+    let mut p = native.packet(base.clone())?;
+    // Only the length matters to Redis; pad or cut the JSON text to match.
+    p.payload.resize(len, b' ');
+    Ok(p)
+}
+
+/// Owned messages, built before the clock starts: building them is the caller's cost.
+fn copies(base: &Object, n: usize) -> Vec<Object> {
+    vec![base.clone(); n]
+}
+
+fn encode_table(base: &Object, native_emitter: &Emitter, sio_emitter: &Emitter) -> Res<()> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let fill = Fill {
+        id: Some(&id),
+        from: Some("server"),
+    };
+    // What the Socket.IO encoder receives from the emit path: id filled, rooms from `to`.
+    let mut sio_msg = base.clone();
+    sio_msg.insert("id".into(), Value::String(id.clone()));
+    let sio_arg = [Value::Object(sio_msg)];
+    let server = Server::default();
+    let mut to_alice = Broadcast::default();
+    to_alice.add_rooms([Room::from("alice")]);
+
+    let native_encoder = median(rounds(|| {
+        per_packet(ENCODE_N, || {
+            black_box(native::encode(black_box(base), None, fill)?);
+            Ok(())
+        })
+    })?);
+    let native_emit = median(rounds(|| emit_path(native_emitter, base))?);
+    let sio_encoder = median(rounds(|| {
+        per_packet(ENCODE_N, || {
+            black_box(encode_event(
+                &server,
+                &to_alice,
+                "message",
+                black_box(&sio_arg),
+            )?);
+            Ok(())
+        })
+    })?);
+    let sio_emit = median(rounds(|| emit_path(sio_emitter, base))?);
+
+    println!("encode, ns/packet, object -> Packet (target < 1000 ns)");
+    for (name, encoder, emit) in [
+        ("native JSON", native_encoder, native_emit),
+        ("socket.io msgpack", sio_encoder, sio_emit),
+    ] {
+        println!(
+            "  {name:<18}  encoder {encoder:>6.0} ns  {}   emit path incl. id {emit:>6.0} ns  {}",
+            verdict(encoder < 1000.0),
+            verdict(emit < 1000.0),
+        );
+    }
+    println!("  (encoder: packet::native::encode / socketio::encode_event on a ready object;");
+    println!(
+        "   emit path: Emitter::packet = uuid v4 id + Route::message_packet, object moved in)"
+    );
+    Ok(())
+}
+
+/// ns per `Emitter::packet` call, the part of `emit` before Redis.
+fn emit_path(emitter: &Emitter, base: &Object) -> Res<f64> {
+    // Copies are made in chunks outside the clock, small enough to stay in cache.
+    const CHUNK: usize = 1000;
+    let mut spent = Duration::ZERO;
+    for _ in 0..ENCODE_N / CHUNK {
+        let objects = copies(base, CHUNK);
+        let t = Instant::now();
+        for o in objects {
+            black_box(emitter.packet(black_box(o))?);
+        }
+        spent += t.elapsed();
+    }
+    Ok(spent.as_nanos() as f64 / (ENCODE_N / CHUNK * CHUNK) as f64)
+}
+
+fn per_packet(n: usize, mut f: impl FnMut() -> Res<()>) -> Res<f64> {
+    let t = Instant::now();
+    for _ in 0..n {
+        f()?;
+    }
+    Ok(t.elapsed().as_nanos() as f64 / n as f64)
+}
+
+fn rounds(mut f: impl FnMut() -> Res<f64>) -> Res<Vec<f64>> {
+    f()?; // warm-up, discarded
+    (0..ROUNDS).map(|_| f()).collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "MISSED"
+    }
+}
+
+struct Comparison {
+    baseline: Vec<f64>,
+    ours: Vec<f64>,
+}
+
+/// Runs an untimed warm-up of each side, then alternating rounds: baseline, ours, ...
+fn compare(
+    mut baseline: impl FnMut() -> Res<f64>,
+    mut ours: impl FnMut() -> Res<f64>,
+) -> Res<Comparison> {
+    baseline()?;
+    ours()?;
+    let mut c = Comparison {
+        baseline: Vec::new(),
+        ours: Vec::new(),
+    };
+    for _ in 0..ROUNDS {
+        c.baseline.push(baseline()?);
+        c.ours.push(ours()?);
+    }
+    Ok(c)
+}
+
+impl Comparison {
+    fn print(&self, label: &str, pipeline: &str, target: f64) {
+        let ratios: Vec<f64> = self
+            .ours
+            .iter()
+            .zip(&self.baseline)
+            .map(|(o, b)| o / b)
+            .collect();
+        let ratio = median(ratios.clone());
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        println!(
+            "  {label:<18} {:>8.0}/s  redis-benchmark {pipeline:<4} {:>8.0}/s  ratio {ratio:.2}x  \
+             (target >= {target:.2}x) {:<6}  rounds {}",
+            median(self.ours.clone()),
+            median(self.baseline.clone()),
+            verdict(ratio >= target),
+            each.join(" "),
+        );
+    }
+}
+
+/// `redis-benchmark -c 1` publishing one packet's bytes, passed as one argv element.
+struct Baseline<'a> {
+    port: u16,
+    packet: &'a Packet,
+}
+
+impl Baseline<'_> {
+    /// Requests per second as redis-benchmark reports them.
+    fn rate(&self, pipeline: usize, n: usize) -> Res<f64> {
+        let out = Command::new("redis-benchmark")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-c", "1", "-P", &pipeline.to_string(), "-n", &n.to_string()])
+            .args(["--csv", "PUBLISH", &self.packet.channel])
+            .arg(OsStr::from_bytes(&self.packet.payload))
+            .stdin(Stdio::null())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "redis-benchmark failed ({}): {}{}",
+                out.status,
+                stdout,
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        parse_csv_rps(&stdout)
+            .ok_or_else(|| format!("cannot read requests/s from redis-benchmark: {stdout}").into())
+    }
+}
+
+/// redis-benchmark 7 `--csv` prints `"test","rps","avg_latency_ms",...` then one row whose
+/// test name is the command line unescaped (it may hold commas and quotes), so the rate is
+/// read as the 7th field from the right.
+fn parse_csv_rps(out: &str) -> Option<f64> {
+    let row = out.lines().rev().find(|l| !l.trim().is_empty())?;
+    let fields: Vec<&str> = row.rsplitn(8, ',').collect();
+    fields.get(6)?.trim_matches('"').parse().ok()
+}
+
+/// Fails with an install hint when `tool` is not on PATH; returns its version line.
+fn require(tool: &str, package: &str) -> Res<String> {
+    match Command::new(tool).arg("--version").output() {
+        Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
+            "`{tool}` is not on PATH; install it (Debian: apt-get install {package})"
+        )
+        .into()),
+        Err(e) => Err(format!("cannot run `{tool}`: {e}").into()),
+    }
+}
+
+/// A private redis-server, killed by PID when dropped (on panic too).
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> Res<Self> {
+        // The port is free when probed but could be taken before redis binds it: retry.
+        let mut last = String::new();
+        for _ in 0..3 {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+                .local_addr()?
+                .port();
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot start redis-server: {e}"))?;
+            let mut server = RedisServer { child, port };
+            match server.wait_for_ping() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(format!("redis-server did not start: {last}").into())
+    }
+
+    fn wait_for_ping(&mut self) -> Res<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                return Err(format!("redis-server exited ({status}) {err}").into());
+            }
+            if self.ping().unwrap_or(false) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err("no PONG within 10 s".into())
+    }
+
+    fn ping(&self) -> std::io::Result<bool> {
+        let addr = (Ipv4Addr::LOCALHOST, self.port).into();
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+        s.set_read_timeout(Some(Duration::from_millis(500)))?;
+        s.write_all(b"PING\r\n")?;
+        let mut reply = [0u8; 7];
+        s.read_exact(&mut reply)?;
+        Ok(&reply == b"+PONG\r\n")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        // Child::kill signals this child's PID only.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

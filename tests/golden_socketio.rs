@@ -166,7 +166,7 @@ fn independent_decoder_reads_the_documented_structure() {
         &Server::new("symple", "/").unwrap(),
         &b,
         "message",
-        &[msg.clone()],
+        std::slice::from_ref(&msg),
     )
     .unwrap();
     let v = rmpv::decode::read_value(&mut &p.payload[..]).unwrap();

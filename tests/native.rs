@@ -9,6 +9,8 @@ use serde_json::{json, Value};
 use support::{Redis, Subscriber};
 use symple::{Action, Address, Command, Emitter, Event, Message, Peer, Presence, Target};
 
+type EmitFn<'a> = Box<dyn Fn() -> symple::Result<()> + 'a>;
+
 const WAIT: Duration = Duration::from_secs(5);
 
 fn native(redis: &Redis) -> Emitter {
@@ -37,7 +39,7 @@ fn exact_bytes_for_each_kind_and_recipient_form() {
     let alice_s1: Address = "alice|s1".parse().unwrap();
 
     // Each case: what we emit, and the exact bytes promised (ids given, so nothing is random).
-    let cases: Vec<(Box<dyn Fn() -> symple::Result<()>>, &str)> = vec![
+    let cases: Vec<(EmitFn, &str)> = vec![
         (
             Box::new(|| {
                 e.to("alice")
@@ -173,7 +175,7 @@ fn batch_is_pipelined_in_order_and_all_or_nothing() {
     let redis = Redis::start();
     let sub = Subscriber::new(&redis, "symple:broadcast");
     let e = native(&redis).to("alice");
-    e.emit_batch((0..100).map(|i| Message::new(i))).unwrap();
+    e.emit_batch((0..100).map(Message::new)).unwrap();
     for i in 0..100 {
         let (_, v, _) = next_json(&sub);
         assert_eq!(v["data"], i);

@@ -71,9 +71,9 @@ fn write_number(out: &mut Vec<u8>, n: &Number) {
         // keep the float (the one place our bytes differ from notepack's).
         if f.fract() != 0.0 || !f.is_finite() {
             let _ = encode::write_f64(out, f);
-        } else if (-9.223_372_036_854_775_808e18..0.0).contains(&f) {
+        } else if (i64::MIN as f64..0.0).contains(&f) {
             write_int(out, f as i64);
-        } else if (0.0..1.844_674_407_370_955_2e19).contains(&f) {
+        } else if (0.0..u64::MAX as f64).contains(&f) {
             let _ = encode::write_uint(out, f as u64);
         } else {
             let _ = encode::write_f64(out, f);
