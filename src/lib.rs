@@ -39,6 +39,7 @@ pub mod packet;
 pub mod protocol;
 pub mod redis;
 pub mod route;
+pub mod session;
 
 pub use emitter::{AsyncEmitter, Emitter, EmitterBuilder};
 pub use error::{Error, Result};
