@@ -234,3 +234,60 @@ fn server_side_requests_move_and_disconnect_sockets() {
     assert_eq!(d["name"], "bob");
     assert_eq!(d["reason"], "io server disconnect");
 }
+
+#[test]
+fn sessions_from_our_store_authenticate_on_symple_2_1_1() {
+    use symple::session::{data_object, SessionStore};
+    let redis = Redis::start();
+    let mut h = Harness::start(&redis, 1);
+    let store = SessionStore::connect(redis.url()).unwrap();
+    let data = data_object(json!({"user": "erin", "name": "Erin", "rooms": ["team-e"]})).unwrap();
+    let token = store.create(&data, Some(600)).unwrap();
+
+    h.connect("erin", 0, json!("erin"), &token, &[]).unwrap();
+    let emitter = Emitter::connect(redis.url()).unwrap();
+    emitter
+        .to("erin")
+        .send(json!({"mark": "user-room"}))
+        .unwrap();
+    // symple@2.1.1 joins only the user's room: a session's `rooms` are not joined by it (our
+    // own server joins them). The backend can join them with a server-side request.
+    emitter
+        .to("team-e")
+        .send(json!({"mark": "session-room-before"}))
+        .unwrap();
+    let got = h.messages(Duration::from_millis(800));
+    let marks: Vec<&str> = got
+        .iter()
+        .filter_map(|(_, d)| d["data"]["mark"].as_str())
+        .collect();
+    assert_eq!(marks, ["user-room"]);
+
+    emitter.to("erin").sockets_join(vec!["team-e"]).unwrap();
+    let mut reached = false;
+    for _ in 0..50 {
+        emitter
+            .to("team-e")
+            .send(json!({"mark": "session-room"}))
+            .unwrap();
+        if !h.messages(Duration::from_millis(100)).is_empty() {
+            reached = true;
+            break;
+        }
+    }
+    assert!(
+        reached,
+        "a message to the session's room reaches the client once joined"
+    );
+
+    // After logout the same token is refused.
+    assert!(store.delete(&token).unwrap());
+    let err = h
+        .connect("erin-again", 0, json!("erin"), &token, &[])
+        .unwrap_err();
+    assert!(err.contains("No session"), "{err}");
+    // A value that is not an object is refused too (symple reports it, does not crash).
+    let _: () = redis::Commands::set(&mut redis.conn(), "symple:session:num", "5").unwrap();
+    let err = h.connect("num", 0, json!("erin"), "num", &[]).unwrap_err();
+    assert!(!err.is_empty());
+}

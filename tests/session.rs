@@ -412,3 +412,78 @@ fn async_store_does_the_same() {
         "bob's session and its two bookkeeping keys"
     );
 }
+
+#[test]
+fn cli_session_commands() {
+    let redis = Redis::start();
+    let run = |args: &[&str]| -> (Option<i32>, Value, String) {
+        let out = std::process::Command::new(support::symple_bin())
+            .arg("session")
+            .args(["--url", &redis.url()])
+            .args(args)
+            .output()
+            .unwrap();
+        let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (
+            out.status.code(),
+            v,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, v, _) = run(&[
+        "create",
+        "--data",
+        r#"{"user":"alice","rooms":["r"]}"#,
+        "--ttl",
+        "100",
+    ]);
+    assert_eq!(code, Some(0));
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        run(&["get", &token]).1,
+        json!({"user": "alice", "rooms": ["r"]})
+    );
+    assert_eq!(
+        run(&["touch", &token, "--ttl", "500"]).1,
+        json!({"existed": true})
+    );
+    assert_eq!(
+        run(&["touch", "ghost", "--ttl", "500"]).1,
+        json!({"existed": false})
+    );
+    assert_eq!(
+        run(&["update", &token, "--data", r#"{"name":"A"}"#]).1,
+        json!({"existed": true})
+    );
+    let listed = run(&["list", "alice"]).1;
+    assert_eq!(listed[0]["token"], token.as_str());
+    assert!(listed[0]["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        run(&["create", "--data", r#"{"user":"alice"}"#, "--token", "mine"]).1,
+        json!({"token": "mine"})
+    );
+    assert_eq!(run(&["delete", &token]).1, json!({"existed": true}));
+    assert_eq!(run(&["get", &token]).1, Value::Null);
+    assert_eq!(run(&["delete-user", "alice"]).1, json!({"deleted": 1}));
+    assert_eq!(run(&["cleanup"]).1, json!({"removed": 0}));
+
+    for (args, needle) in [
+        (vec!["create", "--data", "{oops"], "not valid JSON"),
+        (vec!["create", "--data", "[1]"], "JSON object"),
+        (
+            vec!["create", "--data", r#"{"user":1}"#],
+            "must be a string",
+        ),
+        (
+            vec!["create", "--data", r#"{"user":"a"}"#, "--ttl", "0"],
+            "TTL",
+        ),
+        (vec!["get", "a*"], "glob"),
+        (vec!["touch", "t", "--ttl", "-5"], "TTL"),
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert_eq!(dbsize(&redis), 0);
+}

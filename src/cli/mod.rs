@@ -1,6 +1,7 @@
-//! The `symple` command line: `symple emit …` (later `session` and `server`).
+//! The `symple` command line: `symple emit …`, `symple session …`.
 
 mod emit;
+mod session;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +19,8 @@ pub struct Cli {
 enum Command {
     /// Publish one message, or JSON lines from stdin (one packet each, pipelined).
     Emit(emit::EmitArgs),
+    /// Manage sessions under `symple:session:<token>`.
+    Session(session::SessionArgs),
 }
 
 /// Runs a parsed command line.
@@ -31,5 +34,6 @@ enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Emit(args) => emit::run(args),
+        Command::Session(args) => session::run(args),
     }
 }
