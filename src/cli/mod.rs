@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Publish one message, or JSON lines from stdin (one packet each, pipelined).
-    Emit(emit::EmitArgs),
+    Emit(Box<emit::EmitArgs>),
     /// Manage sessions under `symple:session:<token>`.
     Session(session::SessionArgs),
 }
@@ -33,7 +33,7 @@ enum Command {
 /// ```
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Emit(args) => emit::run(args),
+        Command::Emit(args) => emit::run(*args),
         Command::Session(args) => session::run(args),
     }
 }
