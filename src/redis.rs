@@ -231,10 +231,19 @@ impl Publisher for Connection {
 
 /// A publisher whose `publish` returns once the packet is queued; a background thread
 /// pipelines whatever has queued up. `flush` waits for every reply; dropping it flushes.
+///
+/// After a `fork` the child has no writer thread (threads do not survive a fork) and must not
+/// touch the parent's socket, so the first use in the child starts a fresh writer on a fresh
+/// connection. Packets the parent had queued but not flushed stay the parent's.
 pub struct Queued {
+    writer: Mutex<Writer>,
+    opts: ConnectOptions,
+}
+
+struct Writer {
+    pid: u32,
     tx: Option<mpsc::SyncSender<Job>>,
-    writer: Option<thread::JoinHandle<()>>,
-    url: Redacted,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
 enum Job {
@@ -245,13 +254,36 @@ enum Job {
 impl fmt::Debug for Queued {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Queued")
-            .field("url", &self.url.to_string())
+            .field("url", &self.opts.redacted().to_string())
             .finish()
     }
 }
 
 /// Most packets one pipelined write carries.
 const MAX_PIPELINE: usize = 1024;
+
+impl Writer {
+    fn start(conn: Connection, capacity: usize) -> Result<Self> {
+        let (tx, rx) = mpsc::sync_channel(capacity);
+        let thread = thread::Builder::new()
+            .name("symple-writer".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(|e| Error::Unsupported(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer {
+            pid: std::process::id(),
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Closes the queue and waits for the writer to drain it.
+    fn stop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 impl Queued {
     /// Starts the writer thread over `conn`.
@@ -263,23 +295,27 @@ impl Queued {
     /// # Ok::<(), symple::Error>(())
     /// ```
     pub fn start(conn: Connection, opts: &ConnectOptions) -> Result<Self> {
-        let (tx, rx) = mpsc::sync_channel(opts.queue_capacity);
-        let writer = thread::Builder::new()
-            .name("symple-writer".into())
-            .spawn(move || write_loop(conn, rx))
-            .map_err(|e| Error::Unsupported(format!("cannot start the writer thread: {e}")))?;
         Ok(Queued {
-            tx: Some(tx),
-            writer: Some(writer),
-            url: opts.redacted(),
+            writer: Mutex::new(Writer::start(conn, opts.queue_capacity)?),
+            opts: opts.clone(),
         })
     }
 
-    fn send(&self, job: Job) -> Result<()> {
-        match &self.tx {
-            Some(tx) => tx.send(job).map_err(|_| Error::WriterStopped),
-            None => Err(Error::WriterStopped),
+    fn sender(&self) -> Result<mpsc::SyncSender<Job>> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if w.pid != std::process::id() {
+            // Forked: the old writer thread does not exist here; never join or reuse it.
+            let fresh = Writer::start(
+                Connection::lazy(self.opts.clone())?,
+                self.opts.queue_capacity,
+            )?;
+            std::mem::forget(std::mem::replace(&mut *w, fresh));
         }
+        w.tx.clone().ok_or(Error::WriterStopped)
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        self.sender()?.send(job).map_err(|_| Error::WriterStopped)
     }
 }
 
@@ -329,10 +365,19 @@ impl Publisher for Queued {
 
 impl Drop for Queued {
     fn drop(&mut self) {
-        // Closing the channel lets the writer drain what is queued, then stop.
-        self.tx.take();
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        let w = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
+        if w.pid == std::process::id() {
+            w.stop();
+        } else {
+            // A forked child's copy: the thread is the parent's.
+            std::mem::forget(std::mem::replace(
+                w,
+                Writer {
+                    pid: 0,
+                    tx: None,
+                    thread: None,
+                },
+            ));
         }
     }
 }
