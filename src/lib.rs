@@ -39,6 +39,8 @@ pub mod packet;
 pub mod protocol;
 pub mod redis;
 pub mod route;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod session;
 
 pub use emitter::{AsyncEmitter, Emitter, EmitterBuilder};

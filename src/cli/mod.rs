@@ -1,6 +1,8 @@
 //! The `symple` command line: `symple emit …`, `symple session …`.
 
 mod emit;
+#[cfg(feature = "server")]
+mod server;
 mod session;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,9 @@ enum Command {
     Emit(Box<emit::EmitArgs>),
     /// Manage sessions under `symple:session:<token>`.
     Session(session::SessionArgs),
+    /// Run the standalone Symple v4 WebSocket server.
+    #[cfg(feature = "server")]
+    Server(Box<server::ServerArgs>),
 }
 
 /// Runs a parsed command line.
@@ -35,5 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Emit(args) => emit::run(*args),
         Command::Session(args) => session::run(args),
+        #[cfg(feature = "server")]
+        Command::Server(args) => server::run(*args),
     }
 }

@@ -1,0 +1,116 @@
+//! `symple server`: environment variables as the Node server reads them, flags over them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::error::Result;
+use crate::server::{Config, Server};
+
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// Address to listen on [default: 0.0.0.0:$PORT, port 4500].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Redis URL [default: $SYMPLE_REDIS_URL, $REDIS_URL, or none: a lone instance].
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Require tokens with a session in Redis [env: SYMPLE_AUTHENTICATION].
+    #[arg(long)]
+    authentication: Option<bool>,
+    /// Allow join/leave [env: SYMPLE_DYNAMIC_ROOMS, default true].
+    #[arg(long)]
+    dynamic_rooms: Option<bool>,
+    /// Session TTL in minutes kept alive for active peers; -1 never [env: SYMPLE_SESSION_TTL].
+    #[arg(long, allow_negative_numbers = true)]
+    session_ttl: Option<i64>,
+    /// Max simultaneous connections, 0 unlimited.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Max message size in bytes [default 65536].
+    #[arg(long)]
+    max_message_size: Option<usize>,
+    /// Messages per peer per window [default 100].
+    #[arg(long)]
+    rate_limit: Option<f64>,
+    /// Rate window in seconds [default 10].
+    #[arg(long)]
+    rate_seconds: Option<f64>,
+    /// Seconds a connection may take to authenticate [default 10].
+    #[arg(long)]
+    auth_timeout: Option<f64>,
+    /// Seconds between keepalive pings [default 25].
+    #[arg(long)]
+    ping_interval: Option<f64>,
+    /// TLS private key (PEM) [env: SYMPLE_SSL_KEY with SYMPLE_SSL_ENABLED].
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// TLS certificate (PEM) [env: SYMPLE_SSL_CERT].
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+}
+
+fn seconds(v: f64, what: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            crate::Error::Unsupported(format!("--{what} must be a positive number of seconds"))
+        })
+}
+
+pub(crate) fn run(args: ServerArgs) -> Result<()> {
+    let mut c = Config::from_env()?;
+    if let Some(a) = args.listen {
+        c.addr = a;
+    }
+    if args.redis_url.is_some() {
+        c.redis_url = args.redis_url;
+    }
+    if let Some(v) = args.authentication {
+        c.authentication = v;
+    }
+    if let Some(v) = args.dynamic_rooms {
+        c.dynamic_rooms = v;
+    }
+    if let Some(m) = args.session_ttl {
+        c.session_ttl = (m > 0).then(|| Duration::from_secs(m as u64 * 60));
+    }
+    if let Some(v) = args.max_connections {
+        c.max_connections = v;
+    }
+    if let Some(v) = args.max_message_size {
+        c.max_message_size = v;
+    }
+    if let Some(v) = args.rate_limit {
+        c.rate_limit = v;
+    }
+    if let Some(v) = args.rate_seconds {
+        c.rate_seconds = v;
+    }
+    if let Some(v) = args.auth_timeout {
+        c.auth_timeout = seconds(v, "auth-timeout")?;
+    }
+    if let Some(v) = args.ping_interval {
+        c.ping_interval = seconds(v, "ping-interval")?;
+    }
+    if let (Some(k), Some(cert)) = (args.tls_key, args.tls_cert) {
+        c.tls = Some((k, cert));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Error::Unsupported(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(async {
+        let server = Server::bind(c).await?;
+        let addr = server.local_addr()?;
+        // One line on stdout when ready, for scripts and tests.
+        println!(
+            "{}",
+            serde_json::json!({"event": "listening", "addr": addr.to_string()})
+        );
+        server.run().await
+    })
+}

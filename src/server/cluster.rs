@@ -1,0 +1,136 @@
+//! Instances on one Redis behave as one server: client messages, roster requests and
+//! roster answers travel as envelopes on `symple:cluster`; emitter packets arrive on
+//! `symple:broadcast`. Every instance delivers only to its own peers, so nobody gets a
+//! message twice.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::packet::native::CHANNEL as BROADCAST;
+use crate::server::metrics::Dropped;
+use crate::server::routing::Sender;
+use crate::server::shared::Shared;
+
+/// The channel instances talk on.
+pub const CLUSTER: &str = "symple:cluster";
+
+/// What instances tell each other.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Envelope {
+    /// A client's message, to be routed by each instance to its own peers.
+    Route {
+        /// Instance that sent it.
+        origin: String,
+        /// The sending peer.
+        sender: Sender,
+        /// The message, `from` already set.
+        message: Value,
+    },
+    /// A new peer (or a peer that joined rooms) wants the presence of peers sharing `rooms`.
+    Roster {
+        /// Instance that asked.
+        origin: String,
+        /// Who asks.
+        requester: Sender,
+        /// Rooms to consider.
+        rooms: Vec<String>,
+    },
+    /// Messages for one peer.
+    Direct {
+        /// Instance that sent it.
+        origin: String,
+        /// The peer id.
+        to: String,
+        /// The messages.
+        messages: Vec<Value>,
+    },
+}
+
+impl Envelope {
+    fn origin(&self) -> &str {
+        match self {
+            Envelope::Route { origin, .. }
+            | Envelope::Roster { origin, .. }
+            | Envelope::Direct { origin, .. } => origin,
+        }
+    }
+}
+
+/// Publishes envelopes in order through one connection, pipelining what queues up.
+pub fn spawn_publisher(conn: redis::aio::ConnectionManager) -> mpsc::UnboundedSender<Envelope> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Envelope>();
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 512).await > 0 {
+            let mut pipe = redis::pipe();
+            for env in batch.drain(..) {
+                if let Ok(payload) = serde_json::to_vec(&env) {
+                    pipe.cmd("PUBLISH").arg(CLUSTER).arg(payload).ignore();
+                }
+            }
+            let mut c = conn.clone();
+            // A failed publish loses cluster traffic for this moment; clients stay connected
+            // and the connection manager reconnects.
+            let _ = pipe.query_async::<()>(&mut c).await;
+        }
+    });
+    tx
+}
+
+/// Subscribes to `symple:broadcast` and `symple:cluster`, resubscribing after Redis restarts.
+pub async fn run_subscriber(shared: Arc<Shared>, client: redis::Client) {
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        if let Ok(mut pubsub) = client.get_async_pubsub().await {
+            if pubsub.subscribe(&[BROADCAST, CLUSTER]).await.is_ok() {
+                if !first {
+                    shared
+                        .metrics
+                        .redis_reconnects
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                first = false;
+                backoff = Duration::from_millis(100);
+                shared.redis_up.store(true, Ordering::Relaxed);
+                let mut stream = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        msg = stream.next() => match msg {
+                            Some(msg) => on_message(&shared, msg.get_channel_name(), msg.get_payload_bytes()),
+                            None => break,
+                        },
+                        _ = shutdown.changed() => return,
+                    }
+                }
+                shared.redis_up.store(false, Ordering::Relaxed);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn on_message(shared: &Shared, channel: &str, payload: &[u8]) {
+    if channel == BROADCAST {
+        shared.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+        shared.route_from_backend(payload);
+        return;
+    }
+    match serde_json::from_slice::<Envelope>(payload) {
+        Ok(env) if env.origin() == shared.instance => {}
+        Ok(env) => shared.on_envelope(env),
+        Err(_) => shared.metrics.drop(Dropped::Invalid),
+    }
+}

@@ -1,0 +1,209 @@
+//! Server settings, read from the same environment variables as the Node symple-server.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Everything the server can be told.
+///
+/// ```
+/// let c = symple::server::Config::default();
+/// assert_eq!(c.addr.port(), 4500);
+/// assert!(c.dynamic_rooms && !c.authentication);
+/// assert_eq!((c.rate_limit, c.rate_seconds), (100.0, 10.0));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Require a token whose session is in Redis.
+    pub authentication: bool,
+    /// Let clients `join` and `leave` rooms.
+    pub dynamic_rooms: bool,
+    /// Keep a connected peer's session alive this long after activity (`None`: never touch).
+    pub session_ttl: Option<Duration>,
+    /// Redis for sessions, emitter packets and clustering; `None` runs a lone instance.
+    pub redis_url: Option<String>,
+    /// TLS key and certificate (PEM), for wss.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Most simultaneous connections; 0 = unlimited.
+    pub max_connections: usize,
+    /// Largest accepted text frame in bytes.
+    pub max_message_size: usize,
+    /// Messages a peer may send per `rate_seconds`.
+    pub rate_limit: f64,
+    /// The rate window in seconds.
+    pub rate_seconds: f64,
+    /// How long a connection may stay without authenticating.
+    pub auth_timeout: Duration,
+    /// How often to ping an idle client; one that stays silent for twice this is dropped.
+    pub ping_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 4500),
+            authentication: false,
+            dynamic_rooms: true,
+            session_ttl: None,
+            redis_url: None,
+            tls: None,
+            max_connections: 0,
+            max_message_size: 65536,
+            rate_limit: 100.0,
+            rate_seconds: 10.0,
+            auth_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(25),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `PORT`/`SYMPLE_PORT`, `SYMPLE_AUTHENTICATION`, `SYMPLE_DYNAMIC_ROOMS`,
+    /// `SYMPLE_SESSION_TTL` (minutes, -1 = never), `SYMPLE_REDIS_URL`/`REDIS_URL`,
+    /// `SYMPLE_REDIS_HOST`/`SYMPLE_REDIS_PORT`, `SYMPLE_SSL_ENABLED`/`SYMPLE_SSL_KEY`/`SYMPLE_SSL_CERT`.
+    ///
+    /// ```
+    /// let c = symple::server::Config::from_env_with(|k| match k {
+    ///     "SYMPLE_PORT" => Some("4600".into()),
+    ///     "SYMPLE_AUTHENTICATION" => Some("true".into()),
+    ///     "SYMPLE_REDIS_HOST" => Some("127.0.0.1".into()),
+    ///     _ => None,
+    /// })?;
+    /// assert_eq!(c.addr.port(), 4600);
+    /// assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+    /// # Ok::<(), symple::Error>(())
+    /// ```
+    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut c = Config::default();
+        if let Some(p) = get("SYMPLE_PORT").or_else(|| get("PORT")) {
+            c.addr.set_port(parse(&p, "port")?);
+        }
+        if let Some(v) = get("SYMPLE_AUTHENTICATION") {
+            c.authentication = parse_bool(&v, "SYMPLE_AUTHENTICATION")?;
+        }
+        if let Some(v) = get("SYMPLE_DYNAMIC_ROOMS") {
+            c.dynamic_rooms = parse_bool(&v, "SYMPLE_DYNAMIC_ROOMS")?;
+        }
+        if let Some(v) = get("SYMPLE_SESSION_TTL") {
+            let minutes: i64 = parse(&v, "SYMPLE_SESSION_TTL")?;
+            c.session_ttl = (minutes > 0).then(|| Duration::from_secs(minutes as u64 * 60));
+        }
+        c.redis_url = get("SYMPLE_REDIS_URL")
+            .or_else(|| get("REDIS_URL"))
+            .or_else(|| {
+                get("SYMPLE_REDIS_HOST").map(|h| {
+                    let port = get("SYMPLE_REDIS_PORT").unwrap_or_else(|| "6379".into());
+                    format!("redis://{h}:{port}")
+                })
+            });
+        if get("SYMPLE_SSL_ENABLED")
+            .map(|v| parse_bool(&v, "SYMPLE_SSL_ENABLED"))
+            .transpose()?
+            == Some(true)
+        {
+            match (get("SYMPLE_SSL_KEY"), get("SYMPLE_SSL_CERT")) {
+                (Some(k), Some(c2)) => c.tls = Some((k.into(), c2.into())),
+                _ => {
+                    return Err(config_error(
+                        "SYMPLE_SSL_ENABLED needs SYMPLE_SSL_KEY and SYMPLE_SSL_CERT",
+                    ))
+                }
+            }
+        }
+        Ok(c)
+    }
+
+    /// [`from_env_with`](Self::from_env_with) over the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_env_with(|k| std::env::var(k).ok())
+    }
+
+    /// Checks the settings fit together.
+    pub fn validate(&self) -> Result<()> {
+        if self.authentication && self.redis_url.is_none() {
+            return Err(config_error(
+                "token authentication needs Redis: set SYMPLE_REDIS_URL or --redis-url",
+            ));
+        }
+        if self.rate_limit <= 0.0 || self.rate_seconds <= 0.0 {
+            return Err(config_error("rate limit and rate window must be positive"));
+        }
+        if self.max_message_size == 0 {
+            return Err(config_error("max message size must be positive"));
+        }
+        Ok(())
+    }
+}
+
+fn config_error(msg: &str) -> Error {
+    Error::Unsupported(format!("server configuration: {msg}"))
+}
+
+fn parse<T: std::str::FromStr>(v: &str, what: &str) -> Result<T> {
+    v.trim()
+        .parse()
+        .map_err(|_| config_error(&format!("{what}: cannot read {v:?}")))
+}
+
+fn parse_bool(v: &str, what: &str) -> Result<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(config_error(&format!(
+            "{what}: expected true or false, not {v:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(kk, _)| *kk == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn reads_node_variables() {
+        let c = Config::from_env_with(env(&[
+            ("PORT", "5000"),
+            ("SYMPLE_DYNAMIC_ROOMS", "false"),
+            ("SYMPLE_SESSION_TTL", "15"),
+            ("REDIS_URL", "redis://r:1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.addr.port(), 5000);
+        assert!(!c.dynamic_rooms);
+        assert_eq!(c.session_ttl, Some(Duration::from_secs(900)));
+        assert_eq!(c.redis_url.as_deref(), Some("redis://r:1"));
+        let c = Config::from_env_with(env(&[("SYMPLE_SESSION_TTL", "-1")])).unwrap();
+        assert_eq!(c.session_ttl, None);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::from_env_with(env(&[("SYMPLE_AUTHENTICATION", "maybe")])).unwrap_err();
+        assert!(e.to_string().contains("SYMPLE_AUTHENTICATION"), "{e}");
+        let e = Config::from_env_with(env(&[("SYMPLE_SSL_ENABLED", "true")])).unwrap_err();
+        assert!(e.to_string().contains("SYMPLE_SSL_KEY"), "{e}");
+        let c = Config {
+            authentication: true,
+            ..Config::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("needs Redis"));
+    }
+}

@@ -1,0 +1,138 @@
+//! The standalone Symple v4 server: native WebSocket, JSON frames, token auth against Redis
+//! sessions, rooms as the permission boundary, emitter packets from `symple:broadcast`, and
+//! several instances on one Redis acting as one server.
+//!
+//! ```no_run
+//! # async fn run() -> symple::Result<()> {
+//! let config = symple::server::Config::from_env()?;
+//! symple::server::Server::bind(config).await?.run().await
+//! # }
+//! ```
+
+mod auth;
+pub mod cluster;
+mod config;
+mod conn;
+mod http;
+mod limits;
+pub mod metrics;
+pub mod registry;
+pub mod routing;
+mod shared;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use limits::TokenBucket;
+
+use crate::error::{Error, Result};
+use crate::redis::ConnectOptions;
+use crate::session::AsyncSessionStore;
+use shared::{RedisLink, Shared};
+
+/// A bound server, ready to run.
+pub struct Server {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    redis_client: Option<redis::Client>,
+}
+
+impl Server {
+    /// Checks the config, connects to Redis when configured, and binds the port.
+    pub async fn bind(config: Config) -> Result<Self> {
+        config.validate()?;
+        let tls = match &config.tls {
+            Some((key, cert)) => Some(http::tls_acceptor(key, cert)?),
+            None => None,
+        };
+        let (redis, redis_client) = match &config.redis_url {
+            Some(url) => {
+                let opts = ConnectOptions::new(url.clone());
+                let sessions = AsyncSessionStore::with_options(opts.clone()).await?;
+                let client = opts.client()?;
+                let conn = redis::aio::ConnectionManager::new_with_config(
+                    client.clone(),
+                    opts.manager_config(),
+                )
+                .await
+                .map_err(|e| Error::Connection {
+                    url: opts.redacted().to_string(),
+                    source: e,
+                })?;
+                let publish = cluster::spawn_publisher(conn.clone());
+                (
+                    Some(RedisLink {
+                        sessions,
+                        conn,
+                        publish,
+                    }),
+                    Some(client),
+                )
+            }
+            None => (None, None),
+        };
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|e| Error::Unsupported(format!("cannot listen on {}: {e}", config.addr)))?;
+        Ok(Server {
+            shared: Arc::new(Shared::new(config, redis)),
+            listener,
+            tls,
+            redis_client,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::Unsupported(format!("no local address: {e}")))
+    }
+
+    /// Serves until SIGINT or SIGTERM, then tells every peer (a `shutdown` event), closes
+    /// their connections and returns.
+    pub async fn run(self) -> Result<()> {
+        let shared = self.shared.clone();
+        if let Some(client) = self.redis_client {
+            tokio::spawn(cluster::run_subscriber(shared.clone(), client));
+        }
+        let serving = tokio::spawn(http::serve(self.listener, shared.clone(), self.tls));
+        wait_for_signal().await;
+        let _ = shared.shutdown.send(true);
+        let _ = serving.await;
+        // Let connection tasks say goodbye (bounded).
+        for _ in 0..100 {
+            if shared.metrics.connections.load(Ordering::Relaxed) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Give the publisher a moment to send the offline presences to other instances.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(())
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

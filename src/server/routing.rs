@@ -1,0 +1,258 @@
+//! Who receives a message: pure decisions over the registry, the same on every instance.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::server::registry::{LocalPeer, Registry};
+
+/// The sender of a client message, as every instance needs to know it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Sender {
+    /// Session id.
+    pub id: String,
+    /// User.
+    pub user: String,
+    /// Rooms the sender is in.
+    pub rooms: Vec<String>,
+}
+
+/// A parsed `to`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// No `to`.
+    Rooms,
+    /// `user|id`: one session (the user part must match when given).
+    Session { user: String, id: String },
+    /// A bare string: a user, a room, or (from clients) a peer id.
+    Name(String),
+    /// An array of rooms.
+    List(Vec<String>),
+}
+
+/// Reads `to`; `Err` names what is wrong.
+///
+/// ```
+/// use symple::server::routing::{parse_to, Target};
+/// use serde_json::json;
+/// assert_eq!(parse_to(None)?, Target::Rooms);
+/// assert_eq!(parse_to(Some(&json!("a|b")))?, Target::Session { user: "a".into(), id: "b".into() });
+/// assert_eq!(parse_to(Some(&json!(["r", 7])))?, Target::List(vec!["r".into(), "7".into()]));
+/// assert!(parse_to(Some(&json!({"x": 1}))).is_err());
+/// # Ok::<(), String>(())
+/// ```
+pub fn parse_to(to: Option<&Value>) -> Result<Target, String> {
+    match to {
+        None | Some(Value::Null) => Ok(Target::Rooms),
+        Some(Value::String(s)) => {
+            let (user, id) = s.split_once('|').unwrap_or((s, ""));
+            match (user.is_empty(), id.is_empty()) {
+                (true, true) => Err(format!("invalid address {s:?}")),
+                (false, true) => Ok(Target::Name(user.to_owned())),
+                _ => Ok(Target::Session {
+                    user: user.to_owned(),
+                    id: id.to_owned(),
+                }),
+            }
+        }
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|r| match r {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+                other => Err(format!(
+                    "room {other} is not a non-empty string or an integer"
+                )),
+            })
+            .collect::<Result<_, _>>()
+            .map(Target::List),
+        Some(Value::Array(_)) => Err("`to` is an empty array".into()),
+        Some(other) => Err(format!(
+            "`to` must be an address string or an array of rooms, not {other}"
+        )),
+    }
+}
+
+fn shares_room(peer: &LocalPeer, sender: &Sender) -> bool {
+    sender.rooms.iter().any(|r| peer.rooms.contains(r))
+}
+
+/// Recipients on this instance of a message from a peer. Rooms are the permission boundary:
+/// a recipient always shares a room with the sender, and the sender never gets its own message.
+pub fn from_peer<'r>(reg: &'r Registry, sender: &Sender, target: &Target) -> Vec<&'r LocalPeer> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut add = |p: &'r LocalPeer| {
+        if p.id != sender.id && seen.insert(p.id.as_str()) {
+            out.push(p);
+        }
+    };
+    let in_room = |room: &str| sender.rooms.iter().any(|r| r == room);
+    match target {
+        Target::Rooms => {
+            for room in &sender.rooms {
+                reg.members(room).for_each(&mut add);
+            }
+        }
+        Target::Session { user, id } => {
+            if let Some(p) = reg.get(id) {
+                if (user.is_empty() || &p.user == user) && shares_room(p, sender) {
+                    add(p);
+                }
+            }
+        }
+        Target::Name(name) => {
+            // A bare peer id: the official JS client answers presence probes this way.
+            if let Some(p) = reg.get(name) {
+                if shares_room(p, sender) {
+                    add(p);
+                }
+            } else if in_room(name) {
+                reg.members(name).for_each(&mut add);
+            } else {
+                reg.members(name)
+                    .filter(|p| &p.user == name && shares_room(p, sender))
+                    .for_each(&mut add);
+            }
+        }
+        Target::List(rooms) => {
+            for room in rooms.iter().filter(|r| in_room(r)) {
+                reg.members(room).for_each(&mut add);
+            }
+        }
+    }
+    out
+}
+
+/// Recipients on this instance of a message injected through Redis by a trusted backend.
+/// `None` when it has no `to` (dropped: native servers never broadcast such a packet).
+pub fn from_backend<'r>(reg: &'r Registry, target: &Target) -> Option<Vec<&'r LocalPeer>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let mut add = |p: &'r LocalPeer| {
+        if seen.insert(p.id.as_str()) {
+            out.push(p);
+        }
+    };
+    match target {
+        Target::Rooms => return None,
+        Target::Session { user, id } => {
+            if let Some(p) = reg.get(id) {
+                if user.is_empty() || &p.user == user {
+                    add(p);
+                }
+            }
+        }
+        Target::Name(name) => reg.members(name).for_each(&mut add),
+        Target::List(rooms) => {
+            for room in rooms {
+                reg.members(room).for_each(&mut add);
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tokio::sync::mpsc;
+
+    fn peer(id: &str, user: &str, rooms: &[&str]) -> LocalPeer {
+        let mut set: HashSet<String> = rooms.iter().map(|r| r.to_string()).collect();
+        set.insert(user.into());
+        LocalPeer {
+            id: id.into(),
+            user: user.into(),
+            peer: Default::default(),
+            rooms: set,
+            tx: mpsc::channel(1).0,
+        }
+    }
+
+    fn sender(p: &LocalPeer) -> Sender {
+        Sender {
+            id: p.id.clone(),
+            user: p.user.clone(),
+            rooms: p.rooms.iter().cloned().collect(),
+        }
+    }
+
+    fn ids(v: Vec<&LocalPeer>) -> Vec<String> {
+        let mut ids: Vec<String> = v.iter().map(|p| p.id.clone()).collect();
+        ids.sort();
+        ids
+    }
+
+    fn world() -> (Registry, Sender) {
+        let mut reg = Registry::default();
+        let a1 = peer("a1", "alice", &["team"]);
+        let s = sender(&a1);
+        reg.add(a1);
+        reg.add(peer("a2", "alice", &[]));
+        reg.add(peer("b1", "bob", &["team", "other"]));
+        reg.add(peer("c1", "carol", &["other"]));
+        reg.add(peer("m1", "mallory", &["alice"])); // joined alice's room by name
+        (reg, s)
+    }
+
+    #[test]
+    fn client_routing_respects_rooms() {
+        let (reg, alice) = world();
+        let to = |v: Value| ids(from_peer(&reg, &alice, &parse_to(Some(&v)).unwrap()));
+        assert_eq!(
+            ids(from_peer(&reg, &alice, &Target::Rooms)),
+            ["a2", "b1", "m1"]
+        );
+        assert_eq!(to(json!("bob|b1")), ["b1"]);
+        assert_eq!(
+            to(json!("carol|c1")),
+            Vec::<String>::new(),
+            "no shared room"
+        );
+        assert_eq!(to(json!("carol")), Vec::<String>::new());
+        assert_eq!(to(json!("bob")), ["b1"]);
+        assert_eq!(to(json!("b1")), ["b1"], "bare peer id");
+        assert_eq!(
+            to(json!(["team", "other"])),
+            ["b1"],
+            "only rooms the sender is in"
+        );
+        assert_eq!(
+            to(json!("wrong|b1")),
+            Vec::<String>::new(),
+            "user part must match"
+        );
+    }
+
+    #[test]
+    fn backend_routing_is_trusted_but_needs_to() {
+        let (reg, _) = world();
+        let to = |v: Value| ids(from_backend(&reg, &parse_to(Some(&v)).unwrap()).unwrap());
+        assert!(from_backend(&reg, &Target::Rooms).is_none());
+        assert_eq!(to(json!("carol|c1")), ["c1"]);
+        assert_eq!(to(json!("other")), ["b1", "c1"]);
+        assert_eq!(
+            to(json!(["team", "other"])),
+            ["a1", "b1", "c1"],
+            "once each"
+        );
+        assert_eq!(to(json!("bob|zz")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn bad_to_is_named() {
+        for bad in [
+            json!(""),
+            json!("|"),
+            json!([]),
+            json!([null]),
+            json!(5),
+            json!({}),
+        ] {
+            assert!(parse_to(Some(&bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! State shared by every connection of one instance, and the delivery of messages to it.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use axum::extract::ws::Utf8Bytes;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::server::cluster::Envelope;
+use crate::server::config::Config;
+use crate::server::metrics::{Dropped, Metrics};
+use crate::server::registry::{LocalPeer, Outbound, Registry};
+use crate::server::routing::{self, Sender, Target};
+use crate::session::AsyncSessionStore;
+
+/// Redis handles of an instance that has Redis.
+pub struct RedisLink {
+    /// Session lookups and touches.
+    pub sessions: AsyncSessionStore,
+    /// Commands other than sessions (room checks).
+    pub conn: redis::aio::ConnectionManager,
+    /// Envelopes to other instances.
+    pub publish: mpsc::UnboundedSender<Envelope>,
+}
+
+/// One instance's state.
+pub struct Shared {
+    /// Settings.
+    pub config: Config,
+    /// This instance's id (uuid), unique in the cluster.
+    pub instance: String,
+    registry: Mutex<Registry>,
+    /// Users seen anywhere in the cluster: their personal rooms cannot be joined by others.
+    known_users: Mutex<HashSet<String>>,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Redis, when configured.
+    pub redis: Option<RedisLink>,
+    /// Whether the subscription is live.
+    pub redis_up: AtomicBool,
+    /// Flipped to true once on SIGINT/SIGTERM.
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// New state for `config`.
+    pub fn new(config: Config, redis: Option<RedisLink>) -> Self {
+        Shared {
+            config,
+            instance: uuid::Uuid::new_v4().to_string(),
+            registry: Mutex::new(Registry::default()),
+            known_users: Mutex::new(HashSet::new()),
+            metrics: Metrics::default(),
+            redis,
+            redis_up: AtomicBool::new(false),
+            shutdown: watch::channel(false).0,
+        }
+    }
+
+    /// The registry; held only for short, non-async sections.
+    pub fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers that `user` exists and clears other users out of its personal room.
+    pub fn claim_user(&self, user: &str) {
+        self.known_users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user.to_owned());
+        self.registry().evict_from_personal_room(user);
+    }
+
+    /// Whether `room` is the personal room of a user this instance knows of.
+    pub fn is_known_user(&self, room: &str) -> bool {
+        self.registry().has_user(room)
+            || self
+                .known_users
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(room)
+    }
+
+    fn publish(&self, env: Envelope) {
+        if let Some(r) = &self.redis {
+            let _ = r.publish.send(env);
+        }
+    }
+
+    /// Queues `text` for each peer; a full queue drops the message for that peer only.
+    pub fn deliver<'a>(&self, peers: impl IntoIterator<Item = &'a LocalPeer>, text: &Utf8Bytes) {
+        for p in peers {
+            match p.tx.try_send(Outbound::Text(text.clone())) {
+                Ok(()) => {
+                    self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => self.metrics.drop(Dropped::SlowConsumer),
+            }
+        }
+    }
+
+    /// Routes a client's message (its `from` already set) here and on every other instance.
+    pub fn route_from_peer(&self, sender: &Sender, target: &Target, message: Value) {
+        let text = Utf8Bytes::from(message.to_string());
+        let local_hit = {
+            let reg = self.registry();
+            let recipients = routing::from_peer(&reg, sender, target);
+            let hit = !recipients.is_empty();
+            self.deliver(recipients, &text);
+            hit
+        };
+        // A session found here lives nowhere else.
+        if matches!(target, Target::Session { .. }) && local_hit {
+            return;
+        }
+        self.publish(Envelope::Route {
+            origin: self.instance.clone(),
+            sender: sender.clone(),
+            message,
+        });
+    }
+
+    /// Routes a packet an emitter published on `symple:broadcast`.
+    pub fn route_from_backend(&self, payload: &[u8]) {
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return self.metrics.drop(Dropped::Invalid);
+        };
+        let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(text) else {
+            return self.metrics.drop(Dropped::Invalid);
+        };
+        let Ok(target) = routing::parse_to(msg.get("to")) else {
+            return self.metrics.drop(Dropped::Invalid);
+        };
+        let reg = self.registry();
+        match routing::from_backend(&reg, &target) {
+            Some(recipients) => self.deliver(recipients, &Utf8Bytes::from(text.to_owned())),
+            None => self.metrics.drop(Dropped::NoRecipient),
+        }
+    }
+
+    /// Handles an envelope from another instance.
+    pub fn on_envelope(&self, env: Envelope) {
+        match env {
+            Envelope::Route {
+                sender, message, ..
+            } => {
+                let Ok(target) = routing::parse_to(message.get("to")) else {
+                    return self.metrics.drop(Dropped::Invalid);
+                };
+                if !self.is_known_user(&sender.user) {
+                    self.claim_user(&sender.user);
+                }
+                let text = Utf8Bytes::from(message.to_string());
+                let reg = self.registry();
+                self.deliver(routing::from_peer(&reg, &sender, &target), &text);
+            }
+            Envelope::Roster {
+                requester, rooms, ..
+            } => {
+                let messages = self.roster(&requester, &rooms);
+                if !messages.is_empty() {
+                    self.publish(Envelope::Direct {
+                        origin: self.instance.clone(),
+                        to: requester.id,
+                        messages,
+                    });
+                }
+            }
+            Envelope::Direct { to, messages, .. } => {
+                let reg = self.registry();
+                if let Some(p) = reg.get(&to) {
+                    for m in messages {
+                        self.deliver([p], &Utf8Bytes::from(m.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Presence of local peers (other than the requester) sharing one of `rooms` with it.
+    pub fn roster(&self, requester: &Sender, rooms: &[String]) -> Vec<Value> {
+        let reg = self.registry();
+        let mut seen = HashSet::new();
+        rooms
+            .iter()
+            .filter(|r| requester.rooms.contains(r))
+            .flat_map(|r| reg.members(r))
+            .filter(|p| p.id != requester.id && seen.insert(p.id.clone()))
+            .map(|p| p.presence(true))
+            .collect()
+    }
+
+    /// Sends the requester the presence of everyone sharing `rooms`, here and elsewhere.
+    pub fn send_roster(&self, requester: &Sender, rooms: &[String]) {
+        let local = self.roster(requester, rooms);
+        {
+            let reg = self.registry();
+            if let Some(p) = reg.get(&requester.id) {
+                for m in local {
+                    self.deliver([p], &Utf8Bytes::from(m.to_string()));
+                }
+            }
+        }
+        self.publish(Envelope::Roster {
+            origin: self.instance.clone(),
+            requester: requester.clone(),
+            rooms: rooms.to_vec(),
+        });
+    }
+}
