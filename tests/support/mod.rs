@@ -2,6 +2,8 @@
 //! and the Node interop harness (npm `symple@2.1.1` servers with socket.io-client clients).
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
