@@ -4,9 +4,10 @@
 //! Run with `cargo bench --bench emit`; needs `redis-server` and `redis-benchmark` (Debian
 //! packages redis-server and redis-tools) on PATH. See benches/README.md.
 //!
-//! Machines are shared and noisy, so no absolute number is compared with anything: each round
+//! Machines are shared and noisy, so throughput is never judged in absolute terms: each round
 //! runs the baseline and then ours back to back, and the reported ratio is the median of the
-//! per-round ratios. Missed targets are printed, never turned into a failing exit code.
+//! per-round ratios. Only encoding, which involves no I/O, has an absolute target. Missed
+//! targets are printed, never turned into a failing exit code.
 
 use std::error::Error;
 use std::ffi::OsStr;
@@ -24,7 +25,8 @@ use symple::{Emitter, Object, Packet, Room, Target};
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
-/// Alternating rounds per figure (baseline, ours, baseline, ours, ...).
+/// Alternating rounds per figure (baseline, ours, baseline, ours, ...); `SYMPLE_BENCH_ROUNDS`
+/// raises it when the machine is too noisy for a median of three.
 const ROUNDS: usize = 3;
 /// Packets per encode round.
 const ENCODE_N: usize = 200_000;
@@ -54,10 +56,15 @@ fn main() {
 fn run() -> Res<()> {
     require("redis-server", "redis-server")?;
     let benchmark_version = require("redis-benchmark", "redis-tools")?;
-    let redis = RedisServer::start()?;
+    // Counted before pinning, which narrows what available_parallelism reports.
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let pin = Pin::from_env()?;
+    // Before any thread exists, so the writer threads inherit the CPU too.
+    pin.this_process()?;
+    let redis = RedisServer::start(&pin)?;
     let url = format!("redis://127.0.0.1:{}", redis.port);
 
-    let native_base = message(PAYLOAD_BYTES)?;
+    let msg = message(PAYLOAD_BYTES)?;
     let blocking_native = Emitter::builder(&url).target(Target::Native).connect()?;
     let blocking_sio = Emitter::builder(&url).connect()?;
     let queued_native = Emitter::builder(&url)
@@ -68,11 +75,12 @@ fn run() -> Res<()> {
 
     println!(
         "symple emit bench: redis-server on 127.0.0.1:{}, {} alternating rounds, medians",
-        redis.port, ROUNDS
+        redis.port,
+        round_count()
     );
     println!();
 
-    encode_table(&native_base, &blocking_native, &blocking_sio)?;
+    encode_table(&msg, &blocking_native, &blocking_sio)?;
 
     let targets = [
         ("native", &blocking_native, &queued_native),
@@ -80,7 +88,7 @@ fn run() -> Res<()> {
     ];
     for (name, blocking, queued) in targets {
         // The exact channel and bytes `emit` publishes (a fresh id each time, same length).
-        let sample = blocking.packet(native_base.clone())?;
+        let sample = blocking.packet(msg.clone())?;
         let kind = if name == "native" { "JSON" } else { "msgpack" };
         println!();
         println!(
@@ -90,7 +98,7 @@ fn run() -> Res<()> {
         );
         // A NUL cannot travel in argv, so redis-benchmark could not publish these bytes.
         let baseline = if sample.payload.contains(&0) {
-            let json = native_base_packet(&blocking_native, &native_base, sample.payload.len())?;
+            let json = json_stand_in(&blocking_native, &msg, sample.payload.len())?;
             println!(
                 "  payload has a NUL byte: baseline publishes {} B of JSON on {} instead",
                 json.payload.len(),
@@ -104,10 +112,11 @@ fn run() -> Res<()> {
         let bench = Baseline {
             port: redis.port,
             packet: &baseline,
+            pin: &pin,
         };
 
         let r = compare(&bench, &[1], BLOCKING_N, || {
-            let objects = copies(&native_base, BLOCKING_N);
+            let objects = copies(&msg, BLOCKING_N);
             let t = Instant::now();
             for o in objects {
                 blocking.emit(o)?;
@@ -122,7 +131,7 @@ fn run() -> Res<()> {
             PIPELINED_N,
             || {
                 let batches: Vec<Vec<Object>> = (0..PIPELINED_N / BATCH)
-                    .map(|_| copies(&native_base, BATCH))
+                    .map(|_| copies(&msg, BATCH))
                     .collect();
                 let t = Instant::now();
                 for batch in batches {
@@ -138,7 +147,7 @@ fn run() -> Res<()> {
             &[BASELINE_PIPELINE, SAME_DEPTH_PIPELINE],
             PIPELINED_N,
             || {
-                let objects = copies(&native_base, PIPELINED_N);
+                let objects = copies(&msg, PIPELINED_N);
                 let t = Instant::now();
                 for o in objects {
                     queued.emit(o)?;
@@ -155,8 +164,7 @@ fn run() -> Res<()> {
         "ratio = median of per-round ours/baseline (rounds listed); rates are per-side medians"
     );
     println!(
-        "machine: nproc={}, load average {}, {}, redis-server shares these cores",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "machine: nproc={nproc}, load average {}, {}, {}",
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
             .split_whitespace()
@@ -164,6 +172,7 @@ fn run() -> Res<()> {
             .collect::<Vec<_>>()
             .join(" "),
         benchmark_version.trim(),
+        pin.describe(),
     );
     println!("command: {BENCH_COMMAND}");
     Ok(())
@@ -201,7 +210,7 @@ fn message(size: usize) -> Res<Object> {
 }
 
 /// A JSON packet of `len` bytes on the native channel, for payloads redis-benchmark can't send.
-fn native_base_packet(native: &Emitter, base: &Object, len: usize) -> Res<Packet> {
+fn json_stand_in(native: &Emitter, base: &Object, len: usize) -> Res<Packet> {
     let mut p = native.packet(base.clone())?;
     // Only the length matters to Redis; pad or cut the JSON text to match.
     p.payload.resize(len, b' ');
@@ -297,9 +306,17 @@ fn per_packet(n: usize, mut f: impl FnMut() -> Res<()>) -> Res<f64> {
     Ok(t.elapsed().as_nanos() as f64 / n as f64)
 }
 
+fn round_count() -> usize {
+    std::env::var("SYMPLE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(ROUNDS)
+}
+
 fn rounds(mut f: impl FnMut() -> Res<f64>) -> Res<Vec<f64>> {
     f()?; // warm-up, discarded
-    (0..ROUNDS).map(|_| f()).collect()
+    (0..round_count()).map(|_| f()).collect()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -338,7 +355,7 @@ fn compare(
         baselines: vec![Vec::new(); pipelines.len()],
         ours: Vec::new(),
     };
-    for _ in 0..ROUNDS {
+    for _ in 0..round_count() {
         for (&p, rates) in pipelines.iter().zip(&mut c.baselines) {
             rates.push(bench.rate(p, n)?);
         }
@@ -380,12 +397,15 @@ impl Comparison {
 struct Baseline<'a> {
     port: u16,
     packet: &'a Packet,
+    pin: &'a Pin,
 }
 
 impl Baseline<'_> {
     /// Requests per second as redis-benchmark reports them.
     fn rate(&self, pipeline: usize, n: usize) -> Res<f64> {
-        let out = Command::new("redis-benchmark")
+        let out = self
+            .pin
+            .command(self.pin.client_cpu(), "redis-benchmark")
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-c", "1", "-P", &pipeline.to_string(), "-n", &n.to_string()])
             .args(["--csv", "PUBLISH", &self.packet.channel])
@@ -428,6 +448,89 @@ fn require(tool: &str, package: &str) -> Res<String> {
     }
 }
 
+/// CPU placement. On small VMs a wake-up across vCPUs can cost more than the work, and the
+/// scheduler moves processes between "client and Redis on one CPU" (fast) and "on two"
+/// (several times slower), so unpinned rounds may compare different regimes.
+/// `SYMPLE_BENCH_PIN=same` puts Redis and both clients on CPU 0 (every client-side cycle
+/// shows), `split` puts Redis on CPU 0 and the clients on CPU 1; the default leaves it to
+/// the scheduler. Uses `taskset` (util-linux).
+enum Pin {
+    Off,
+    Same,
+    Split,
+}
+
+impl Pin {
+    fn from_env() -> Res<Self> {
+        let pin = match std::env::var("SYMPLE_BENCH_PIN").as_deref() {
+            Err(_) | Ok("") | Ok("off") => return Ok(Pin::Off),
+            Ok("same") => Pin::Same,
+            Ok("split") => Pin::Split,
+            Ok(other) => {
+                return Err(format!("SYMPLE_BENCH_PIN={other}: use off, same or split").into())
+            }
+        };
+        require("taskset", "util-linux")?;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if matches!(pin, Pin::Split) && cpus < 2 {
+            return Err("SYMPLE_BENCH_PIN=split needs two CPUs".into());
+        }
+        Ok(pin)
+    }
+
+    fn server_cpu(&self) -> Option<u32> {
+        match self {
+            Pin::Off => None,
+            Pin::Same | Pin::Split => Some(0),
+        }
+    }
+
+    fn client_cpu(&self) -> Option<u32> {
+        match self {
+            Pin::Off => None,
+            Pin::Same => Some(0),
+            Pin::Split => Some(1),
+        }
+    }
+
+    /// `program`, run under `taskset -c cpu` when pinned.
+    fn command(&self, cpu: Option<u32>, program: &str) -> Command {
+        match cpu {
+            None => Command::new(program),
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string(), program]);
+                c
+            }
+        }
+    }
+
+    fn this_process(&self) -> Res<()> {
+        let Some(cpu) = self.client_cpu() else {
+            return Ok(());
+        };
+        let status = Command::new("taskset")
+            .args(["-a", "-p", "-c", &cpu.to_string()])
+            .arg(std::process::id().to_string())
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err(format!("taskset could not pin the bench to CPU {cpu}: {status}").into());
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Pin::Off => "unpinned (SYMPLE_BENCH_PIN=same|split pins)",
+            Pin::Same => "pinned: redis-server and clients on CPU 0 (SYMPLE_BENCH_PIN=same)",
+            Pin::Split => {
+                "pinned: redis-server on CPU 0, clients on CPU 1 (SYMPLE_BENCH_PIN=split)"
+            }
+        }
+    }
+}
+
 /// A private redis-server, killed by PID when dropped (on panic too).
 struct RedisServer {
     child: Child,
@@ -435,14 +538,16 @@ struct RedisServer {
 }
 
 impl RedisServer {
-    fn start() -> Res<Self> {
+    fn start(pin: &Pin) -> Res<Self> {
         // The port is free when probed but could be taken before redis binds it: retry.
         let mut last = String::new();
         for _ in 0..3 {
             let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
                 .local_addr()?
                 .port();
-            let child = Command::new("redis-server")
+            // taskset execs redis-server, so the PID is the server's.
+            let child = pin
+                .command(pin.server_cpu(), "redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
                 .stdin(Stdio::null())

@@ -1,6 +1,7 @@
 //! The connection layer: the only code that talks to Redis. Encoders never see it, so another
 //! connection type (Redis Cluster, where PUBLISH goes to any node) is one more [`Publisher`].
 
+use redis::ConnectionLike;
 use std::fmt;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -200,32 +201,46 @@ impl Connection {
     }
 }
 
-fn publish_cmd(packet: &Packet) -> redis::Cmd {
-    let mut cmd = redis::cmd("PUBLISH");
-    cmd.arg(&packet.channel).arg(&packet.payload);
-    cmd
+/// Appends `PUBLISH <channel> <payload>` as RESP, the bytes `redis::cmd` would pack, without
+/// building a `Cmd` (which copies every argument once more).
+fn write_publish(out: &mut Vec<u8>, packet: &Packet) {
+    fn bulk(out: &mut Vec<u8>, b: &[u8]) {
+        use std::io::Write;
+        let _ = write!(out, "${}\r\n", b.len());
+        out.extend_from_slice(b);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n");
+    bulk(out, packet.channel.as_bytes());
+    bulk(out, &packet.payload);
 }
 
-fn pipeline(packets: &[Packet]) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    for p in packets {
-        pipe.add_command(publish_cmd(p)).ignore();
-    }
-    pipe
+fn packed_len(packet: &Packet) -> usize {
+    // Header, two bulk headers (at most 20 digits each) and CRLFs.
+    17 + 2 * 25 + packet.channel.len() + packet.payload.len()
 }
 
 impl Publisher for Connection {
     fn publish(&self, packet: Packet) -> Result<()> {
-        let cmd = publish_cmd(&packet);
-        self.with(|c| cmd.query::<i64>(c).map(drop))
+        let mut buf = Vec::with_capacity(packed_len(&packet));
+        write_publish(&mut buf, &packet);
+        self.with(|c| c.req_packed_command(&buf)?.extract_error().map(drop))
     }
 
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
         if packets.is_empty() {
             return Ok(());
         }
-        let pipe = pipeline(&packets);
-        self.with(|c| pipe.query::<()>(c))
+        let mut buf = Vec::with_capacity(packets.iter().map(packed_len).sum());
+        for p in &packets {
+            write_publish(&mut buf, p);
+        }
+        self.with(|c| {
+            let replies = c.req_packed_commands(&buf, 0, packets.len())?;
+            replies
+                .into_iter()
+                .try_for_each(|r| r.extract_error().map(drop))
+        })
     }
 }
 

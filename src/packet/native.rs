@@ -42,7 +42,10 @@ pub fn encode(message: &Object, to: Option<&To>, fill: Fill<'_>) -> Result<Packe
         }
     }
     let out = Native { message, to, fill };
-    Ok(Packet::new(CHANNEL, serde_json::to_vec(&out)?))
+    // Room for a typical message, so serde_json rarely grows the buffer.
+    let mut buf = Vec::with_capacity(256);
+    serde_json::to_writer(&mut buf, &out)?;
+    Ok(Packet::new(CHANNEL, buf))
 }
 
 fn check(message: &Object) -> Result<(), Error> {

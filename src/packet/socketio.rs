@@ -184,7 +184,7 @@ pub fn encode_event(
 ) -> Result<Packet, Error> {
     check_event(event)?;
     broadcast.validate()?;
-    let mut out = Vec::with_capacity(64 + event.len() + 160 * args.len());
+    let mut out = Vec::with_capacity(64 + event.len() + 448 * args.len());
     write_array_len(&mut out, 3);
     write_str(&mut out, UID);
     // packet: {type, data, nsp}
