@@ -47,6 +47,8 @@ impl Server {
     /// Checks the config, connects to Redis when configured, and binds the port.
     pub async fn bind(config: Config) -> Result<Self> {
         config.validate()?;
+        // One descriptor per connection: take the hard limit, not the usual soft 1024.
+        let _ = rlimit::increase_nofile_limit(u64::MAX);
         let tls = match &config.tls {
             Some((key, cert)) => Some(http::tls_acceptor(key, cert)?),
             None => None,
