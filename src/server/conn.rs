@@ -214,10 +214,7 @@ impl Peer {
                     Some(Outbound::Text(t)) => {
                         if self.ws.send(Message::Text(t)).await.is_err() { return }
                     }
-                    Some(Outbound::Close) | None => {
-                        let _ = self.ws.send(Message::Close(None)).await;
-                        return;
-                    }
+                    None => return,
                 },
                 _ = ping.tick() => {
                     // A client that vanished without a close frame answers no ping.

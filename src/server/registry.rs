@@ -13,8 +13,6 @@ use crate::protocol::Object;
 pub enum Outbound {
     /// A JSON text frame, serialized once for every recipient.
     Text(Utf8Bytes),
-    /// Close the connection after writing the frames queued before this.
-    Close,
 }
 
 /// A connected, authenticated peer.

@@ -31,6 +31,15 @@ local function score_of(key, t)
   if pttl == -1 then return '+inf' end
   return t + math.ceil(pttl / 1000)
 end
+-- Bookkeeping of one session: the user's index (`prefix .. user`) and the expiry index.
+local function remember(prefix, expiry, user, token, score)
+  redis.call('ZADD', prefix .. user, score, token)
+  redis.call('ZADD', expiry, score, token .. '\n' .. user)
+end
+local function forget(prefix, expiry, user, token)
+  redis.call('ZREM', prefix .. user, token)
+  redis.call('ZREM', expiry, token .. '\n' .. user)
+end
 ";
 
 fn script(body: &str) -> Script {
@@ -46,8 +55,7 @@ local old = redis.call('GET', KEYS[1])
 if old and ARGV[5] == '1' then return 0 end
 local old_user = user_of(old)
 if old_user and old_user ~= ARGV[4] then
-  redis.call('ZREM', ARGV[6] .. old_user, ARGV[3])
-  redis.call('ZREM', KEYS[3], ARGV[3] .. '\n' .. old_user)
+  forget(ARGV[6], KEYS[3], old_user, ARGV[3])
 end
 local ttl = tonumber(ARGV[2])
 local score = '+inf'
@@ -57,8 +65,7 @@ if ttl > 0 then
 else
   redis.call('SET', KEYS[1], ARGV[1])
 end
-redis.call('ZADD', KEYS[2], score, ARGV[3])
-redis.call('ZADD', KEYS[3], score, ARGV[3] .. '\n' .. ARGV[4])
+remember(ARGV[6], KEYS[3], ARGV[4], ARGV[3], score)
 return 1
 ",
     )
@@ -71,9 +78,7 @@ static TOUCH: LazyLock<Script> = LazyLock::new(|| {
 if redis.call('EXPIRE', KEYS[1], ARGV[1]) == 0 then return 0 end
 local user = user_of(redis.call('GET', KEYS[1]))
 if user then
-  local score = now() + tonumber(ARGV[1])
-  redis.call('ZADD', ARGV[3] .. user, score, ARGV[2])
-  redis.call('ZADD', KEYS[2], score, ARGV[2] .. '\n' .. user)
+  remember(ARGV[3], KEYS[2], user, ARGV[2], now() + tonumber(ARGV[1]))
 end
 return 1
 ",
@@ -88,10 +93,7 @@ local old = redis.call('GET', KEYS[1])
 if not old then return 0 end
 redis.call('DEL', KEYS[1])
 local user = user_of(old)
-if user then
-  redis.call('ZREM', ARGV[2] .. user, ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1] .. '\n' .. user)
-end
+if user then forget(ARGV[2], KEYS[2], user, ARGV[1]) end
 return 1
 ",
     )
@@ -108,12 +110,8 @@ if cur ~= ARGV[1] then return -1 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 if ARGV[4] ~= ARGV[5] then
   local score = score_of(KEYS[1], now())
-  if ARGV[4] ~= '' then
-    redis.call('ZREM', ARGV[6] .. ARGV[4], ARGV[3])
-    redis.call('ZREM', KEYS[2], ARGV[3] .. '\n' .. ARGV[4])
-  end
-  redis.call('ZADD', ARGV[6] .. ARGV[5], score, ARGV[3])
-  redis.call('ZADD', KEYS[2], score, ARGV[3] .. '\n' .. ARGV[5])
+  if ARGV[4] ~= '' then forget(ARGV[6], KEYS[2], ARGV[4], ARGV[3]) end
+  remember(ARGV[6], KEYS[2], ARGV[5], ARGV[3], score)
 end
 return 1
 ",
@@ -187,13 +185,10 @@ for _, member in ipairs(due) do
     local user = string.sub(member, nl + 1)
     local key = ARGV[1] .. token
     if redis.call('EXISTS', key) == 0 then
-      redis.call('ZREM', KEYS[1], member)
-      redis.call('ZREM', ARGV[2] .. user, token)
+      forget(ARGV[2], KEYS[1], user, token)
       removed = removed + 1
     else
-      local score = score_of(key, t)
-      redis.call('ZADD', KEYS[1], score, member)
-      redis.call('ZADD', ARGV[2] .. user, score, token)
+      remember(ARGV[2], KEYS[1], user, token, score_of(key, t))
     end
   end
 end
