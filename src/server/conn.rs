@@ -134,13 +134,8 @@ impl Peer {
             "type": "welcome", "protocol": "symple/4", "status": 200,
             "peer": peer, "rooms": rooms,
         });
-        if ws
-            .send(Message::Text(welcome.to_string().into()))
-            .await
-            .is_err()
-        {
-            return;
-        }
+        // Registered before the welcome goes out: once welcomed, a client can count on being
+        // reachable (messages routed meanwhile wait in its queue, behind the welcome).
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         shared.claim_user(&a.user);
         let local = LocalPeer {
@@ -152,6 +147,14 @@ impl Peer {
         };
         let online = local.presence(true);
         shared.registry().add(local);
+        if ws
+            .send(Message::Text(welcome.to_string().into()))
+            .await
+            .is_err()
+        {
+            shared.registry().remove(&id);
+            return;
+        }
         let c = &shared.config;
         let mut me = Peer {
             bucket: TokenBucket::new(
