@@ -70,8 +70,9 @@ async fn anonymous_welcome_and_presence() {
 
     // Carol shares no room: nobody sees her, she sees nobody.
     let mut carol = Client::auth(&srv.url(), json!({"user": "carol"})).await;
-    assert!(carol.drain().await.is_empty());
-    assert!(alice.drain().await.is_empty());
+    let (to_carol, to_alice) = (carol.drain().await, alice.drain().await);
+    assert!(to_carol.is_empty(), "{to_carol:?}");
+    assert!(to_alice.is_empty(), "{to_alice:?}");
 
     // Bob leaves: alice sees him offline.
     bob.ws.close(None).await.unwrap();

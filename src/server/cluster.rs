@@ -88,7 +88,7 @@ pub fn spawn_publisher(conn: redis::aio::ConnectionManager) -> mpsc::UnboundedSe
 pub async fn run_subscriber(shared: Arc<Shared>, client: redis::Client) {
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
-    let mut shutdown = shared.shutdown.subscribe();
+    let mut shutdown = shared.stopping();
     loop {
         if let Ok(mut pubsub) = client.get_async_pubsub().await {
             if pubsub.subscribe(&[BROADCAST, CLUSTER]).await.is_ok() {

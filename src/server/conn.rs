@@ -194,7 +194,7 @@ impl Peer {
         let mut ping = tokio::time::interval(ping_every);
         ping.tick().await;
         let mut last_heard = Instant::now();
-        let mut shutdown = self.shared.shutdown.subscribe();
+        let mut shutdown = self.shared.stopping();
         loop {
             tokio::select! {
                 frame = self.ws.recv() => {

@@ -101,7 +101,7 @@ pub async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let app = router(shared.clone());
-    let mut shutdown = shared.shutdown.subscribe();
+    let mut shutdown = shared.stopping();
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {

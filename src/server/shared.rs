@@ -41,7 +41,7 @@ pub struct Shared {
     pub redis: Option<RedisLink>,
     /// Whether the subscription is live.
     pub redis_up: AtomicBool,
-    /// Flipped to true once on SIGINT/SIGTERM.
+    /// Flipped to true once on SIGINT/SIGTERM; wait on [`stopping`](Self::stopping).
     pub shutdown: watch::Sender<bool>,
 }
 
@@ -58,6 +58,16 @@ impl Shared {
             redis_up: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
         }
+    }
+
+    /// A receiver whose `changed()` fires on shutdown, also when shutdown began before it
+    /// was made (a task that starts late must still stop).
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        let mut rx = self.shutdown.subscribe();
+        if *rx.borrow() {
+            rx.mark_changed();
+        }
+        rx
     }
 
     /// The registry; held only for short, non-async sections.
