@@ -106,7 +106,7 @@ fn redis_benchmark(port: u16, n: usize, command: &[&str]) -> Res<f64> {
         .rev()
         .find(|l| !l.trim().is_empty())
         .and_then(|row| {
-            row.rsplitn(8, ',')
+            row.rsplit(',')
                 .nth(6)
                 .map(|f| f.trim_matches('"').to_owned())
         })
