@@ -9,13 +9,12 @@
 //! per-round ratios. Only encoding, which involves no I/O, has an absolute target. Missed
 //! targets are printed, never turned into a failing exit code.
 
-use std::error::Error;
+mod common;
+
 use std::ffi::OsStr;
 use std::hint::black_box;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::ffi::OsStrExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -23,7 +22,7 @@ use symple::packet::native::{self, Fill};
 use symple::packet::socketio::{encode_event, Broadcast, Server};
 use symple::{Emitter, Object, Packet, Room, Target};
 
-type Res<T> = Result<T, Box<dyn Error>>;
+use common::{load_average, median, require, verdict, RedisServer, Res};
 
 /// Alternating rounds per figure (baseline, ours, baseline, ours, ...); `SYMPLE_BENCH_ROUNDS`
 /// raises it when the machine is too noisy for a median of three.
@@ -61,7 +60,7 @@ fn run() -> Res<()> {
     let pin = Pin::from_env()?;
     // Before any thread exists, so the writer threads inherit the CPU too.
     pin.this_process()?;
-    let redis = RedisServer::start(&pin)?;
+    let redis = RedisServer::start(|| pin.command(pin.server_cpu(), "redis-server"))?;
     let url = format!("redis://127.0.0.1:{}", redis.port);
 
     let msg = message(PAYLOAD_BYTES)?;
@@ -165,12 +164,7 @@ fn run() -> Res<()> {
     );
     println!(
         "machine: nproc={nproc}, load average {}, {}, {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" "),
+        load_average(),
         benchmark_version.trim(),
         pin.describe(),
     );
@@ -307,29 +301,12 @@ fn per_packet(n: usize, mut f: impl FnMut() -> Res<()>) -> Res<f64> {
 }
 
 fn round_count() -> usize {
-    std::env::var("SYMPLE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(ROUNDS)
+    common::round_count(ROUNDS)
 }
 
 fn rounds(mut f: impl FnMut() -> Res<f64>) -> Res<Vec<f64>> {
     f()?; // warm-up, discarded
     (0..round_count()).map(|_| f()).collect()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "ok"
-    } else {
-        "MISSED"
-    }
 }
 
 /// Rates of each round: one list per baseline pipeline depth, and ours.
@@ -436,18 +413,6 @@ fn parse_csv_rps(out: &str) -> Option<f64> {
     fields.get(6)?.trim_matches('"').parse().ok()
 }
 
-/// Fails with an install hint when `tool` is not on PATH; returns its version line.
-fn require(tool: &str, package: &str) -> Res<String> {
-    match Command::new(tool).arg("--version").output() {
-        Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
-            "`{tool}` is not on PATH; install it (Debian: apt-get install {package})"
-        )
-        .into()),
-        Err(e) => Err(format!("cannot run `{tool}`: {e}").into()),
-    }
-}
-
 /// CPU placement. On small VMs a wake-up across vCPUs can cost more than the work, and the
 /// scheduler moves processes between "client and Redis on one CPU" (fast) and "on two"
 /// (several times slower), so unpinned rounds may compare different regimes.
@@ -528,75 +493,5 @@ impl Pin {
                 "pinned: redis-server on CPU 0, clients on CPU 1 (SYMPLE_BENCH_PIN=split)"
             }
         }
-    }
-}
-
-/// A private redis-server, killed by PID when dropped (on panic too).
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(pin: &Pin) -> Res<Self> {
-        // The port is free when probed but could be taken before redis binds it: retry.
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-                .local_addr()?
-                .port();
-            // taskset execs redis-server, so the PID is the server's.
-            let child = pin
-                .command(pin.server_cpu(), "redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("cannot start redis-server: {e}"))?;
-            let mut server = RedisServer { child, port };
-            match server.wait_for_ping() {
-                Ok(()) => return Ok(server),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(format!("redis-server did not start: {last}").into())
-    }
-
-    fn wait_for_ping(&mut self) -> Res<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                return Err(format!("redis-server exited ({status}) {err}").into());
-            }
-            if self.ping().unwrap_or(false) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err("no PONG within 10 s".into())
-    }
-
-    fn ping(&self) -> std::io::Result<bool> {
-        let addr = (Ipv4Addr::LOCALHOST, self.port).into();
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
-        s.set_read_timeout(Some(Duration::from_millis(500)))?;
-        s.write_all(b"PING\r\n")?;
-        let mut reply = [0u8; 7];
-        s.read_exact(&mut reply)?;
-        Ok(&reply == b"+PONG\r\n")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        // Child::kill signals this child's PID only.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -168,8 +168,8 @@ macro_rules! emitter_common {
 
             /// Builds the packet `emit` would publish, without publishing it.
             pub fn packet(&self, message: impl IntoObject) -> Result<Packet> {
-                let id = uuid::Uuid::new_v4().to_string();
-                self.route.message_packet(message.into_object()?, &id)
+                self.route
+                    .message_packet(message.into_object()?, crate::id::message_id)
             }
         }
     };
@@ -197,7 +197,7 @@ fn packets(
 ) -> Result<Vec<Packet>> {
     messages
         .into_iter()
-        .map(|m| emitter_route.message_packet(m, &uuid::Uuid::new_v4().to_string()))
+        .map(|m| emitter_route.message_packet(m, crate::id::message_id))
         .collect()
 }
 

@@ -90,8 +90,17 @@ impl Default for Route {
 }
 
 impl Route {
-    /// A message packet: `id` (when absent) and `from` (when absent) are filled in.
-    pub fn message_packet(&self, mut message: Object, id: &str) -> Result<Packet> {
+    /// A message packet: `id` (from `new_id`, only when absent) and `from` (when absent)
+    /// are filled in.
+    pub fn message_packet(
+        &self,
+        mut message: Object,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Packet> {
+        let id = match message.get("id") {
+            Some(_) => None,
+            None => Some(new_id()),
+        };
         match &self.target {
             Target::Native => {
                 let to = self.native_to()?;
@@ -99,14 +108,14 @@ impl Route {
                     &message,
                     to.as_ref(),
                     Fill {
-                        id: Some(id),
+                        id: id.as_deref(),
                         from: Some(&self.from),
                     },
                 )
             }
             Target::SocketIo(server) => {
-                if !message.contains_key("id") {
-                    message.insert("id".into(), Value::String(id.to_owned()));
+                if let Some(id) = id {
+                    message.insert("id".into(), Value::String(id));
                 }
                 if !message.contains_key("from") {
                     message.insert("from".into(), Value::String(self.from.clone()));

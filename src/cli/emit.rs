@@ -102,7 +102,7 @@ pub(crate) fn run(args: EmitArgs) -> Result<()> {
     }
     if let Some(text) = &args.data {
         let message = build(&args, parse_json(text, "--data")?)?;
-        let packet = route.message_packet(message, &uuid::Uuid::new_v4().to_string())?;
+        let packet = route.message_packet(message, crate::id::message_id)?;
         return deliver(&args, vec![packet]);
     }
     emit_stdin(&args, &route)

@@ -23,8 +23,8 @@ pub struct Peer {
     /// Display name; servers default it to `user`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Whether the session is connected.
-    #[serde(default)]
+    /// Whether the session is connected (presence without it means online).
+    #[serde(default = "online_by_default")]
     pub online: bool,
     /// The host the session connected from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +32,10 @@ pub struct Peer {
     /// Application fields (capabilities, status, ...).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+fn online_by_default() -> bool {
+    true
 }
 
 impl Peer {

@@ -172,8 +172,10 @@ impl Peer {
         };
         me.touch_session(true);
         shared.route_from_peer(&me.sender(), &Target::Rooms, online);
-        shared.send_roster(&me.sender(), &me.rooms);
-        me.serve(rx).await;
+        let rooms = me.rooms.clone();
+        if me.send_roster(&rooms).await.is_ok() {
+            me.serve(rx).await;
+        }
         me.finish();
     }
 
@@ -234,6 +236,24 @@ impl Peer {
                 }
             }
         }
+    }
+
+    /// Writes the presence of local peers sharing `rooms` straight to the socket (a large
+    /// room must not overflow the queue), and asks other instances for theirs.
+    async fn send_roster(&mut self, rooms: &[String]) -> Result<(), axum::Error> {
+        let local = self.shared.roster(&self.sender(), rooms);
+        self.shared
+            .metrics
+            .messages_out
+            .fetch_add(local.len() as u64, Ordering::Relaxed);
+        for m in local {
+            self.ws
+                .feed(Message::Text(Utf8Bytes::from(m.to_string())))
+                .await?;
+        }
+        self.ws.flush().await?;
+        self.shared.request_remote_roster(&self.sender(), rooms);
+        Ok(())
     }
 
     /// Writes `first` and whatever else is queued, with one flush: under load a busy room
@@ -382,8 +402,17 @@ impl Peer {
             if let Some(online) = online {
                 self.shared.route_from_peer(&self.sender(), &only, online);
             }
-            self.shared
-                .send_roster(&self.sender(), std::slice::from_ref(&room));
+            if let Flow::Close = self
+                .send_json(json!({"type": "join:ok", "room": room}))
+                .await
+            {
+                return Flow::Close;
+            }
+            // Then who is already in the room.
+            return match self.send_roster(std::slice::from_ref(&room)).await {
+                Ok(()) => Flow::Continue,
+                Err(_) => Flow::Close,
+            };
         }
         self.send_json(json!({"type": "join:ok", "room": room}))
             .await

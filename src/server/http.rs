@@ -88,7 +88,10 @@ async fn websocket(
         .max_message_size
         .saturating_mul(16)
         .max(1 << 20);
+    // A small read buffer: the default 128 KiB is filled on first read and costs that much
+    // per idle connection.
     upgrade
+        .read_buffer_size(4 * 1024)
         .max_message_size(ws_limit)
         .max_frame_size(ws_limit)
         .on_upgrade(move |ws| conn::run(shared, ws, host))

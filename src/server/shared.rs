@@ -180,11 +180,20 @@ impl Shared {
                 }
             }
             Envelope::Direct { to, messages, .. } => {
-                let reg = self.registry();
-                if let Some(p) = reg.get(&to) {
-                    for m in messages {
-                        self.deliver([p], &Utf8Bytes::from(m.to_string()));
-                    }
+                // A roster can outgrow the outbound queue: wait for room instead of dropping.
+                let tx = self.registry().get(&to).map(|p| p.tx.clone());
+                if let Some(tx) = tx {
+                    self.metrics
+                        .messages_out
+                        .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        for m in messages {
+                            let text = Utf8Bytes::from(m.to_string());
+                            if tx.send(Outbound::Text(text)).await.is_err() {
+                                return;
+                            }
+                        }
+                    });
                 }
             }
         }
@@ -203,17 +212,9 @@ impl Shared {
             .collect()
     }
 
-    /// Sends the requester the presence of everyone sharing `rooms`, here and elsewhere.
-    pub fn send_roster(&self, requester: &Sender, rooms: &[String]) {
-        let local = self.roster(requester, rooms);
-        {
-            let reg = self.registry();
-            if let Some(p) = reg.get(&requester.id) {
-                for m in local {
-                    self.deliver([p], &Utf8Bytes::from(m.to_string()));
-                }
-            }
-        }
+    /// Asks the other instances for the presence of their peers sharing `rooms` with the
+    /// requester (the local part is written by the connection itself, with back-pressure).
+    pub fn request_remote_roster(&self, requester: &Sender, rooms: &[String]) {
         self.publish(Envelope::Roster {
             origin: self.instance.clone(),
             requester: requester.clone(),

@@ -1,0 +1,332 @@
+//! `Symple::Native::Emitter`: a `symple::Emitter` as a Ruby object. `lib/symple/emitter.rb`
+//! wraps it in the documented API.
+//!
+//! Chaining (`to`, `except`, `from`, ...) returns a new object over a clone: the connection
+//! (or the queued writer) is shared, the routing is the clone's own. Ruby values are
+//! converted with the GVL held; encoding and publishing run without it.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use magnus::{function, method, prelude::*, Error, RArray, RClass, RModule, Ruby, Value};
+use symple::{Action, Address, Peer, Target};
+
+use crate::errors::{self, guard, invalid_message};
+use crate::{convert, nogvl};
+
+#[magnus::wrap(class = "Symple::Native::Emitter", free_immediately, size)]
+pub struct Emitter {
+    inner: symple::Emitter,
+    /// For a queued emitter: the root, shared by every chained copy. The registry below holds
+    /// it weakly so `flush_all` (at exit, before a fork) can reach every live queue.
+    root: Option<Arc<symple::Emitter>>,
+}
+
+/// Live queued emitters. Locked only with the GVL held, so never by a thread that a fork
+/// leaves behind.
+static QUEUED: Mutex<Vec<Weak<symple::Emitter>>> = Mutex::new(Vec::new());
+
+pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
+    let class: RClass = native.define_class("Emitter", ruby.class_object())?;
+    class.define_singleton_method("connect", function!(Emitter::connect, 8))?;
+    class.define_method("to", method!(Emitter::to, 1))?;
+    class.define_method("except", method!(Emitter::except, 1))?;
+    class.define_method("from", method!(Emitter::from, 1))?;
+    class.define_method("of", method!(Emitter::of, 1))?;
+    class.define_method("volatile", method!(Emitter::volatile, 0))?;
+    class.define_method("compress", method!(Emitter::compress, 1))?;
+    class.define_method("event", method!(Emitter::event, 1))?;
+    class.define_method("target", method!(Emitter::target, 0))?;
+    class.define_method("queued?", method!(Emitter::is_queued, 0))?;
+    class.define_method("emit", method!(Emitter::emit, 1))?;
+    class.define_method("emit_raw", method!(Emitter::emit_raw, 1))?;
+    class.define_method("emit_event", method!(Emitter::emit_event, 2))?;
+    class.define_method("emit_batch", method!(Emitter::emit_batch, 1))?;
+    class.define_method("send_data", method!(Emitter::send_data, 1))?;
+    class.define_method("send_presence", method!(Emitter::send_presence, 1))?;
+    class.define_method("send_event", method!(Emitter::send_event, 2))?;
+    class.define_method("send_command", method!(Emitter::send_command, 3))?;
+    class.define_method("sockets_join", method!(Emitter::sockets_join, 1))?;
+    class.define_method("sockets_leave", method!(Emitter::sockets_leave, 1))?;
+    class.define_method(
+        "disconnect_sockets",
+        method!(Emitter::disconnect_sockets, 1),
+    )?;
+    class.define_method("flush", method!(Emitter::flush, 0))?;
+    class.define_method("packet", method!(Emitter::packet, 1))?;
+    Ok(())
+}
+
+/// Flushes every live queued emitter (without the GVL); returns the failures as messages.
+pub fn flush_all(ruby: &Ruby) -> Result<Vec<String>, Error> {
+    let live: Vec<Arc<symple::Emitter>> = {
+        let mut list = QUEUED.lock().unwrap_or_else(|p| p.into_inner());
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(Weak::upgrade).collect()
+    };
+    if live.is_empty() {
+        return Ok(Vec::new());
+    }
+    nogvl::io(ruby, || {
+        Ok(live
+            .iter()
+            .filter_map(|e| e.flush().err().map(|err| err.to_string()))
+            .collect())
+    })
+}
+
+fn seconds(ruby: &Ruby, what: &str, s: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        errors::new(
+            ruby,
+            errors::Kind::Base,
+            format!("{what} must be a positive number of seconds, not {s}"),
+        )
+    })
+}
+
+fn check_from(ruby: &Ruby, from: &str) -> Result<(), Error> {
+    from.parse::<Address>()
+        .map(drop)
+        .map_err(|e| errors::from_symple(ruby, e))
+}
+
+impl Emitter {
+    /// Connects (failing at once when Redis is unreachable). `target` is `"native"` or
+    /// `"socketio"`; `key` and `namespace` apply to Socket.IO.
+    #[allow(clippy::too_many_arguments)] // one private constructor, called by emitter.rb
+    fn connect(
+        ruby: &Ruby,
+        url: String,
+        target: String,
+        key: String,
+        namespace: String,
+        from: String,
+        queued: bool,
+        connect_timeout: f64,
+        response_timeout: f64,
+    ) -> Result<Self, Error> {
+        guard(ruby, || {
+            check_from(ruby, &from)?;
+            let connect_timeout = seconds(ruby, "connect_timeout", connect_timeout)?;
+            let response_timeout = seconds(ruby, "response_timeout", response_timeout)?;
+            let builder = symple::Emitter::builder(url)
+                .from(&from)
+                .queued(queued)
+                .options(|o| {
+                    o.connect_timeout(connect_timeout)
+                        .response_timeout(response_timeout)
+                });
+            let builder = match target.as_str() {
+                "native" => builder.target(Target::Native),
+                "socketio" => builder
+                    .socketio(&key, &namespace)
+                    .map_err(|e| errors::from_symple(ruby, e))?,
+                other => {
+                    return Err(errors::new(
+                        ruby,
+                        errors::Kind::Base,
+                        format!("unknown target {other:?}: use :native or :socketio"),
+                    ))
+                }
+            };
+            let inner = nogvl::io(ruby, || builder.connect())?;
+            let root = queued.then(|| {
+                let root = Arc::new(inner.clone());
+                let mut list = QUEUED.lock().unwrap_or_else(|p| p.into_inner());
+                list.retain(|w| w.strong_count() > 0);
+                list.push(Arc::downgrade(&root));
+                root
+            });
+            Ok(Emitter { inner, root })
+        })
+    }
+
+    fn chained(&self, inner: symple::Emitter) -> Self {
+        Emitter {
+            inner,
+            root: self.root.clone(),
+        }
+    }
+
+    fn to(ruby: &Ruby, rb_self: &Self, rooms: Value) -> Result<Self, Error> {
+        guard(ruby, || {
+            let rooms = convert::rooms(ruby, rooms)?;
+            Ok(rb_self.chained(rb_self.inner.to(rooms)))
+        })
+    }
+
+    fn except(ruby: &Ruby, rb_self: &Self, rooms: Value) -> Result<Self, Error> {
+        guard(ruby, || {
+            let rooms = convert::rooms(ruby, rooms)?;
+            Ok(rb_self.chained(rb_self.inner.except(rooms)))
+        })
+    }
+
+    fn from(ruby: &Ruby, rb_self: &Self, from: String) -> Result<Self, Error> {
+        guard(ruby, || {
+            check_from(ruby, &from)?;
+            Ok(rb_self.chained(rb_self.inner.from(&from)))
+        })
+    }
+
+    fn of(ruby: &Ruby, rb_self: &Self, namespace: String) -> Result<Self, Error> {
+        guard(ruby, || Ok(rb_self.chained(rb_self.inner.of(&namespace))))
+    }
+
+    fn volatile(ruby: &Ruby, rb_self: &Self) -> Result<Self, Error> {
+        guard(ruby, || Ok(rb_self.chained(rb_self.inner.volatile())))
+    }
+
+    fn compress(ruby: &Ruby, rb_self: &Self, compress: bool) -> Result<Self, Error> {
+        guard(ruby, || {
+            Ok(rb_self.chained(rb_self.inner.compress(compress)))
+        })
+    }
+
+    fn event(ruby: &Ruby, rb_self: &Self, event: String) -> Result<Self, Error> {
+        guard(ruby, || {
+            let inner = rb_self
+                .inner
+                .event(&event)
+                .map_err(|e| errors::from_symple(ruby, e))?;
+            Ok(rb_self.chained(inner))
+        })
+    }
+
+    /// `["native"]` or `["socketio", key, namespace]`.
+    fn target(ruby: &Ruby, rb_self: &Self) -> RArray {
+        match rb_self.inner.target() {
+            Target::Native => ruby.ary_from_vec(vec!["native".to_owned()]),
+            Target::SocketIo(server) => ruby.ary_from_vec(vec![
+                "socketio".to_owned(),
+                server.key().to_owned(),
+                server.namespace().to_owned(),
+            ]),
+        }
+    }
+
+    fn is_queued(&self) -> bool {
+        self.root.is_some()
+    }
+
+    fn emit(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
+        guard(ruby, || {
+            let message = convert::object(ruby, message)?;
+            nogvl::io(ruby, || rb_self.inner.emit(message))
+        })
+    }
+
+    fn emit_raw(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
+        guard(ruby, || {
+            let message = convert::object(ruby, message)?;
+            nogvl::io(ruby, || rb_self.inner.emit_raw(message))
+        })
+    }
+
+    fn emit_event(ruby: &Ruby, rb_self: &Self, event: String, args: RArray) -> Result<(), Error> {
+        guard(ruby, || {
+            let args = (0..args.len())
+                .map(|i| convert::json(ruby, args.entry(i as isize)?))
+                .collect::<Result<Vec<_>, _>>()?;
+            nogvl::io(ruby, || rb_self.inner.emit_event(&event, &args))
+        })
+    }
+
+    fn emit_batch(ruby: &Ruby, rb_self: &Self, messages: Value) -> Result<(), Error> {
+        guard(ruby, || {
+            let Some(list) = RArray::from_value(messages) else {
+                return Err(invalid_message(
+                    ruby,
+                    "emit_batch takes an Array of messages (Hashes)",
+                ));
+            };
+            let objects = (0..list.len())
+                .map(|i| convert::object(ruby, list.entry(i as isize)?))
+                .collect::<Result<Vec<_>, _>>()?;
+            nogvl::io(ruby, || rb_self.inner.emit_batch(objects))
+        })
+    }
+
+    fn send_data(ruby: &Ruby, rb_self: &Self, data: Value) -> Result<(), Error> {
+        guard(ruby, || {
+            let data = convert::json(ruby, data)?;
+            nogvl::io(ruby, || rb_self.inner.send(data))
+        })
+    }
+
+    fn send_presence(ruby: &Ruby, rb_self: &Self, peer: Value) -> Result<(), Error> {
+        guard(ruby, || {
+            let mut fields = convert::object(ruby, peer)?;
+            // A token never leaves the backend (PROTOCOL.md, section 1).
+            fields.remove("token");
+            // A peer someone announces is online unless told otherwise (as `Peer::new`).
+            fields
+                .entry("online")
+                .or_insert(serde_json::Value::Bool(true));
+            let peer: Peer = serde_json::from_value(serde_json::Value::Object(fields))
+                .map_err(|e| invalid_message(ruby, format!("presence peer: {e}")))?;
+            nogvl::io(ruby, || rb_self.inner.send_presence(peer))
+        })
+    }
+
+    fn send_event(ruby: &Ruby, rb_self: &Self, name: String, data: Value) -> Result<(), Error> {
+        guard(ruby, || {
+            let data = convert::json(ruby, data)?;
+            nogvl::io(ruby, || rb_self.inner.send_event(&name, data))
+        })
+    }
+
+    fn send_command(
+        ruby: &Ruby,
+        rb_self: &Self,
+        node: String,
+        action: String,
+        data: Value,
+    ) -> Result<(), Error> {
+        guard(ruby, || {
+            let action: Action = action.parse().map_err(|e| errors::from_symple(ruby, e))?;
+            let data = convert::json(ruby, data)?;
+            nogvl::io(ruby, || rb_self.inner.send_command(&node, action, data))
+        })
+    }
+
+    fn sockets_join(ruby: &Ruby, rb_self: &Self, rooms: Value) -> Result<(), Error> {
+        guard(ruby, || {
+            let rooms = convert::rooms(ruby, rooms)?;
+            nogvl::io(ruby, || rb_self.inner.sockets_join(rooms))
+        })
+    }
+
+    fn sockets_leave(ruby: &Ruby, rb_self: &Self, rooms: Value) -> Result<(), Error> {
+        guard(ruby, || {
+            let rooms = convert::rooms(ruby, rooms)?;
+            nogvl::io(ruby, || rb_self.inner.sockets_leave(rooms))
+        })
+    }
+
+    fn disconnect_sockets(ruby: &Ruby, rb_self: &Self, close: bool) -> Result<(), Error> {
+        guard(ruby, || {
+            nogvl::io(ruby, || rb_self.inner.disconnect_sockets(close))
+        })
+    }
+
+    fn flush(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        guard(ruby, || nogvl::io(ruby, || rb_self.inner.flush()))
+    }
+
+    /// `[channel, payload]` of the packet `emit` would publish (payload as a binary String).
+    fn packet(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<RArray, Error> {
+        guard(ruby, || {
+            let message = convert::object(ruby, message)?;
+            let packet = rb_self
+                .inner
+                .packet(message)
+                .map_err(|e| errors::from_symple(ruby, e))?;
+            let out = ruby.ary_new_capa(2);
+            out.push(ruby.str_new(&packet.channel))?;
+            out.push(ruby.str_from_slice(&packet.payload))?;
+            Ok(out)
+        })
+    }
+}
