@@ -219,16 +219,7 @@ impl Call {
     /// Runs the call on a blocking connection.
     pub(crate) fn run(&self, c: &mut redis::Connection) -> redis::RedisResult<RValue> {
         match self {
-            Call::Script { script, keys, args } => {
-                let mut inv = script.prepare_invoke();
-                keys.iter().for_each(|k| {
-                    inv.key(k);
-                });
-                args.iter().for_each(|a| {
-                    inv.arg(a);
-                });
-                inv.invoke(c)
-            }
+            Call::Script { script, keys, args } => invocation(script, keys, args).invoke(c),
             Call::Cmd(cmd) => cmd.query(c),
         }
     }
@@ -240,18 +231,26 @@ impl Call {
     ) -> redis::RedisResult<RValue> {
         match self {
             Call::Script { script, keys, args } => {
-                let mut inv = script.prepare_invoke();
-                keys.iter().for_each(|k| {
-                    inv.key(k);
-                });
-                args.iter().for_each(|a| {
-                    inv.arg(a);
-                });
-                inv.invoke_async(c).await
+                invocation(script, keys, args).invoke_async(c).await
             }
             Call::Cmd(cmd) => cmd.query_async(c).await,
         }
     }
+}
+
+fn invocation<'a>(
+    script: &'a Script,
+    keys: &[String],
+    args: &[String],
+) -> redis::ScriptInvocation<'a> {
+    let mut inv = script.prepare_invoke();
+    for k in keys {
+        inv.key(k);
+    }
+    for a in args {
+        inv.arg(a);
+    }
+    inv
 }
 
 /// A call and how to read its reply.
