@@ -3,8 +3,7 @@
 
 use redis::ConnectionLike;
 use std::fmt;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -257,13 +256,101 @@ pub struct Queued {
 
 struct Writer {
     pid: u32,
-    tx: Option<mpsc::SyncSender<Job>>,
+    queue: Arc<Queue>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
-enum Job {
-    Packet(Packet),
-    Flush(mpsc::Sender<Result<()>>),
+/// Packets waiting for the writer. One lock and two condition variables instead of a channel:
+/// an emit wakes the writer only when it sleeps, so a busy queue costs no wake-up per packet.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// The writer waits here for packets.
+    work: Condvar,
+    /// Emitters wait here for room, and flushes for progress.
+    progress: Condvar,
+}
+
+struct QueueState {
+    packets: Vec<Packet>,
+    capacity: usize,
+    /// Packets ever queued / ever answered (or failed): a flush waits for the first count.
+    queued: u64,
+    done: u64,
+    first_error: Option<Error>,
+    closed: bool,
+    writer_sleeping: bool,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, packets: impl IntoIterator<Item = Packet>) -> Result<()> {
+        let mut st = self.lock();
+        for p in packets {
+            while st.packets.len() >= st.capacity && !st.closed {
+                st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            if st.closed {
+                return Err(Error::WriterStopped);
+            }
+            st.packets.push(p);
+            st.queued += 1;
+        }
+        if st.writer_sleeping {
+            self.work.notify_one();
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        let mut st = self.lock();
+        let target = st.queued;
+        while st.done < target && !(st.closed && st.packets.is_empty() && st.done == st.queued) {
+            st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.first_error.take().map_or(Ok(()), Err)
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_one();
+        self.progress.notify_all();
+    }
+
+    /// The next packets to write, or `None` once closed and drained.
+    fn take(&self) -> Option<Vec<Packet>> {
+        let mut st = self.lock();
+        loop {
+            if !st.packets.is_empty() {
+                let batch = if st.packets.len() > MAX_PIPELINE {
+                    let rest = st.packets.split_off(MAX_PIPELINE);
+                    std::mem::replace(&mut st.packets, rest)
+                } else {
+                    std::mem::take(&mut st.packets)
+                };
+                // Room was made.
+                self.progress.notify_all();
+                return Some(batch);
+            }
+            if st.closed {
+                return None;
+            }
+            st.writer_sleeping = true;
+            st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.writer_sleeping = false;
+        }
+    }
+
+    fn finished(&self, n: usize, result: Result<()>) {
+        let mut st = self.lock();
+        st.done += n as u64;
+        if let Err(e) = result {
+            st.first_error.get_or_insert(e);
+        }
+        self.progress.notify_all();
+    }
 }
 
 impl fmt::Debug for Queued {
@@ -279,21 +366,39 @@ const MAX_PIPELINE: usize = 1024;
 
 impl Writer {
     fn start(conn: Connection, capacity: usize) -> Result<Self> {
-        let (tx, rx) = mpsc::sync_channel(capacity);
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                packets: Vec::new(),
+                capacity,
+                queued: 0,
+                done: 0,
+                first_error: None,
+                closed: false,
+                writer_sleeping: false,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+        });
+        let q = queue.clone();
         let thread = thread::Builder::new()
             .name("symple-writer".into())
-            .spawn(move || write_loop(conn, rx))
+            .spawn(move || {
+                while let Some(batch) = q.take() {
+                    let n = batch.len();
+                    q.finished(n, conn.publish_batch(batch));
+                }
+            })
             .map_err(|e| Error::Unsupported(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
             pid: std::process::id(),
-            tx: Some(tx),
+            queue,
             thread: Some(thread),
         })
     }
 
     /// Closes the queue and waits for the writer to drain it.
     fn stop(&mut self) {
-        self.tx.take();
+        self.queue.close();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -316,65 +421,32 @@ impl Queued {
         })
     }
 
-    fn sender(&self) -> Result<mpsc::SyncSender<Job>> {
+    fn queue(&self) -> Result<Arc<Queue>> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if w.pid != std::process::id() {
-            // Forked: the old writer thread does not exist here; never join or reuse it.
+            // Forked: the old writer thread does not exist here; never join or reuse it,
+            // nor touch its queue (its lock may have been held at the fork).
             let fresh = Writer::start(
                 Connection::lazy(self.opts.clone())?,
                 self.opts.queue_capacity,
             )?;
             std::mem::forget(std::mem::replace(&mut *w, fresh));
         }
-        w.tx.clone().ok_or(Error::WriterStopped)
-    }
-
-    fn send(&self, job: Job) -> Result<()> {
-        self.sender()?.send(job).map_err(|_| Error::WriterStopped)
-    }
-}
-
-fn write_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
-    let mut first_error: Option<Error> = None;
-    let mut batch = Vec::with_capacity(MAX_PIPELINE);
-    while let Ok(job) = rx.recv() {
-        let mut flush = None;
-        match job {
-            Job::Packet(p) => batch.push(p),
-            Job::Flush(reply) => flush = Some(reply),
-        }
-        while flush.is_none() && batch.len() < MAX_PIPELINE {
-            match rx.try_recv() {
-                Ok(Job::Packet(p)) => batch.push(p),
-                Ok(Job::Flush(reply)) => flush = Some(reply),
-                Err(_) => break,
-            }
-        }
-        if !batch.is_empty() {
-            let packets = std::mem::replace(&mut batch, Vec::with_capacity(MAX_PIPELINE));
-            if let Err(e) = conn.publish_batch(packets) {
-                first_error.get_or_insert(e);
-            }
-        }
-        if let Some(reply) = flush {
-            let _ = reply.send(first_error.take().map_or(Ok(()), Err));
-        }
+        Ok(w.queue.clone())
     }
 }
 
 impl Publisher for Queued {
     fn publish(&self, packet: Packet) -> Result<()> {
-        self.send(Job::Packet(packet))
+        self.queue()?.push(std::iter::once(packet))
     }
 
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
-        packets.into_iter().try_for_each(|p| self.publish(p))
+        self.queue()?.push(packets)
     }
 
     fn flush(&self) -> Result<()> {
-        let (reply, wait) = mpsc::channel();
-        self.send(Job::Flush(reply))?;
-        wait.recv().map_err(|_| Error::WriterStopped)?
+        self.queue()?.flush()
     }
 }
 
@@ -383,16 +455,11 @@ impl Drop for Queued {
         let w = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
         if w.pid == std::process::id() {
             w.stop();
-        } else {
-            // A forked child's copy: the thread is the parent's.
-            std::mem::forget(std::mem::replace(
-                w,
-                Writer {
-                    pid: 0,
-                    tx: None,
-                    thread: None,
-                },
-            ));
+        } else if let Some(t) = w.thread.take() {
+            // A forked child's copy: the thread and the queue are the parent's, so neither is
+            // joined nor ever freed here.
+            std::mem::forget(t);
+            std::mem::forget(w.queue.clone());
         }
     }
 }
