@@ -308,10 +308,7 @@ fn recovers_after_redis_restarts() {
     assert!(got.iter().all(|&d| d == 2 || d == 3), "{got:?}");
 
     // The async emitter reconnects by itself too.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     rt.block_on(async {
         let a = Emitter::builder(redis.url())
             .target(Target::Native)

@@ -133,10 +133,7 @@ fn emitted_messages_reach_exactly_the_right_sockets() {
     );
     expect.push((mark(11), &["bob", "carol"]));
     // 12. The async emitter, pipelined batch.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     rt.block_on(async {
         let a = Emitter::builder(redis.url())
             .from("worker|7")

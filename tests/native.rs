@@ -224,10 +224,7 @@ fn queued_mode_flushes_everything_and_on_drop() {
 fn async_emitter_speaks_the_same_packets() {
     let redis = Redis::start();
     let sub = Subscriber::new(&redis, "*");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     rt.block_on(async {
         let e = Emitter::builder(redis.url())
             .target(Target::Native)

@@ -376,10 +376,7 @@ fn non_json_values_are_reported_not_crashed_on() {
 #[test]
 fn async_store_does_the_same() {
     let redis = Redis::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     rt.block_on(async {
         let store = AsyncSessionStore::connect(redis.url()).await.unwrap();
         let t = store

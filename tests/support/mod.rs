@@ -13,6 +13,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// A single-threaded tokio runtime for tests that mix blocking and async code.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
 /// A port the kernel just said was free.
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
