@@ -364,6 +364,24 @@ async fn limits_connections_and_rate() {
 }
 
 #[tokio::test]
+async fn past_the_open_file_limit_clients_are_refused_not_left_hanging() {
+    // 100 descriptors: the server keeps 64 in reserve, so it takes 36 connections.
+    let srv = ServerProc::start_with_nofile(100);
+    let mut held = Vec::new();
+    for i in 0..36 {
+        held.push(Client::auth(&srv.url(), json!({"user": format!("u{i}")})).await);
+    }
+    let mut extra = Client {
+        ws: Client::raw(&srv.url()).await,
+        welcome: Value::Null,
+    };
+    let e = extra.next().await.expect("an answer, not a hang");
+    assert_eq!(e["status"], 503);
+    assert!(extra.closed().await);
+    assert_eq!(srv.http("/health").0, 200);
+}
+
+#[tokio::test]
 async fn vanished_client_is_cleaned_up() {
     let srv = anon(&["--ping-interval", "0.3"]);
     let mut a = Client::auth(&srv.url(), json!({"user": "a", "rooms": ["r"]})).await;

@@ -26,7 +26,7 @@ pub(crate) struct ServerArgs {
     /// Session TTL in minutes kept alive for active peers; -1 never [env: SYMPLE_SESSION_TTL].
     #[arg(long, allow_negative_numbers = true)]
     session_ttl: Option<i64>,
-    /// Max simultaneous connections, 0 unlimited.
+    /// Max simultaneous connections [default: the open-file limit less a reserve].
     #[arg(long)]
     max_connections: Option<usize>,
     /// Max message size in bytes [default 65536].

@@ -28,7 +28,7 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// TLS key and certificate (PEM), for wss.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Most simultaneous connections; 0 = unlimited.
+    /// Most simultaneous connections; 0 = as many as the open-file limit allows.
     pub max_connections: usize,
     /// Largest accepted text frame in bytes.
     pub max_message_size: usize,

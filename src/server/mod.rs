@@ -35,6 +35,9 @@ use crate::redis::ConnectOptions;
 use crate::session::AsyncSessionStore;
 use shared::{RedisLink, Shared};
 
+/// Descriptors kept for everything but client connections (listener, Redis, refusals).
+const FD_RESERVE: u64 = 64;
+
 /// A bound server, ready to run.
 pub struct Server {
     shared: Arc<Shared>,
@@ -45,10 +48,17 @@ pub struct Server {
 
 impl Server {
     /// Checks the config, connects to Redis when configured, and binds the port.
-    pub async fn bind(config: Config) -> Result<Self> {
+    pub async fn bind(mut config: Config) -> Result<Self> {
         config.validate()?;
-        // One descriptor per connection: take the hard limit, not the usual soft 1024.
-        let _ = rlimit::increase_nofile_limit(u64::MAX);
+        // One descriptor per connection: take the hard limit, not the usual soft 1024, and
+        // keep some in reserve so that past the limit a client is refused (503) rather than
+        // left hanging in the accept queue.
+        if let Ok(limit) = rlimit::increase_nofile_limit(u64::MAX) {
+            let usable = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+            if config.max_connections == 0 || config.max_connections > usable {
+                config.max_connections = usable.max(1);
+            }
+        }
         let tls = match &config.tls {
             Some((key, cert)) => Some(http::tls_acceptor(key, cert)?),
             None => None,

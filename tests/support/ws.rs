@@ -23,6 +23,21 @@ impl ServerProc {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> ServerProc {
         let mut cmd = Command::new(symple_bin());
         cmd.args(["server", "--listen", "127.0.0.1:0"]).args(args);
+        Self::spawn(cmd, env)
+    }
+
+    /// Starts the server under a hard open-file limit (through the shell's `ulimit`).
+    pub fn start_with_nofile(limit: u32) -> ServerProc {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(format!(
+                "ulimit -n {limit} && exec \"$0\" server --listen 127.0.0.1:0"
+            ))
+            .arg(symple_bin());
+        Self::spawn(cmd, &[])
+    }
+
+    fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> ServerProc {
         for (k, _) in std::env::vars() {
             if k.starts_with("SYMPLE_") || k == "REDIS_URL" || k == "PORT" {
                 cmd.env_remove(k);
