@@ -78,11 +78,13 @@ RSpec.describe "fork and exit" do
     # a connection lock that nobody will ever release; the fork gate makes the fork wait.
     emitter = native_emitter.to("room")
     subscribed(channels: ["symple:broadcast"]) do |sub|
+      # Count connections whose last command is PUBLISH first: other emitters of this process
+      # may show one already, and only a new one proves the held emit is in flight.
+      publishing = -> { admin.call("CLIENT", "LIST").lines.count { |l| l.include?("cmd=publish") } }
+      before = publishing.call
       admin.call("CLIENT", "PAUSE", 30_000, "WRITE")
       held = Thread.new { emitter.send("held") }
-      wait_until("the emit to be held by the pause") do
-        admin.call("CLIENT", "LIST").lines.any? { |l| l.include?("cmd=publish") }
-      end
+      wait_until("the emit to be held by the pause") { publishing.call > before }
       releaser = Thread.new do
         wait_until("the fork to wait at the gate") { Symple::Native.forking? }
         admin.call("CLIENT", "UNPAUSE")
