@@ -399,18 +399,9 @@ impl Baseline<'_> {
             )
             .into());
         }
-        parse_csv_rps(&stdout)
+        common::parse_csv_rps(&stdout)
             .ok_or_else(|| format!("cannot read requests/s from redis-benchmark: {stdout}").into())
     }
-}
-
-/// redis-benchmark 7 `--csv` prints `"test","rps","avg_latency_ms",...` then one row whose
-/// test name is the command line unescaped (it may hold commas and quotes), so the rate is
-/// read as the 7th field from the right.
-fn parse_csv_rps(out: &str) -> Option<f64> {
-    let row = out.lines().rev().find(|l| !l.trim().is_empty())?;
-    let fields: Vec<&str> = row.rsplitn(8, ',').collect();
-    fields.get(6)?.trim_matches('"').parse().ok()
 }
 
 /// CPU placement. On small VMs a wake-up across vCPUs can cost more than the work, and the

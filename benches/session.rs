@@ -101,15 +101,6 @@ fn redis_benchmark(port: u16, n: usize, command: &[&str]) -> Res<f64> {
         .stdin(Stdio::null())
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    // The last row's 7th field from the right is requests/s (the test name may hold commas).
-    text.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|row| {
-            row.rsplit(',')
-                .nth(6)
-                .map(|f| f.trim_matches('"').to_owned())
-        })
-        .and_then(|f| f.parse().ok())
+    common::parse_csv_rps(&text)
         .ok_or_else(|| format!("cannot read redis-benchmark output: {text}").into())
 }

@@ -136,3 +136,11 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// redis-benchmark 7 `--csv` prints `"test","rps","avg_latency_ms",...` then one row whose
+/// test name is the command line unescaped (it may hold commas and quotes), so the rate is
+/// read as the 7th field from the right.
+pub fn parse_csv_rps(out: &str) -> Option<f64> {
+    let row = out.lines().rev().find(|l| !l.trim().is_empty())?;
+    row.rsplit(',').nth(6)?.trim_matches('"').parse().ok()
+}
