@@ -1,19 +1,32 @@
 //! Message ids: unique, cheap, and safe across `fork`.
 //!
-//! A message id needs to be unique, not secret, so it is a random per-process base plus a
+//! A message id needs to be unique, not secret, so it is a random per-thread base plus a
 //! counter, written as a version-4 uuid. The base comes from the OS (as session tokens do) and
-//! is drawn again when the process id changes, so forked workers never repeat each other.
+//! is drawn per thread and again after a fork, so forked workers never repeat each other.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
-struct Base {
-    pid: u32,
-    random: u128,
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's base and the fork generation it was drawn in. One base per thread needs
+    /// no lock (a lock held by another thread at a fork would never be released in the child);
+    /// two bases collide only if drawn within 2^64 of each other, about a 2^-58 chance.
+    static BASE: Cell<Option<(u64, u128)>> = const { Cell::new(None) };
 }
 
-static BASE: Mutex<Option<Base>> = Mutex::new(None);
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+fn base() -> u128 {
+    let generation = crate::fork::generation();
+    match BASE.get() {
+        Some((g, random)) if g == generation => random,
+        _ => {
+            let random = uuid::Uuid::new_v4().as_u128();
+            BASE.set(Some((generation, random)));
+            random
+        }
+    }
+}
 
 /// A fresh message id.
 ///
@@ -23,21 +36,12 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 4);
 /// ```
 pub fn message_id() -> String {
-    let pid = std::process::id();
-    let random = {
-        let mut base = BASE.lock().unwrap_or_else(|p| p.into_inner());
-        match &*base {
-            Some(b) if b.pid == pid => b.random,
-            _ => {
-                let random = uuid::Uuid::new_v4().as_u128();
-                *base = Some(Base { pid, random });
-                random
-            }
-        }
-    };
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let bytes = random.wrapping_add(u128::from(n)).to_be_bytes();
+    let bytes = base().wrapping_add(u128::from(n)).to_be_bytes();
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
-        .to_string()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }

@@ -114,7 +114,7 @@ pub struct Connection {
 }
 
 struct Open {
-    pid: u32,
+    generation: u64,
     conn: redis::Connection,
 }
 
@@ -172,8 +172,8 @@ impl Connection {
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let pid = std::process::id();
-        if guard.as_ref().is_some_and(|o| o.pid != pid) {
+        let generation = crate::fork::generation();
+        if guard.as_ref().is_some_and(|o| o.generation != generation) {
             // A forked child must not share the parent's socket: drop ours without a QUIT.
             if let Some(open) = guard.take() {
                 std::mem::forget(open.conn);
@@ -181,7 +181,7 @@ impl Connection {
         }
         if guard.is_none() {
             *guard = Some(Open {
-                pid,
+                generation,
                 conn: self.connect()?,
             });
         }
@@ -204,14 +204,30 @@ impl Connection {
 /// building a `Cmd` (which copies every argument once more).
 fn write_publish(out: &mut Vec<u8>, packet: &Packet) {
     fn bulk(out: &mut Vec<u8>, b: &[u8]) {
-        use std::io::Write;
-        let _ = write!(out, "${}\r\n", b.len());
+        out.push(b'$');
+        write_decimal(out, b.len());
+        out.extend_from_slice(b"\r\n");
         out.extend_from_slice(b);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n");
     bulk(out, packet.channel.as_bytes());
     bulk(out, &packet.payload);
+}
+
+/// `n` in decimal, without the formatting machinery (twice per queued packet).
+fn write_decimal(out: &mut Vec<u8>, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 fn packed_len(packet: &Packet) -> usize {
@@ -227,15 +243,22 @@ impl Publisher for Connection {
     }
 
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
-        if packets.is_empty() {
-            return Ok(());
-        }
         let mut buf = Vec::with_capacity(packets.iter().map(packed_len).sum());
         for p in &packets {
             write_publish(&mut buf, p);
         }
+        self.publish_packed(&buf, packets.len())
+    }
+}
+
+impl Connection {
+    /// Sends `n` PUBLISH commands already packed as RESP in `buf`, and checks every reply.
+    fn publish_packed(&self, buf: &[u8], n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
         self.with(|c| {
-            let replies = c.req_packed_commands(&buf, 0, packets.len())?;
+            let replies = c.req_packed_commands(buf, 0, n)?;
             replies
                 .into_iter()
                 .try_for_each(|r| r.extract_error().map(drop))
@@ -255,13 +278,15 @@ pub struct Queued {
 }
 
 struct Writer {
-    pid: u32,
+    generation: u64,
     queue: Arc<Queue>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
-/// Packets waiting for the writer. One lock and two condition variables instead of a channel:
-/// an emit wakes the writer only when it sleeps, so a busy queue costs no wake-up per packet.
+/// Packets waiting for the writer, already packed as RESP in one buffer: an emit costs one
+/// copy under the lock and no allocation, and the writer hands the whole buffer to Redis.
+/// One lock and two condition variables instead of a channel: an emit wakes the writer only
+/// when it sleeps, so a busy queue costs no wake-up per packet.
 struct Queue {
     state: Mutex<QueueState>,
     /// The writer waits here for packets.
@@ -271,7 +296,9 @@ struct Queue {
 }
 
 struct QueueState {
-    packets: Vec<Packet>,
+    /// `waiting` PUBLISH commands, packed.
+    packed: Vec<u8>,
+    waiting: usize,
     capacity: usize,
     /// Packets ever queued / ever answered (or failed): a flush waits for the first count.
     queued: u64,
@@ -281,21 +308,25 @@ struct QueueState {
     writer_sleeping: bool,
 }
 
+/// The smallest buffer kept between batches.
+const KEPT_BUFFER: usize = 64 << 10;
+
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn push(&self, packets: impl IntoIterator<Item = Packet>) -> Result<()> {
+    fn push<'a>(&self, packets: impl IntoIterator<Item = &'a Packet>) -> Result<()> {
         let mut st = self.lock();
         for p in packets {
-            while st.packets.len() >= st.capacity && !st.closed {
+            while st.waiting >= st.capacity && !st.closed {
                 st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
             }
             if st.closed {
                 return Err(Error::WriterStopped);
             }
-            st.packets.push(p);
+            write_publish(&mut st.packed, p);
+            st.waiting += 1;
             st.queued += 1;
         }
         if st.writer_sleeping {
@@ -307,7 +338,7 @@ impl Queue {
     fn flush(&self) -> Result<()> {
         let mut st = self.lock();
         let target = st.queued;
-        while st.done < target && !(st.closed && st.packets.is_empty() && st.done == st.queued) {
+        while st.done < target && !(st.closed && st.waiting == 0 && st.done == st.queued) {
             st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         st.first_error.take().map_or(Ok(()), Err)
@@ -319,20 +350,22 @@ impl Queue {
         self.progress.notify_all();
     }
 
-    /// The next packets to write, or `None` once closed and drained.
-    fn take(&self) -> Option<Vec<Packet>> {
+    /// Everything waiting, swapped for the writer's emptied buffer; `None` once closed and
+    /// drained.
+    fn take(&self, mut spare: Vec<u8>) -> Option<(Vec<u8>, usize)> {
+        // Room for a batch like the last one, so a steady stream never regrows the buffer
+        // (a regrow copies it), while a past burst's memory is given back.
+        let last = spare.len();
+        spare.clear();
+        spare.shrink_to(KEPT_BUFFER.max(2 * last));
         let mut st = self.lock();
         loop {
-            if !st.packets.is_empty() {
-                let batch = if st.packets.len() > MAX_PIPELINE {
-                    let rest = st.packets.split_off(MAX_PIPELINE);
-                    std::mem::replace(&mut st.packets, rest)
-                } else {
-                    std::mem::take(&mut st.packets)
-                };
+            if st.waiting > 0 {
+                let n = std::mem::take(&mut st.waiting);
+                let batch = std::mem::replace(&mut st.packed, spare);
                 // Room was made.
                 self.progress.notify_all();
-                return Some(batch);
+                return Some((batch, n));
             }
             if st.closed {
                 return None;
@@ -340,6 +373,12 @@ impl Queue {
             st.writer_sleeping = true;
             st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
             st.writer_sleeping = false;
+            // Woken by the first packet of a burst: when the emitting thread shares this CPU,
+            // let it queue more before writing, so a burst goes out in a few large writes
+            // rather than a round trip per packet. With a CPU to itself this returns at once.
+            drop(st);
+            thread::yield_now();
+            st = self.lock();
         }
     }
 
@@ -361,14 +400,12 @@ impl fmt::Debug for Queued {
     }
 }
 
-/// Most packets one pipelined write carries.
-const MAX_PIPELINE: usize = 1024;
-
 impl Writer {
     fn start(conn: Connection, capacity: usize) -> Result<Self> {
         let queue = Arc::new(Queue {
             state: Mutex::new(QueueState {
-                packets: Vec::new(),
+                packed: Vec::new(),
+                waiting: 0,
                 capacity,
                 queued: 0,
                 done: 0,
@@ -383,14 +420,15 @@ impl Writer {
         let thread = thread::Builder::new()
             .name("symple-writer".into())
             .spawn(move || {
-                while let Some(batch) = q.take() {
-                    let n = batch.len();
-                    q.finished(n, conn.publish_batch(batch));
+                let mut spare = Vec::new();
+                while let Some((batch, n)) = q.take(spare) {
+                    q.finished(n, conn.publish_packed(&batch, n));
+                    spare = batch;
                 }
             })
             .map_err(|e| Error::Unsupported(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
-            pid: std::process::id(),
+            generation: crate::fork::generation(),
             queue,
             thread: Some(thread),
         })
@@ -423,7 +461,7 @@ impl Queued {
 
     fn queue(&self) -> Result<Arc<Queue>> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if w.pid != std::process::id() {
+        if w.generation != crate::fork::generation() {
             // Forked: the old writer thread does not exist here; never join or reuse it,
             // nor touch its queue (its lock may have been held at the fork).
             let fresh = Writer::start(
@@ -438,11 +476,11 @@ impl Queued {
 
 impl Publisher for Queued {
     fn publish(&self, packet: Packet) -> Result<()> {
-        self.queue()?.push(std::iter::once(packet))
+        self.queue()?.push(std::iter::once(&packet))
     }
 
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
-        self.queue()?.push(packets)
+        self.queue()?.push(&packets)
     }
 
     fn flush(&self) -> Result<()> {
@@ -453,7 +491,7 @@ impl Publisher for Queued {
 impl Drop for Queued {
     fn drop(&mut self) {
         let w = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
-        if w.pid == std::process::id() {
+        if w.generation == crate::fork::generation() {
             w.stop();
         } else if let Some(t) = w.thread.take() {
             // A forked child's copy: the thread and the queue are the parent's, so neither is
@@ -466,3 +504,32 @@ impl Drop for Queued {
 
 /// Shared handle to a publisher.
 pub type SharedPublisher = Arc<dyn Publisher>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_publish_is_what_redis_rs_packs() {
+        for len in [0usize, 1, 9, 10, 99, 100, 12_345] {
+            let packet = Packet::new("symple#/#alice#", vec![b'x'; len]);
+            let mut ours = Vec::new();
+            write_publish(&mut ours, &packet);
+            let theirs = redis::cmd("PUBLISH")
+                .arg(&packet.channel)
+                .arg(&packet.payload)
+                .get_packed_command();
+            assert_eq!(ours, theirs, "payload of {len} bytes");
+            assert!(ours.len() <= packed_len(&packet));
+        }
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0usize, 7, 10, 1_000_000, usize::MAX] {
+            let mut out = Vec::new();
+            write_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+    }
+}
