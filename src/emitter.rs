@@ -277,6 +277,23 @@ impl Emitter {
         self.publisher.publish_batch(packets)
     }
 
+    /// Publishes `packet` only if that means no waiting, and gives it back otherwise: a
+    /// queued emitter takes it while its queue has room; a blocking one always gives it back.
+    /// For callers that must not block here (a Ruby thread holding its GVL) and would rather
+    /// wait elsewhere with [`publish_packets`](Self::publish_packets).
+    ///
+    /// ```no_run
+    /// let emitter = symple::Emitter::builder("redis://127.0.0.1:6379").queued(true).connect()?;
+    /// let packet = emitter.to("alice").packet(symple::Message::new(serde_json::json!({"n": 1})))?;
+    /// if let Some(packet) = emitter.try_publish(packet)? {
+    ///     emitter.publish_packets(vec![packet])?; // the queue was full: wait for room
+    /// }
+    /// # Ok::<(), symple::Error>(())
+    /// ```
+    pub fn try_publish(&self, packet: Packet) -> Result<Option<Packet>> {
+        self.publisher.try_publish(packet)
+    }
+
     /// Sends `data` as a `message`.
     pub fn send(&self, data: impl Into<Value>) -> Result<()> {
         self.emit(data_message(data.into())?)

@@ -99,6 +99,11 @@ pub trait Publisher: Send + Sync + fmt::Debug {
     fn publish(&self, packet: Packet) -> Result<()>;
     /// Publishes packets in one pipelined round trip.
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()>;
+    /// Publishes only if that needs no waiting: `Ok(None)` once handed over, `Ok(Some(packet))`
+    /// back otherwise (a full queue; a publisher that always waits for Redis).
+    fn try_publish(&self, packet: Packet) -> Result<Option<Packet>> {
+        Ok(Some(packet))
+    }
     /// Waits until everything handed over so far is acknowledged by Redis; reports the first
     /// failure since the last flush.
     fn flush(&self) -> Result<()> {
@@ -335,6 +340,24 @@ impl Queue {
         Ok(())
     }
 
+    /// Queues `packet` if there is room; `false` when it would have to wait.
+    fn try_push(&self, packet: &Packet) -> Result<bool> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Error::WriterStopped);
+        }
+        if st.waiting >= st.capacity {
+            return Ok(false);
+        }
+        write_publish(&mut st.packed, packet);
+        st.waiting += 1;
+        st.queued += 1;
+        if st.writer_sleeping {
+            self.work.notify_one();
+        }
+        Ok(true)
+    }
+
     fn flush(&self) -> Result<()> {
         let mut st = self.lock();
         let target = st.queued;
@@ -481,6 +504,14 @@ impl Publisher for Queued {
 
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
         self.queue()?.push(&packets)
+    }
+
+    fn try_publish(&self, packet: Packet) -> Result<Option<Packet>> {
+        Ok(if self.queue()?.try_push(&packet)? {
+            None
+        } else {
+            Some(packet)
+        })
     }
 
     fn flush(&self) -> Result<()> {

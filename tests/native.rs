@@ -259,3 +259,67 @@ fn async_emitter_speaks_the_same_packets() {
     assert_eq!(&payload[..9], b"\x93\xa7emitter");
     assert!(sub.next(Duration::from_millis(300)).is_none());
 }
+
+#[test]
+fn try_publish_takes_a_packet_only_when_nothing_waits() {
+    let redis = Redis::start();
+    let sub = Subscriber::new(&redis, "symple:broadcast");
+    let blocking = Emitter::builder(redis.url())
+        .target(Target::Native)
+        .connect()
+        .unwrap();
+    let packet = blocking.to("alice").packet(Message::new(0)).unwrap();
+    assert_eq!(
+        blocking.try_publish(packet.clone()).unwrap(),
+        Some(packet),
+        "a blocking emitter hands the packet back"
+    );
+
+    let queued = Emitter::builder(redis.url())
+        .target(Target::Native)
+        .options(|o| o.queue_capacity(2))
+        .queued(true)
+        .connect()
+        .unwrap();
+    // Paused, Redis holds the writer's first batch, so the queue behind it fills up.
+    let mut admin = redis.conn();
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(5000)
+        .arg("ALL")
+        .query(&mut admin)
+        .unwrap();
+    let mut handed_back = None;
+    for i in 1..=10 {
+        let p = queued.to("alice").packet(Message::new(i)).unwrap();
+        if let Some(p) = queued.try_publish(p).unwrap() {
+            handed_back = Some((i, p));
+            break;
+        }
+    }
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query(&mut admin)
+        .unwrap();
+    let (last, p) = handed_back.expect("a queue of 2 behind a paused Redis fills within 10");
+    assert!(
+        last >= 3,
+        "two fit in the queue and one is in flight: full at {last}"
+    );
+    queued.publish_packets(vec![p]).unwrap();
+    queued.flush().unwrap();
+    let got: Vec<i64> = sub
+        .drain(Duration::from_millis(500))
+        .iter()
+        .map(|(_, bytes)| {
+            serde_json::from_slice::<Value>(bytes).unwrap()["data"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        (1..=last).collect::<Vec<_>>(),
+        "each once, in order, none lost"
+    );
+}

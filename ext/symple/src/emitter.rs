@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use magnus::{function, method, prelude::*, Error, RArray, RClass, RModule, Ruby, Value};
-use symple::{Action, Address, Peer, Target};
+use symple::{Action, Address, IntoObject, Peer, Target};
 
 use crate::errors::{self, guard, invalid_message};
 use crate::{convert, nogvl};
@@ -213,8 +213,27 @@ impl Emitter {
     fn emit(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
         guard(ruby, || {
             let message = convert::object(ruby, message)?;
-            nogvl::io(ruby, || rb_self.inner.emit(message))
+            rb_self.emit_object(ruby, message)
         })
+    }
+
+    /// A queued emitter with room takes the packet with the GVL held: nothing waits, and
+    /// releasing and retaking the GVL would cost more than building and queueing it. Holding
+    /// the GVL, no fork can start meanwhile, so no fork-gate pass is needed. Otherwise (a
+    /// blocking emitter, a full queue) the wait happens without the GVL.
+    fn emit_object(&self, ruby: &Ruby, message: symple::Object) -> Result<(), Error> {
+        if !self.is_queued() {
+            return nogvl::io(ruby, || self.inner.emit(message));
+        }
+        let packet = self
+            .inner
+            .packet(message)
+            .and_then(|p| self.inner.try_publish(p))
+            .map_err(|e| errors::from_symple(ruby, e))?;
+        match packet {
+            None => Ok(()),
+            Some(p) => nogvl::io(ruby, || self.inner.publish_packets(vec![p])),
+        }
     }
 
     fn emit_raw(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
@@ -251,7 +270,10 @@ impl Emitter {
     fn send_data(ruby: &Ruby, rb_self: &Self, data: Value) -> Result<(), Error> {
         guard(ruby, || {
             let data = convert::json(ruby, data)?;
-            nogvl::io(ruby, || rb_self.inner.send(data))
+            let message = symple::Message::new(data)
+                .into_object()
+                .map_err(|e| errors::from_symple(ruby, e))?;
+            rb_self.emit_object(ruby, message)
         })
     }
 
