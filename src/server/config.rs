@@ -136,6 +136,10 @@ impl Config {
         if self.max_message_size == 0 {
             return Err(config_error("max message size must be positive"));
         }
+        // It drives a timer, which cannot tick every 0 s.
+        if self.ping_interval.is_zero() {
+            return Err(config_error("ping interval must be positive"));
+        }
         Ok(())
     }
 }
@@ -205,5 +209,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("needs Redis"));
+        let c = Config {
+            ping_interval: Duration::ZERO,
+            ..Config::default()
+        };
+        assert!(c.validate().unwrap_err().to_string().contains("ping"));
     }
 }

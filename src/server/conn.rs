@@ -1,22 +1,25 @@
 //! One WebSocket connection: authentication, then frames in and out until it ends.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::OnUpgrade;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
 
 use crate::protocol::Object;
 use crate::server::auth::{self, Authorized};
 use crate::server::limits::TokenBucket;
 use crate::server::metrics::Dropped;
-use crate::server::registry::{LocalPeer, Outbound};
+use crate::server::outbox::{outbox, Inbox};
+use crate::server::registry::LocalPeer;
 use crate::server::routing::{self, Sender, Target};
 use crate::server::shared::Shared;
+use crate::server::ws::{self, Socket};
 
 /// Frames waiting for a slow client before new ones are dropped for it.
 const OUTBOUND_QUEUE: usize = 1024;
@@ -29,7 +32,7 @@ fn error_frame(status: u16, message: &str) -> Message {
     )
 }
 
-async fn refuse(ws: &mut WebSocket, shared: &Shared, status: u16, message: &str) {
+async fn refuse(ws: &mut Socket, shared: &Shared, status: u16, message: &str) {
     shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
     let _ = ws.send(error_frame(status, message)).await;
     let _ = ws.send(Message::Close(None)).await;
@@ -44,43 +47,73 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// Runs a connection to its end.
-pub async fn run(shared: Arc<Shared>, mut ws: WebSocket, host: String) {
+/// Runs a connection, from the upgrade to its end. `max_size` bounds incoming frames.
+///
+/// A task's memory is fixed by its largest state, so everything but the idle loop of
+/// [`Peer::serve`] runs boxed and only small values are held across it: an idle connection
+/// pays for what that loop needs and no more. (Large arguments of an `async fn` are also
+/// stored twice, hence the small ones here.)
+pub async fn run(shared: Arc<Shared>, upgrade: OnUpgrade, host: String, max_size: usize) {
     let open = shared.metrics.connections.fetch_add(1, Ordering::Relaxed) + 1;
     shared
         .metrics
         .connections_total
         .fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(&shared);
+    let Some((peer, inbox)) = Box::pin(admit(&shared, upgrade, host, max_size, open)).await else {
+        return;
+    };
+    peer.serve(inbox).await;
+}
+
+/// Completes the upgrade, checks the connection limit, authenticates, registers and
+/// welcomes the peer; `None` when it was refused or went away.
+async fn admit(
+    shared: &Arc<Shared>,
+    upgrade: OnUpgrade,
+    host: String,
+    max_size: usize,
+    open: u64,
+) -> Option<(Peer, Inbox)> {
+    let mut ws = ws::socket(upgrade.await.ok()?, max_size).await;
     let max = shared.config.max_connections;
     if max > 0 && open > max as u64 {
-        return refuse(&mut ws, &shared, 503, "Too many connections").await;
+        refuse(&mut ws, shared, 503, "Too many connections").await;
+        return None;
     }
-    let auth =
-        match tokio::time::timeout(shared.config.auth_timeout, read_auth(&mut ws, &shared)).await {
-            Err(_) => return refuse(&mut ws, &shared, 408, "Authentication timeout").await,
-            Ok(None) => return,
-            Ok(Some(Err((status, msg)))) => return refuse(&mut ws, &shared, status, &msg).await,
-            Ok(Some(Ok(auth))) => auth,
+    let authorized = authenticate(&mut ws, shared).await?;
+    Peer::start(shared.clone(), ws, authorized, host).await
+}
+
+/// Reads and checks the `auth` frame; a refusal is sent from here.
+async fn authenticate(ws: &mut Socket, shared: &Shared) -> Option<Authorized> {
+    let (status, msg) =
+        match tokio::time::timeout(shared.config.auth_timeout, read_auth(ws, shared)).await {
+            Err(_) => (408, "Authentication timeout".to_owned()),
+            Ok(None) => return None,
+            Ok(Some(Err(refusal))) => refusal,
+            Ok(Some(Ok(auth))) => {
+                let sessions = if shared.config.authentication {
+                    shared.redis.as_ref().map(|r| &r.sessions)
+                } else {
+                    None
+                };
+                match auth::authenticate(&auth, sessions).await {
+                    Ok(a) => return Some(a),
+                    Err(refusal) => refusal,
+                }
+            }
         };
-    let sessions = if shared.config.authentication {
-        shared.redis.as_ref().map(|r| &r.sessions)
-    } else {
-        None
-    };
-    let authorized = match auth::authenticate(&auth, sessions).await {
-        Ok(a) => a,
-        Err((status, msg)) => return refuse(&mut ws, &shared, status, &msg).await,
-    };
-    Peer::start(shared.clone(), ws, authorized, host).await;
+    refuse(ws, shared, status, &msg).await;
+    None
 }
 
 /// Waits for the first frame; it must be an `auth` object.
-async fn read_auth(ws: &mut WebSocket, shared: &Shared) -> Option<Result<Object, (u16, String)>> {
+async fn read_auth(ws: &mut Socket, shared: &Shared) -> Option<Result<Object, (u16, String)>> {
     loop {
-        let text = match ws.recv().await? {
+        let text = match ws.next().await? {
             Ok(Message::Text(t)) => t,
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
             Ok(Message::Binary(_)) => return Some(Err((401, "Expected an auth message".into()))),
             Ok(Message::Close(_)) | Err(_) => return None,
         };
@@ -98,7 +131,7 @@ async fn read_auth(ws: &mut WebSocket, shared: &Shared) -> Option<Result<Object,
 /// An authenticated connection.
 struct Peer {
     shared: Arc<Shared>,
-    ws: WebSocket,
+    ws: Socket,
     id: String,
     user: String,
     rooms: Vec<String>,
@@ -114,7 +147,13 @@ enum Flow {
 }
 
 impl Peer {
-    async fn start(shared: Arc<Shared>, mut ws: WebSocket, a: Authorized, host: String) {
+    /// Registers the peer, welcomes it and sends its roster; `None` if the client went away.
+    async fn start(
+        shared: Arc<Shared>,
+        mut ws: Socket,
+        a: Authorized,
+        host: String,
+    ) -> Option<(Peer, Inbox)> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut rooms = vec![a.user.clone()];
         for r in a.rooms {
@@ -132,28 +171,25 @@ impl Peer {
 
         let welcome = json!({
             "type": "welcome", "protocol": "symple/4", "status": 200,
-            "peer": peer, "rooms": rooms,
-        });
+            "peer": &peer, "rooms": &rooms,
+        })
+        .to_string();
         // Registered before the welcome goes out: once welcomed, a client can count on being
         // reachable (messages routed meanwhile wait in its queue, behind the welcome).
-        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let (tx, inbox) = outbox(OUTBOUND_QUEUE);
         shared.claim_user(&a.user);
         let local = LocalPeer {
             id: id.clone(),
             user: a.user.clone(),
-            peer,
+            peer: Value::Object(peer).to_string().into(),
             rooms: rooms.iter().cloned().collect::<HashSet<_>>(),
             tx,
         };
         let online = local.presence(true);
         shared.registry().add(local);
-        if ws
-            .send(Message::Text(welcome.to_string().into()))
-            .await
-            .is_err()
-        {
+        if ws.send(Message::Text(welcome.into())).await.is_err() {
             shared.registry().remove(&id);
-            return;
+            return None;
         }
         let c = &shared.config;
         let mut me = Peer {
@@ -173,10 +209,11 @@ impl Peer {
         me.touch_session(true);
         shared.route_from_peer(&me.sender(), &Target::Rooms, online);
         let rooms = me.rooms.clone();
-        if me.send_roster(&rooms).await.is_ok() {
-            me.serve(rx).await;
+        if me.send_roster(&rooms).await.is_err() {
+            me.finish();
+            return None;
         }
-        me.finish();
+        Some((me, inbox))
     }
 
     fn sender(&self) -> Sender {
@@ -191,56 +228,74 @@ impl Peer {
         format!("{}|{}", self.user, self.id)
     }
 
-    async fn serve(&mut self, mut rx: mpsc::Receiver<Outbound>) {
+    /// Serves the peer until it leaves, then takes it out of the registry.
+    ///
+    /// Not an `async fn`: that would store the peer twice in the future.
+    #[allow(clippy::manual_async_fn)]
+    fn serve(mut self, inbox: Inbox) -> impl Future<Output = ()> + Send {
+        async move {
+            self.serve_loop(inbox).await;
+            self.finish();
+        }
+    }
+
+    /// The idle loop: what it holds across its `select!` is what an idle connection costs.
+    async fn serve_loop(&mut self, mut inbox: Inbox) {
         let ping_every = self.shared.config.ping_interval;
-        let mut ping = tokio::time::interval(ping_every);
-        ping.tick().await;
         let mut last_heard = Instant::now();
-        let mut shutdown = self.shared.stopping();
+        let mut pulse = self.shared.pulse();
         loop {
             tokio::select! {
-                frame = self.ws.recv() => {
+                frame = self.ws.next() => {
                     let Some(Ok(frame)) = frame else { return };
                     last_heard = Instant::now();
-                    let flow = match frame {
-                        Message::Text(t) => self.on_text(&t).await,
-                        Message::Binary(_) => {
-                            self.shared.metrics.drop(Dropped::Binary);
-                            self.send_error(400, "Binary frames are not supported").await
-                        }
-                        Message::Close(_) => Flow::Close,
-                        Message::Ping(_) | Message::Pong(_) => Flow::Continue,
-                    };
-                    if matches!(flow, Flow::Close) {
+                    // Boxed, like the writes below: handling a frame (joins, Redis lookups)
+                    // needs far more state than waiting for one.
+                    if let Flow::Close = Box::pin(self.on_frame(frame)).await {
                         let _ = self.ws.send(Message::Close(None)).await;
                         return;
                     }
                 }
-                out = rx.recv() => match out {
-                    Some(Outbound::Text(t)) => {
-                        if self.write_queued(t, &mut rx).await.is_err() { return }
+                first = inbox.recv() => {
+                    if Box::pin(self.write_queued(first, &mut inbox)).await.is_err() { return }
+                }
+                changed = pulse.changed() => {
+                    if changed.is_err() || *pulse.borrow_and_update() {
+                        return Box::pin(self.say_goodbye()).await;
                     }
-                    None => return,
-                },
-                _ = ping.tick() => {
-                    // A client that vanished without a close frame answers no ping.
+                    // A keepalive tick. A client that vanished without a close frame answers
+                    // no ping.
                     if last_heard.elapsed() > ping_every * 2 { return }
                     if self.ws.send(Message::Ping(Default::default())).await.is_err() { return }
-                }
-                _ = shutdown.changed() => {
-                    let bye = json!({"type": "event", "name": "shutdown", "from": "server",
-                        "time": chrono::Utc::now().timestamp(), "data": {}});
-                    let _ = self.ws.send(Message::Text(bye.to_string().into())).await;
-                    let _ = self.ws.send(Message::Close(None)).await;
-                    return;
                 }
             }
         }
     }
 
+    async fn on_frame(&mut self, frame: Message) -> Flow {
+        match frame {
+            Message::Text(t) => self.on_text(&t).await,
+            Message::Binary(_) => {
+                self.shared.metrics.drop(Dropped::Binary);
+                self.send_error(400, "Binary frames are not supported")
+                    .await
+            }
+            Message::Close(_) => Flow::Close,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Flow::Continue,
+        }
+    }
+
+    /// The server is stopping: tell the client, then close.
+    async fn say_goodbye(&mut self) {
+        let bye = json!({"type": "event", "name": "shutdown", "from": "server",
+            "time": chrono::Utc::now().timestamp(), "data": {}});
+        let _ = self.ws.send(Message::Text(bye.to_string().into())).await;
+        let _ = self.ws.send(Message::Close(None)).await;
+    }
+
     /// Writes the presence of local peers sharing `rooms` straight to the socket (a large
     /// room must not overflow the queue), and asks other instances for theirs.
-    async fn send_roster(&mut self, rooms: &[String]) -> Result<(), axum::Error> {
+    async fn send_roster(&mut self, rooms: &[String]) -> Result<(), tungstenite::Error> {
         let local = self.shared.roster(&self.sender(), rooms);
         self.shared
             .metrics
@@ -261,13 +316,13 @@ impl Peer {
     async fn write_queued(
         &mut self,
         first: Utf8Bytes,
-        rx: &mut mpsc::Receiver<Outbound>,
-    ) -> Result<(), axum::Error> {
+        inbox: &mut Inbox,
+    ) -> Result<(), tungstenite::Error> {
         self.ws.feed(Message::Text(first)).await?;
         for _ in 0..OUTBOUND_QUEUE {
-            match rx.try_recv() {
-                Ok(Outbound::Text(t)) => self.ws.feed(Message::Text(t)).await?,
-                Err(_) => break,
+            match inbox.try_recv() {
+                Some(t) => self.ws.feed(Message::Text(t)).await?,
+                None => break,
             }
         }
         self.ws.flush().await
@@ -360,8 +415,8 @@ impl Peer {
             _ => Object::new(),
         };
         if let Some(me) = reg.get(&self.id) {
-            for (k, v) in &me.peer {
-                data.entry(k.clone()).or_insert_with(|| v.clone());
+            for (k, v) in me.fields() {
+                data.entry(k).or_insert(v);
             }
         }
         data.insert("id".into(), Value::String(self.id.clone()));
@@ -482,5 +537,22 @@ async fn is_personal_room(shared: &Shared, room: &str) -> bool {
                 .unwrap_or(false)
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::Config;
+
+    #[test]
+    fn the_connection_task_stays_small() {
+        // Its size is what every idle connection pays (plus the peer's registry entry):
+        // keep the idle loop lean and everything else boxed.
+        let shared = Arc::new(Shared::new(Config::default(), None));
+        let upgrade = hyper::upgrade::on(axum::http::Request::new(()));
+        let task = run(shared, upgrade, String::new(), 1 << 20);
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= 1200, "{size} bytes");
     }
 }

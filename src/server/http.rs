@@ -5,10 +5,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -18,8 +16,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower_service::Service;
 
-use crate::server::conn;
 use crate::server::shared::Shared;
+use crate::server::{conn, ws};
 
 /// The routes.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -69,16 +67,15 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 async fn websocket(
     State(shared): State<Arc<Shared>>,
     Extension(remote): Extension<SocketAddr>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut req: Request,
 ) -> Response {
-    let Ok(upgrade) = upgrade else {
+    let Some((on_upgrade, response)) = ws::accept(&mut req) else {
         return (StatusCode::OK, "symple server: connect with a WebSocket\n").into_response();
     };
     // Behind a proxy the client's address comes in a header, as the Node server reads it.
     let host = ["x-real-ip", "x-forwarded-for"]
         .iter()
-        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
         .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
         .unwrap_or_else(|| remote.ip().to_string());
     // Frames above the limit get a 413 and the connection lives on; only frames far above
@@ -88,13 +85,21 @@ async fn websocket(
         .max_message_size
         .saturating_mul(16)
         .max(1 << 20);
-    // A small read buffer: the default 128 KiB is filled on first read and costs that much
-    // per idle connection.
-    upgrade
-        .read_buffer_size(4 * 1024)
-        .max_message_size(ws_limit)
-        .max_frame_size(ws_limit)
-        .on_upgrade(move |ws| conn::run(shared, ws, host))
+    tokio::spawn(conn::run(shared, on_upgrade, host, ws_limit));
+    response
+}
+
+/// Keepalive ticks for every connection until shutdown.
+async fn keepalive(shared: Arc<Shared>) {
+    let mut shutdown = shared.stopping();
+    let mut every = tokio::time::interval(shared.config.ping_interval);
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = every.tick() => shared.tick(),
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Accepts connections until shutdown; each one is served on its own task.
@@ -105,6 +110,7 @@ pub async fn serve(
 ) {
     let app = router(shared.clone());
     let mut shutdown = shared.stopping();
+    tokio::spawn(keepalive(shared.clone()));
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -16,9 +16,11 @@ mod conn;
 mod http;
 mod limits;
 pub mod metrics;
+pub mod outbox;
 pub mod registry;
 pub mod routing;
 mod shared;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -116,7 +118,7 @@ impl Server {
         }
         let serving = tokio::spawn(http::serve(self.listener, shared.clone(), self.tls));
         wait_for_signal().await;
-        let _ = shared.shutdown.send(true);
+        shared.stop();
         let _ = serving.await;
         // Let connection tasks say goodbye (bounded).
         for _ in 0..100 {

@@ -2,18 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use axum::extract::ws::Utf8Bytes;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use crate::protocol::Object;
-
-/// What a connection task is asked to write.
-#[derive(Clone, Debug)]
-pub enum Outbound {
-    /// A JSON text frame, serialized once for every recipient.
-    Text(Utf8Bytes),
-}
+use crate::server::outbox::Outbox;
 
 /// A connected, authenticated peer.
 #[derive(Debug)]
@@ -22,12 +14,13 @@ pub struct LocalPeer {
     pub id: String,
     /// The user (names the personal room).
     pub user: String,
-    /// The public peer object (never holds a token).
-    pub peer: Object,
+    /// The public peer object (never holds a token), as compact JSON: a parsed object
+    /// costs several times its text per connection, and is needed only for presence.
+    pub peer: Box<str>,
     /// Rooms, the personal room included.
     pub rooms: HashSet<String>,
     /// The connection's outbound queue.
-    pub tx: mpsc::Sender<Outbound>,
+    pub tx: Outbox,
 }
 
 impl LocalPeer {
@@ -36,9 +29,14 @@ impl LocalPeer {
         format!("{}|{}", self.user, self.id)
     }
 
+    /// The public peer object (empty if `peer` is not a JSON object).
+    pub fn fields(&self) -> Object {
+        serde_json::from_str(&self.peer).unwrap_or_default()
+    }
+
     /// The presence message of this peer.
     pub fn presence(&self, online: bool) -> Value {
-        let mut data = self.peer.clone();
+        let mut data = self.fields();
         data.insert("online".into(), Value::Bool(online));
         serde_json::json!({
             "type": "presence",

@@ -157,8 +157,8 @@ pub fn from_backend<'r>(reg: &'r Registry, target: &Target) -> Option<Vec<&'r Lo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::outbox::outbox;
     use serde_json::json;
-    use tokio::sync::mpsc;
 
     fn peer(id: &str, user: &str, rooms: &[&str]) -> LocalPeer {
         let mut set: HashSet<String> = rooms.iter().map(|r| r.to_string()).collect();
@@ -168,7 +168,7 @@ mod tests {
             user: user.into(),
             peer: Default::default(),
             rooms: set,
-            tx: mpsc::channel(1).0,
+            tx: outbox(1).0,
         }
     }
 

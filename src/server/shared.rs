@@ -4,15 +4,14 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use axum::extract::ws::Utf8Bytes;
-
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::server::cluster::Envelope;
 use crate::server::config::Config;
 use crate::server::metrics::{Dropped, Metrics};
-use crate::server::registry::{LocalPeer, Outbound, Registry};
+use crate::server::registry::{LocalPeer, Registry};
 use crate::server::routing::{self, Sender, Target};
 use crate::session::AsyncSessionStore;
 
@@ -41,8 +40,12 @@ pub struct Shared {
     pub redis: Option<RedisLink>,
     /// Whether the subscription is live.
     pub redis_up: AtomicBool,
-    /// Flipped to true once on SIGINT/SIGTERM; wait on [`stopping`](Self::stopping).
+    /// Flipped to true once on SIGINT/SIGTERM (by [`stop`](Self::stop)); wait on
+    /// [`stopping`](Self::stopping).
     pub shutdown: watch::Sender<bool>,
+    /// Wakes every connection on each keepalive tick, and for good once stopping (`true`):
+    /// one timer for all of them instead of one each.
+    pulse: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -57,7 +60,29 @@ impl Shared {
             redis,
             redis_up: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
+            pulse: watch::channel(false).0,
         }
+    }
+
+    /// Begins shutdown: serving tasks stop, connections say goodbye.
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+        self.pulse.send_replace(true);
+    }
+
+    /// A keepalive tick for every connection (none once stopping).
+    pub fn tick(&self) {
+        self.pulse.send_if_modified(|stopping| !*stopping);
+    }
+
+    /// A connection's receiver of [`tick`](Self::tick)s and of [`stop`](Self::stop) (the
+    /// value turns true), also when shutdown began before it was made.
+    pub fn pulse(&self) -> watch::Receiver<bool> {
+        let mut rx = self.pulse.subscribe();
+        if *rx.borrow() {
+            rx.mark_changed();
+        }
+        rx
     }
 
     /// A receiver whose `changed()` fires on shutdown, also when shutdown began before it
@@ -103,7 +128,7 @@ impl Shared {
     /// Queues `text` for each peer; a full queue drops the message for that peer only.
     pub fn deliver<'a>(&self, peers: impl IntoIterator<Item = &'a LocalPeer>, text: &Utf8Bytes) {
         for p in peers {
-            match p.tx.try_send(Outbound::Text(text.clone())) {
+            match p.tx.try_send(text.clone()) {
                 Ok(()) => {
                     self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
                 }
@@ -189,7 +214,7 @@ impl Shared {
                     tokio::spawn(async move {
                         for m in messages {
                             let text = Utf8Bytes::from(m.to_string());
-                            if tx.send(Outbound::Text(text)).await.is_err() {
+                            if tx.send(text).await.is_err() {
                                 return;
                             }
                         }

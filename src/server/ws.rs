@@ -1,0 +1,302 @@
+//! The WebSocket upgrade and the socket a connection speaks through, built for many idle
+//! clients: tungstenite does the protocol, over [`Lean`] I/O whose buffers exist only while
+//! bytes are in flight. (axum's `WebSocketUpgrade` gives each connection a read buffer it
+//! holds for life and no way to put another I/O layer under tungstenite.)
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName, Method, Request, Response, StatusCode, Version};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+/// A client's WebSocket.
+pub type Socket = WebSocketStream<Lean<TokioIo<Upgraded>>>;
+
+/// Bytes taken from the socket per read syscall when the reader asks for fewer (tungstenite
+/// asks for a few bytes at a time); kept on the stack, so an idle connection holds none.
+const READ_CHUNK: usize = 4096;
+
+/// The most tungstenite asks for per read, and the read buffer it allocates up front (it
+/// grows that to the largest frame read and never shrinks it).
+const TUNGSTENITE_READ: usize = 128;
+
+/// Written frames gathered before the writer waits for the socket (one write per batch).
+const WRITE_HIGH: usize = 128 * 1024;
+
+/// Checks a WebSocket upgrade request; on success takes its upgrade handle and gives the
+/// `101 Switching Protocols` answer. `None`: not a (valid) WebSocket upgrade.
+pub fn accept<B>(req: &mut Request<B>) -> Option<(OnUpgrade, Response<Body>)> {
+    if req.version() > Version::HTTP_11 || req.method() != Method::GET {
+        return None;
+    }
+    let h = req.headers();
+    if !has_token(h, header::CONNECTION, "upgrade")
+        || !is(h, header::UPGRADE, "websocket")
+        || !is(h, header::SEC_WEBSOCKET_VERSION, "13")
+    {
+        return None;
+    }
+    let accept = derive_accept_key(h.get(header::SEC_WEBSOCKET_KEY)?.as_bytes());
+    let response = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .ok()?;
+    let on_upgrade = req.extensions_mut().remove::<OnUpgrade>()?;
+    Some((on_upgrade, response))
+}
+
+fn is(h: &HeaderMap, name: HeaderName, value: &str) -> bool {
+    h.get(name)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(value.as_bytes()))
+}
+
+fn has_token(h: &HeaderMap, name: HeaderName, token: &str) -> bool {
+    h.get_all(name).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// The server side of an upgraded connection; `max_size` bounds frames and messages.
+pub async fn socket(upgraded: Upgraded, max_size: usize) -> Socket {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(TUNGSTENITE_READ)
+        // Every frame goes straight to `Lean`, which gathers them until the flush: no second
+        // buffer kept at its high-water mark inside tungstenite.
+        .write_buffer_size(0)
+        .max_message_size(Some(max_size))
+        .max_frame_size(Some(max_size));
+    WebSocketStream::from_raw_socket(
+        Lean::new(TokioIo::new(upgraded)),
+        Role::Server,
+        Some(config),
+    )
+    .await
+}
+
+/// I/O that holds no buffer while the connection is quiet: reads land on the stack and only
+/// what the reader did not take is kept (until taken); writes are gathered until the flush
+/// and the buffer is freed once written.
+#[derive(Debug)]
+pub struct Lean<S> {
+    inner: S,
+    /// Read but not yet taken: `read[read_pos..]`.
+    read: Vec<u8>,
+    read_pos: usize,
+    /// Gathered but not yet written: `write[write_pos..]`.
+    write: Vec<u8>,
+    write_pos: usize,
+}
+
+impl<S> Lean<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Lean {
+            inner,
+            read: Vec::new(),
+            read_pos: 0,
+            write: Vec::new(),
+            write_pos: 0,
+        }
+    }
+
+    /// Bytes held for reading and for writing (for tests).
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        (self.read.capacity(), self.write.capacity())
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Lean<S> {
+    /// Writes out what is gathered; frees the buffer once it is all written.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.write_pos < self.write.len() {
+            let n =
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.write[self.write_pos..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.write_pos += n;
+        }
+        self.write = Vec::new();
+        self.write_pos = 0;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Lean<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        if me.read_pos < me.read.len() {
+            let n = buf.remaining().min(me.read.len() - me.read_pos);
+            buf.put_slice(&me.read[me.read_pos..me.read_pos + n]);
+            me.read_pos += n;
+            if me.read_pos == me.read.len() {
+                me.read = Vec::new();
+                me.read_pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if buf.remaining() >= READ_CHUNK {
+            return Pin::new(&mut me.inner).poll_read(cx, buf);
+        }
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut got = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut me.inner).poll_read(cx, &mut got))?;
+        let got = got.filled();
+        let n = got.len().min(buf.remaining());
+        buf.put_slice(&got[..n]);
+        if n < got.len() {
+            me.read = got[n..].to_vec();
+            me.read_pos = 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Lean<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let me = self.get_mut();
+        if me.write.len() - me.write_pos >= WRITE_HIGH {
+            // A slow reader: the writer waits until the socket takes some.
+            if me.poll_drain(cx)?.is_pending() && me.write.len() - me.write_pos >= WRITE_HIGH {
+                return Poll::Pending;
+            }
+        }
+        me.write.extend_from_slice(data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        ready!(me.poll_drain(cx))?;
+        Pin::new(&mut me.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        ready!(me.poll_drain(cx))?;
+        Pin::new(&mut me.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn upgrade_request(connection: &str, version: &str) -> Request<()> {
+        let mut req = Request::get("/")
+            .header(header::CONNECTION, connection)
+            .header(header::UPGRADE, "WebSocket")
+            .header(header::SEC_WEBSOCKET_VERSION, version)
+            .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+            .body(())
+            .unwrap();
+        let handle = hyper::upgrade::on(Request::new(()));
+        req.extensions_mut().insert(handle);
+        req
+    }
+
+    #[test]
+    fn upgrades_are_checked_and_answered() {
+        let mut req = upgrade_request("keep-alive, Upgrade", "13");
+        let (_, res) = accept(&mut req).expect("a valid upgrade");
+        assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+        // The example of RFC 6455, section 1.3.
+        assert_eq!(
+            res.headers()[header::SEC_WEBSOCKET_ACCEPT],
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        assert!(
+            accept(&mut req).is_none(),
+            "the upgrade handle is taken once"
+        );
+        assert!(accept(&mut upgrade_request("keep-alive", "13")).is_none());
+        assert!(accept(&mut upgrade_request("upgrade", "8")).is_none());
+        let mut post = upgrade_request("upgrade", "13");
+        *post.method_mut() = Method::POST;
+        assert!(accept(&mut post).is_none());
+        let mut plain = Request::get("/").body(()).unwrap();
+        assert!(accept(&mut plain).is_none());
+    }
+
+    #[tokio::test]
+    async fn small_reads_keep_only_the_rest() {
+        let (mut far, near) = tokio::io::duplex(64 * 1024);
+        let mut lean = Lean::new(near);
+        far.write_all(b"hello, world").await.unwrap();
+        let mut two = [0u8; 2];
+        lean.read_exact(&mut two).await.unwrap();
+        assert_eq!(&two, b"he");
+        assert_eq!(lean.held().0, 10, "the rest, exactly");
+        let mut rest = [0u8; 10];
+        lean.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"llo, world");
+        assert_eq!(lean.held(), (0, 0), "nothing held once taken");
+        // A large read goes straight through.
+        let big = vec![7u8; 3 * READ_CHUNK];
+        far.write_all(&big).await.unwrap();
+        let mut back = vec![0u8; 3 * READ_CHUNK];
+        lean.read_exact(&mut back).await.unwrap();
+        assert_eq!(back, big);
+        assert_eq!(lean.held(), (0, 0));
+        drop(far);
+        assert_eq!(lean.read(&mut two).await.unwrap(), 0, "end of stream");
+    }
+
+    #[tokio::test]
+    async fn writes_gather_until_flushed_then_free() {
+        let (mut far, near) = tokio::io::duplex(64 * 1024);
+        let mut lean = Lean::new(near);
+        lean.write_all(b"one ").await.unwrap();
+        lean.write_all(b"two").await.unwrap();
+        assert!(lean.held().1 >= 7);
+        lean.flush().await.unwrap();
+        assert_eq!(lean.held(), (0, 0));
+        let mut got = [0u8; 7];
+        far.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"one two");
+    }
+
+    #[tokio::test]
+    async fn a_slow_reader_makes_the_writer_wait() {
+        let (mut far, near) = tokio::io::duplex(1024);
+        let mut lean = Lean::new(near);
+        // Gathered well past the mark, with a pipe that takes 1 KiB: the next write waits.
+        let block = vec![1u8; 2 * WRITE_HIGH];
+        lean.write_all(&block).await.unwrap();
+        let blocked =
+            tokio::time::timeout(std::time::Duration::from_millis(50), lean.write_all(b"x")).await;
+        assert!(blocked.is_err(), "writer must wait for the reader");
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            far.read_to_end(&mut all).await.unwrap();
+            all.len()
+        });
+        lean.write_all(b"x").await.unwrap();
+        lean.shutdown().await.unwrap();
+        drop(lean);
+        assert_eq!(reader.await.unwrap(), 2 * WRITE_HIGH + 1);
+    }
+}
