@@ -7,15 +7,23 @@
 //! 4. how many idle connections one instance of our server holds (10,000 tried).
 //!
 //! Run by hand with `cargo bench --bench server` (not in CI). Needs `redis-server` and Node on
-//! PATH and `npm ci` in tests/interop (the Node scripts in benches/node take their packages from
+//! PATH and `npm ci` in tests/interop (benches/node/symple-server.js takes its packages from
 //! there). See benches/README.md.
 //!
-//! Every server and every client runs in a process of its own; the client side is Node for both
-//! servers (the `ws` package for ours, socket.io-client for symple@2.1.1), so neither server is
-//! favoured by its client. Rounds alternate (theirs, ours, ...) and figures are medians. Missed
-//! targets are printed, never turned into a failing exit code.
+//! Every server and every client runs in a process of its own. The client side is the same Rust
+//! code for both servers (this binary re-executed as a client process, `clients`): one
+//! tokio-tungstenite WebSocket client speaking our native protocol to ours and Socket.IO over
+//! Engine.IO by hand to symple@2.1.1 (`wire`), so neither server is favoured by its client and
+//! the clients cost little next to the servers. Rounds alternate (theirs, ours, ...) and figures
+//! are medians. Missed targets are printed, never turned into a failing exit code.
 
+#[path = "server/clients.rs"]
+mod clients;
 mod common;
+#[path = "server/measure.rs"]
+mod measure;
+#[path = "server/wire.rs"]
+mod wire;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,12 +31,13 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use symple::{Emitter, Target};
 
 use common::{load_average, median, require, verdict, RedisServer, Res};
+use wire::Kind;
 
 /// Clients in the room for the delivery figures.
 const CLIENTS: usize = 1000;
@@ -58,7 +67,7 @@ const TEXT: &str =
 const DELIVERY_TARGET: f64 = 5.0;
 const MEMORY_TARGET: f64 = 0.2;
 
-/// Node processes the room's clients are spread over (`SYMPLE_BENCH_CLIENT_PROCS`), for each
+/// Client processes the room's clients are spread over (`SYMPLE_BENCH_CLIENT_PROCS`), for each
 /// server alike.
 const CLIENT_PROCS: usize = 2;
 
@@ -73,6 +82,9 @@ fn ours_bin() -> String {
 }
 
 fn main() {
+    if std::env::var_os(clients::ROLE_ENV).is_some() {
+        std::process::exit(clients::main());
+    }
     if let Err(e) = run() {
         eprintln!("server bench failed: {e}");
         std::process::exit(1);
@@ -93,7 +105,7 @@ fn run() -> Res<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let node_dir = root.join("benches/node");
     let modules = root.join("tests/interop/node_modules");
-    for pkg in ["symple", "socket.io-client", "ws", "redis"] {
+    for pkg in ["symple", "redis"] {
         if !modules.join(pkg).join("package.json").exists() {
             return Err(format!(
                 "{} is missing: run `cd tests/interop && npm ci` first",
@@ -120,38 +132,30 @@ fn run() -> Res<()> {
         redis.port
     );
     println!(
-        "client side: Node {} for both, in processes apart from the servers ({procs} per server \
-         for the room; ws {} for ours, socket.io-client {} for symple@2.1.1); each server in its \
-         own process",
+        "client side: the same Rust client for both (tokio-tungstenite, one current-thread \
+         runtime per process; Socket.IO 4 / Engine.IO v4 framing by hand for symple@2.1.1), in \
+         processes apart from the servers ({procs} per server for the room); symple@2.1.1 on \
+         Node {}",
         node_version.trim(),
-        package_version(&modules, "ws"),
-        package_version(&modules, "socket.io-client"),
     );
     println!();
 
     // 3. Memory per idle connection, on fresh servers.
     let ours = OursServer::start(&logs, &url, "ours")?;
     let mut theirs = TheirsServer::start(&logs, &node_dir, &url)?;
-    let ours_mem = idle_memory(
-        &logs,
-        &node_dir,
-        Kind::Ours,
-        &ours.url(),
-        ours.proc.pid(),
-        &mut || ours.wait_quiet(),
-    )?;
+    let ours_mem = idle_memory(&logs, Kind::Ours, &ours.url(), ours.proc.pid(), &mut || {
+        ours.wait_quiet()
+    })?;
     ours.expect_peers(WARM_CONNECTIONS + IDLE_CONNECTIONS, ours_mem.peers_seen)?;
     let theirs_mem = {
         let pid = theirs.proc.pid();
         let url = theirs.url();
-        idle_memory(&logs, &node_dir, Kind::Theirs, &url, pid, &mut || {
-            theirs.gc()
-        })?
+        idle_memory(&logs, Kind::Theirs, &url, pid, &mut || theirs.gc())?
     };
 
     // 1 and 2. Deliveries to 1,000 clients in one room, on the same servers.
-    let ours_clients = Clients::start_many(&logs, &node_dir, Kind::Ours, &ours.url(), procs)?;
-    let theirs_clients = Clients::start_many(&logs, &node_dir, Kind::Theirs, &theirs.url(), procs)?;
+    let ours_clients = Clients::start_many(&logs, Kind::Ours, &ours.url(), procs)?;
+    let theirs_clients = Clients::start_many(&logs, Kind::Theirs, &theirs.url(), procs)?;
     let mut sides = [
         Side {
             label: "symple@2.1.1",
@@ -221,7 +225,7 @@ fn run() -> Res<()> {
     drop(ours);
 
     // 4. Idle connections held by one fresh instance of ours.
-    let capacity = capacity(&logs, &node_dir, &url)?;
+    let capacity = capacity(&logs, &url)?;
 
     // Report.
     let [theirs_load, ours_load] = &load;
@@ -587,8 +591,8 @@ fn cpu_seconds(pid: u32, tick: f64) -> f64 {
     (ticks(11) + ticks(12)) / tick
 }
 
-/// Milliseconds since the epoch with microseconds (CLOCK_REALTIME), the clock the Node clients
-/// read as `performance.timeOrigin + performance.now()`.
+/// Clock ticks per second (`CLK_TCK`), the unit of `/proc/<pid>/stat`'s CPU times. Wall-clock
+/// stamps (publish time, receipt) are `measure::wall_ms` on both ends.
 struct Clock {
     tick: f64,
 }
@@ -602,12 +606,6 @@ impl Clock {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(100.0);
         Clock { tick }
-    }
-
-    fn wall_ms() -> f64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_micros() as f64 / 1000.0)
     }
 }
 
@@ -671,7 +669,7 @@ impl OursServer {
     }
 
     fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/", self.port)
+        wire::url(Kind::Ours, self.port)
     }
 
     fn health(&self) -> Res<Value> {
@@ -710,7 +708,7 @@ impl TheirsServer {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        wire::url(Kind::Theirs, self.port)
     }
 
     /// Two full collections (the process runs with --expose-gc), so a reading holds no garbage.
@@ -722,32 +720,31 @@ impl TheirsServer {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Ours,
-    Theirs,
+/// This binary as a client process (`clients`) holding `n` connections to the server at `url`.
+fn client_command(
+    kind: Kind,
+    url: &str,
+    n: usize,
+    room: Option<&str>,
+    prefix: &str,
+    concurrency: usize,
+) -> Res<Command> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.env(clients::ROLE_ENV, "clients")
+        .args([kind.arg(), url, &n.to_string(), room.unwrap_or("-"), prefix])
+        .arg(concurrency.to_string());
+    Ok(cmd)
 }
 
-impl Kind {
-    fn arg(self) -> &'static str {
-        match self {
-            Kind::Ours => "ours",
-            Kind::Theirs => "theirs",
-        }
-    }
-}
-
-/// A Node process holding `n` client connections.
+/// A client process holding `n` client connections.
 struct Clients {
     proc: Proc,
     ready: Value,
 }
 
 impl Clients {
-    #[allow(clippy::too_many_arguments)]
     fn start(
         logs: &Logs,
-        node_dir: &Path,
         kind: Kind,
         url: &str,
         n: usize,
@@ -755,10 +752,7 @@ impl Clients {
         prefix: &str,
         concurrency: usize,
     ) -> Res<Self> {
-        let mut cmd = with_nofile("node");
-        cmd.arg(node_dir.join("clients.js"))
-            .args([kind.arg(), url, &n.to_string(), room.unwrap_or("-"), prefix])
-            .arg(concurrency.to_string());
+        let cmd = client_command(kind, url, n, room, prefix, concurrency)?;
         let name = format!("clients-{}-{prefix}", kind.arg());
         let mut proc = Proc::spawn(logs, &name, cmd)?;
         // Bounded: connecting, plus (ours) the presence every room member gets per newcomer.
@@ -777,25 +771,11 @@ impl Clients {
     }
 
     /// The room's clients, spread over `procs` processes started together.
-    fn start_many(
-        logs: &Logs,
-        node_dir: &Path,
-        kind: Kind,
-        url: &str,
-        procs: usize,
-    ) -> Res<Vec<Self>> {
+    fn start_many(logs: &Logs, kind: Kind, url: &str, procs: usize) -> Res<Vec<Self>> {
         let mut started = Vec::new();
         for p in 0..procs {
             let n = CLIENTS / procs + usize::from(p < CLIENTS % procs);
-            let mut cmd = with_nofile("node");
-            cmd.arg(node_dir.join("clients.js")).args([
-                kind.arg(),
-                url,
-                &n.to_string(),
-                ROOM,
-                &format!("b{p}-"),
-                "100",
-            ]);
+            let cmd = client_command(kind, url, n, Some(ROOM), &format!("b{p}-"), 100)?;
             let name = format!("clients-{}-b{p}", kind.arg());
             started.push((n, Proc::spawn(logs, &name, cmd)?));
         }
@@ -831,7 +811,6 @@ struct Memory {
 
 fn idle_memory(
     logs: &Logs,
-    node_dir: &Path,
     kind: Kind,
     url: &str,
     server_pid: u32,
@@ -843,9 +822,9 @@ fn idle_memory(
         proc_status_kb(server_pid, "VmRSS")
     };
     let rss_idle = rss(settle)?;
-    let warm = Clients::start(logs, node_dir, kind, url, WARM_CONNECTIONS, None, "w", 100)?;
+    let warm = Clients::start(logs, kind, url, WARM_CONNECTIONS, None, "w", 100)?;
     let rss_warm = rss(settle)?;
-    let idle = Clients::start(logs, node_dir, kind, url, IDLE_CONNECTIONS, None, "i", 100)?;
+    let idle = Clients::start(logs, kind, url, IDLE_CONNECTIONS, None, "i", 100)?;
     std::thread::sleep(Duration::from_millis(700));
     let rss_after = rss(settle)?;
     let peers_seen = match kind {
@@ -937,7 +916,7 @@ impl Side {
         let cpu0 = self.cpu(clock, pids);
         let interval = Duration::from_secs_f64(1.0 / rate);
         let start = Instant::now();
-        let first_publish = Clock::wall_ms();
+        let first_publish = measure::wall_ms();
         for seq in 0..m {
             let due = start + interval * seq as u32;
             let now = Instant::now();
@@ -946,7 +925,7 @@ impl Side {
             }
             self.emitter.emit(json!({
                 "type": "message", "subtype": "bench",
-                "data": {"run": id, "seq": seq, "t": Clock::wall_ms(), "text": TEXT},
+                "data": {"run": id, "seq": seq, "t": measure::wall_ms(), "text": TEXT},
             }))?;
         }
         let publish_rate = m as f64 / start.elapsed().as_secs_f64();
@@ -1012,20 +991,12 @@ struct Capacity {
     nofile: (String, String),
 }
 
-fn capacity(logs: &Logs, node_dir: &Path, redis_url: &str) -> Res<Capacity> {
+fn capacity(logs: &Logs, redis_url: &str) -> Res<Capacity> {
     let server = OursServer::start(logs, redis_url, "ours-capacity")?;
     std::thread::sleep(Duration::from_millis(200));
     let rss_idle = server.proc.rss_kb()?;
     // Not Clients::start: failures here are the figure, not an error.
-    let mut cmd = with_nofile("node");
-    cmd.arg(node_dir.join("clients.js")).args([
-        "ours",
-        &server.url(),
-        &CAPACITY.to_string(),
-        "-",
-        "cap",
-        "256",
-    ]);
+    let cmd = client_command(Kind::Ours, &server.url(), CAPACITY, None, "cap", 256)?;
     let mut clients = Proc::spawn(logs, "clients-capacity", cmd)?;
     let ready = clients.expect("ready", None, Duration::from_secs(180))?;
     std::thread::sleep(HOLD);

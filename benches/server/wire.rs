@@ -1,0 +1,253 @@
+//! What the bench clients say on the wire, for each server, over one WebSocket client
+//! (tokio-tungstenite): our native protocol (JSON text frames), and symple@2.1.1's Socket.IO 4
+//! spoken by hand over Engine.IO v4's websocket transport. Framing checked against
+//! engine.io-parser 5 / socket.io-parser 4 and the running server:
+//!
+//! - Engine.IO: one packet per text frame, a type digit then the data. `0{"sid":…,
+//!   "pingInterval":25000,…}` opens; the server sends ping `2` and wants pong `3` within
+//!   pingTimeout.
+//! - Socket.IO inside an Engine.IO message (`4`), namespace `/`: CONNECT `0` + auth JSON (what
+//!   socket.io-client's `auth` option sends), answered `40{"sid":…}` or CONNECT_ERROR
+//!   `44{"message":…}`; EVENT `42[name,…args]`, with an ack id `42<id>[…]`, the ack coming back
+//!   as `43<id>[…]`.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Which server a client talks to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Ours,
+    Theirs,
+}
+
+impl Kind {
+    pub fn arg(self) -> &'static str {
+        match self {
+            Kind::Ours => "ours",
+            Kind::Theirs => "theirs",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ours" => Some(Kind::Ours),
+            "theirs" => Some(Kind::Theirs),
+            _ => None,
+        }
+    }
+}
+
+/// Where a client connects: ours at its root, symple@2.1.1 at Engine.IO's path, websocket
+/// transport from the start (socket.io-client with `transports: ['websocket']` does the same).
+pub fn url(kind: Kind, port: u16) -> String {
+    match kind {
+        Kind::Ours => format!("ws://127.0.0.1:{port}/"),
+        Kind::Theirs => format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
+    }
+}
+
+/// The `to` of the message whose ack proves a Socket.IO join is done (a room nobody is in).
+const SYNC_ROOM: &str = "__bench_sync__";
+
+/// A WebSocket to `url`, handshake done: for ours, `welcome` received; for theirs, Socket.IO
+/// connected and, with a room, joined (`join`, then a `message` with an ack: the server handles
+/// one socket's packets in order, so the ack comes after the join).
+pub async fn connect(kind: Kind, url: &str, user: &str, room: Option<&str>) -> Result<Ws, String> {
+    // Small buffers: 10,000 clients in one process would hold 2.5 GB with the 128 KiB defaults.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map_err(|e| e.to_string())?;
+    match kind {
+        Kind::Ours => {
+            let mut auth = json!({"type": "auth", "user": user});
+            if let Some(room) = room {
+                auth["rooms"] = json!([room]);
+            }
+            send(&mut ws, auth.to_string()).await?;
+            let first = next_text(&mut ws).await?;
+            match serde_json::from_str::<Value>(&first) {
+                Ok(v) if v["type"] == "welcome" => Ok(ws),
+                _ => Err(format!("first frame was not welcome: {}", head(&first))),
+            }
+        }
+        Kind::Theirs => {
+            let open = next_text(&mut ws).await?;
+            if !open.starts_with('0') {
+                return Err(format!(
+                    "expected the Engine.IO open packet: {}",
+                    head(&open)
+                ));
+            }
+            send(&mut ws, format!("40{}", json!({"user": user}))).await?;
+            let sid = loop {
+                let p = next_text(&mut ws).await?;
+                if p == "2" {
+                    send(&mut ws, "3".into()).await?;
+                } else if let Some(data) = p.strip_prefix("40") {
+                    let v: Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
+                    let sid = v["sid"].as_str().ok_or("CONNECT answered without a sid")?;
+                    break sid.to_owned();
+                } else if let Some(data) = p.strip_prefix("44") {
+                    return Err(format!("connect_error {}", head(data)));
+                } else {
+                    return Err(format!("unexpected packet before CONNECT: {}", head(&p)));
+                }
+            };
+            if let Some(room) = room {
+                send(&mut ws, format!("42{}", json!(["join", room]))).await?;
+                let sync = json!(["message", {
+                    "type": "message", "from": format!("{user}|{sid}"), "to": [SYNC_ROOM], "data": {},
+                }]);
+                send(&mut ws, format!("420{sync}")).await?;
+                loop {
+                    let p = next_text(&mut ws).await?;
+                    if p == "2" {
+                        send(&mut ws, "3".into()).await?;
+                    } else if p.starts_with("430[") {
+                        break;
+                    }
+                    // Anything else (another client's message, say) is not ours to wait for.
+                }
+            }
+            Ok(ws)
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, text: String) -> Result<(), String> {
+    ws.send(Message::text(text))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The next text frame (control frames are tungstenite's business).
+async fn next_text(ws: &mut Ws) -> Result<String, String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+            Some(Ok(Message::Binary(_))) => return Err("unexpected binary frame".into()),
+            Some(Ok(Message::Close(_))) | None => return Err("closed before ready".into()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.to_string()),
+        }
+    }
+}
+
+fn head(s: &str) -> &str {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// A text frame from a connected server.
+pub enum Frame<'a> {
+    /// Engine.IO ping: answer `3`.
+    Ping,
+    /// A message for the application: ours, the whole frame (a JSON object); theirs, a Socket.IO
+    /// EVENT's argument array (`["message",{…}]`).
+    Event(&'a str),
+    /// Acks, pongs and the like.
+    Other,
+}
+
+pub fn classify(kind: Kind, text: &str) -> Frame<'_> {
+    match kind {
+        Kind::Ours => Frame::Event(text),
+        Kind::Theirs => match text.strip_prefix("42") {
+            Some(args) => Frame::Event(args),
+            None if text == "2" => Frame::Ping,
+            None => Frame::Other,
+        },
+    }
+}
+
+/// `data.run` and `data.t` of a bench message, read in one pass over the bytes instead of a JSON
+/// parse: find `"data":{` (it cannot occur inside a JSON string, whose quotes are escaped), then
+/// walk that object's keys; its values must be flat (the bench's are `run`, `seq`, `t` and
+/// `text`). Anything else is not a bench message. `verify` checks the first hit of every run
+/// against a full parse.
+pub fn bench_fields(event: &str) -> Option<(u64, f64)> {
+    const DATA: &[u8] = b"\"data\":";
+    let b = event.as_bytes();
+    let mut i = 0;
+    loop {
+        let brace = i + b[i..].iter().position(|&c| c == b'{')?;
+        i = brace + 1;
+        if b[..brace].ends_with(DATA) {
+            break;
+        }
+    }
+    let (mut run, mut t) = (None, None);
+    loop {
+        // A key: no escapes in the bench's keys.
+        if *b.get(i)? != b'"' {
+            return None;
+        }
+        let key_end = i + 1 + b[i + 1..].iter().position(|&c| c == b'"')?;
+        let key = &b[i + 1..key_end];
+        if key.contains(&b'\\') || *b.get(key_end + 1)? != b':' {
+            return None;
+        }
+        let value = key_end + 2;
+        i = value;
+        if *b.get(i)? == b'"' {
+            i += 1;
+            loop {
+                match *b.get(i)? {
+                    b'\\' => i += 2,
+                    b'"' => break,
+                    _ => i += 1,
+                }
+            }
+            i += 1;
+        } else {
+            while !matches!(*b.get(i)?, b',' | b'}' | b'{' | b'[') {
+                i += 1;
+            }
+        }
+        match key {
+            b"run" => run = Some(event.get(value..i)?.parse::<u64>().ok()?),
+            b"t" => t = Some(event.get(value..i)?.parse::<f64>().ok()?),
+            _ => {}
+        }
+        match *b.get(i)? {
+            b',' => i += 1,
+            b'}' => return Some((run?, t?)),
+            _ => return None,
+        }
+    }
+}
+
+/// Fails unless a full JSON parse of `event` finds the message `bench_fields` read.
+pub fn verify(kind: Kind, event: &str, run: u64, t: f64) -> Result<(), String> {
+    let v: Value = serde_json::from_str(event).map_err(|e| format!("{e}: {}", head(event)))?;
+    let m = match kind {
+        Kind::Ours => &v,
+        Kind::Theirs if v[0] == "message" => &v[1],
+        Kind::Theirs => return Err(format!("not a message event: {}", head(event))),
+    };
+    let ok = m["type"] == "message"
+        && m["data"]["run"].as_u64() == Some(run)
+        && m["data"]["t"]
+            .as_f64()
+            .is_some_and(|full| (full - t).abs() < 1e-6);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "fast extraction read run {run}, t {t} from a frame a full parse disagrees with: {}",
+            head(event)
+        ))
+    }
+}
