@@ -171,6 +171,17 @@ macro_rules! emitter_common {
                 self.route
                     .message_packet(message.into_object()?, crate::id::message_id)
             }
+
+            /// [`packet`](Self::packet) for a message seen through a
+            /// [`JsonView`](crate::packet::view::JsonView): the same bytes, with no `Object`
+            /// built (for bindings that hold messages in their own values).
+            pub fn packet_view<'a, V: crate::packet::view::JsonView<'a>>(
+                &self,
+                message: V,
+            ) -> Result<Packet> {
+                self.route
+                    .message_packet_view(message, crate::id::message_id)
+            }
         }
     };
 }

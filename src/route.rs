@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::packet::native::{self, Fill};
 use crate::packet::socketio::{self, Broadcast, Request, Server};
+use crate::packet::view::{self, JsonView, Node};
 use crate::packet::Packet;
 use crate::protocol::{Address, Object, Room, To};
 
@@ -94,18 +95,29 @@ impl Route {
     /// are filled in.
     pub fn message_packet(
         &self,
-        mut message: Object,
+        message: Object,
         new_id: impl FnOnce() -> String,
     ) -> Result<Packet> {
-        let id = match message.get("id") {
-            Some(_) => None,
-            None => Some(new_id()),
+        self.message_packet_view(&Value::Object(message), new_id)
+    }
+
+    /// [`message_packet`](Self::message_packet) for a message seen through a [`JsonView`]
+    /// (it must be a map): the same bytes, checks and errors, with no `Object` built.
+    pub fn message_packet_view<'a, V: JsonView<'a>>(
+        &self,
+        message: V,
+        new_id: impl FnOnce() -> String,
+    ) -> Result<Packet> {
+        let Node::Map(entries) = message.node()? else {
+            return Err(Error::InvalidMessage("a message must be an object".into()));
         };
+        let has = |key: &str| entries.clone().any(|(k, _)| k == key);
+        let id = if has("id") { None } else { Some(new_id()) };
         match &self.target {
             Target::Native => {
                 let to = self.native_to()?;
-                native::encode(
-                    &message,
+                native::encode_entries::<V>(
+                    entries,
                     to.as_ref(),
                     Fill {
                         id: id.as_deref(),
@@ -114,13 +126,21 @@ impl Route {
                 )
             }
             Target::SocketIo(server) => {
-                if let Some(id) = id {
-                    message.insert("id".into(), Value::String(id));
+                // Appended as an Object insert would: `id` first, then `from`.
+                let add_from = !has("from");
+                let filled = [
+                    ("id", id.as_deref()),
+                    ("from", add_from.then_some(&*self.from)),
+                ];
+                let mut extra = [("", ""); 2];
+                let mut n = 0;
+                for (k, v) in filled {
+                    if let Some(v) = v {
+                        extra[n] = (k, v);
+                        n += 1;
+                    }
                 }
-                if !message.contains_key("from") {
-                    message.insert("from".into(), Value::String(self.from.clone()));
-                }
-                self.socketio_packet(server, message)
+                self.socketio_message::<V>(server, entries, &extra[..n])
             }
         }
     }
@@ -130,7 +150,9 @@ impl Route {
     pub fn raw_packet(&self, message: Object) -> Result<Packet> {
         match &self.target {
             Target::Native => native::encode(&message, self.native_to()?.as_ref(), Fill::default()),
-            Target::SocketIo(server) => self.socketio_packet(server, message),
+            Target::SocketIo(server) => {
+                self.socketio_message::<&Value>(server, view::entries(&message), &[])
+            }
         }
     }
 
@@ -160,19 +182,32 @@ impl Route {
         }
     }
 
-    fn socketio_packet(&self, server: &Server, message: Object) -> Result<Packet> {
+    fn socketio_message<'a, V: JsonView<'a>>(
+        &self,
+        server: &Server,
+        message: V::Entries,
+        extra: &[(&str, &str)],
+    ) -> Result<Packet> {
         let broadcast = socketio_rooms(&self.broadcast)?;
-        let arg = [Value::Object(message)];
         // With no rooms chosen on the route, a message's own `to` picks the rooms, as a
         // Symple server would route it.
         if broadcast.rooms.is_empty() {
-            if let Some(to) = arg[0].get("to").filter(|v| !v.is_null()) {
-                let mut broadcast = broadcast.into_owned();
-                broadcast.add_rooms(To::from_json(to)?.rooms());
-                return socketio::encode_event(server, &broadcast, &self.event, &arg);
+            let to = message.clone().find(|(k, _)| *k == "to").map(|(_, v)| v);
+            if let Some(to) = to.map(view::to_value).transpose()? {
+                if !to.is_null() {
+                    let mut broadcast = broadcast.into_owned();
+                    broadcast.add_rooms(To::from_json(&to)?.rooms());
+                    return socketio::encode_message::<V>(
+                        server,
+                        &broadcast,
+                        &self.event,
+                        message,
+                        extra,
+                    );
+                }
             }
         }
-        socketio::encode_event(server, &broadcast, &self.event, &arg)
+        socketio::encode_message::<V>(server, &broadcast, &self.event, message, extra)
     }
 
     /// An event with any arguments, Socket.IO only.

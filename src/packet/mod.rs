@@ -4,6 +4,7 @@
 pub mod msgpack;
 pub mod native;
 pub mod socketio;
+pub mod view;
 
 /// One PUBLISH: the channel and the payload.
 ///

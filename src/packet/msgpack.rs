@@ -9,7 +9,10 @@
 //! (`1e300`) as a wrapped integer, which decodes to a different number; we write the float.
 
 use rmp::encode;
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::packet::view::{JsonView, Node};
 
 /// Appends the MessagePack form of `value` to `out`.
 ///
@@ -19,19 +22,31 @@ use serde_json::{Map, Number, Value};
 /// assert_eq!(out, [0x81, 0xa1, b'a', 0x94, 0x01, 0xff, 0xcb, 0x40, 0x04, 0, 0, 0, 0, 0, 0, 0xc0]);
 /// ```
 pub fn write_value(out: &mut Vec<u8>, value: &Value) {
-    match value {
-        Value::Null => out.push(0xc0),
-        Value::Bool(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
-        Value::Number(n) => write_number(out, n),
-        Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
+    // A `Value` view never fails.
+    let _ = write_view(out, value);
+}
+
+/// Appends the MessagePack form of any [`JsonView`]: the bytes [`write_value`] writes for the
+/// equal `Value`. On an error `out` holds a partial value.
+pub fn write_view<'a, V: JsonView<'a>>(out: &mut Vec<u8>, value: V) -> Result<(), Error> {
+    match value.node()? {
+        Node::Null => out.push(0xc0),
+        Node::Bool(b) => out.push(if b { 0xc3 } else { 0xc2 }),
+        Node::I64(i) => write_int(out, i),
+        Node::U64(u) => {
+            let _ = encode::write_uint(out, u);
+        }
+        Node::F64(f) => write_float(out, f),
+        Node::Str(s) => write_str(out, s),
+        Node::Array(items) => {
             write_array_len(out, items.len());
             for item in items {
-                write_value(out, item);
+                write_view(out, item)?;
             }
         }
-        Value::Object(map) => write_map(out, map),
+        Node::Map(entries) => write_map::<V>(out, entries, &[])?,
     }
+    Ok(())
 }
 
 /// Appends a string.
@@ -60,50 +75,57 @@ fn len_u32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
 
-fn write_number(out: &mut Vec<u8>, n: &Number) {
-    if let Some(i) = n.as_i64() {
-        write_int(out, i);
-    } else if let Some(u) = n.as_u64() {
-        let _ = encode::write_uint(out, u);
-    } else if let Some(f) = n.as_f64() {
-        // JavaScript has one number type: an integral float is an integer on the wire.
-        // Past 64 bits notepack's integer path wraps and corrupts the value, so there we
-        // keep the float (the one place our bytes differ from notepack's).
-        if f.fract() != 0.0 || !f.is_finite() {
-            let _ = encode::write_f64(out, f);
-        } else if (i64::MIN as f64..0.0).contains(&f) {
-            write_int(out, f as i64);
-        } else if (0.0..u64::MAX as f64).contains(&f) {
-            let _ = encode::write_uint(out, f as u64);
-        } else {
-            let _ = encode::write_f64(out, f);
-        }
+fn write_float(out: &mut Vec<u8>, f: f64) {
+    // JavaScript has one number type: an integral float is an integer on the wire.
+    // Past 64 bits notepack's integer path wraps and corrupts the value, so there we
+    // keep the float (the one place our bytes differ from notepack's).
+    if f.fract() != 0.0 || !f.is_finite() {
+        let _ = encode::write_f64(out, f);
+    } else if (i64::MIN as f64..0.0).contains(&f) {
+        write_int(out, f as i64);
+    } else if (0.0..u64::MAX as f64).contains(&f) {
+        let _ = encode::write_uint(out, f as u64);
+    } else {
+        let _ = encode::write_f64(out, f);
     }
 }
 
-fn write_map(out: &mut Vec<u8>, map: &Map<String, Value>) {
-    write_map_len(out, map.len());
-    if !map.keys().any(|k| is_array_index(k)) {
-        for (k, v) in map {
+/// Appends a map: `entries`, then `extra` string fields (keys the caller knows are absent
+/// from `entries`), as if they had been inserted last.
+pub fn write_map<'a, V: JsonView<'a>>(
+    out: &mut Vec<u8>,
+    entries: V::Entries,
+    extra: &[(&str, &str)],
+) -> Result<(), Error> {
+    write_map_len(out, entries.len() + extra.len());
+    // Extra keys are never indices (callers pass `id`, `from`), so only entries are checked.
+    debug_assert!(extra.iter().all(|(k, _)| !is_array_index(k)));
+    if entries.clone().any(|(k, _)| is_array_index(k)) {
+        // JavaScript property order: array indices ascending, then the rest as inserted.
+        let mut indexed: Vec<(u32, &str, V)> = entries
+            .clone()
+            .filter_map(|(k, v)| array_index(k).map(|i| (i, k, v)))
+            .collect();
+        indexed.sort_by_key(|(i, _, _)| *i);
+        for (_, k, v) in indexed {
             write_str(out, k);
-            write_value(out, v);
+            write_view(out, v)?;
         }
-        return;
+        for (k, v) in entries.filter(|(k, _)| !is_array_index(k)) {
+            write_str(out, k);
+            write_view(out, v)?;
+        }
+    } else {
+        for (k, v) in entries {
+            write_str(out, k);
+            write_view(out, v)?;
+        }
     }
-    // JavaScript property order: array indices ascending, then the rest as inserted.
-    let mut indexed: Vec<(u32, &String, &Value)> = map
-        .iter()
-        .filter_map(|(k, v)| array_index(k).map(|i| (i, k, v)))
-        .collect();
-    indexed.sort_by_key(|(i, _, _)| *i);
-    for (_, k, v) in indexed {
+    for (k, v) in extra {
         write_str(out, k);
-        write_value(out, v);
+        write_str(out, v);
     }
-    for (k, v) in map.iter().filter(|(k, _)| !is_array_index(k)) {
-        write_str(out, k);
-        write_value(out, v);
-    }
+    Ok(())
 }
 
 fn is_array_index(k: &str) -> bool {

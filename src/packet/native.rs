@@ -5,6 +5,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::packet::view::{self, JsonView, Node, Ser};
 use crate::packet::Packet;
 use crate::protocol::{Object, To};
 
@@ -32,65 +33,85 @@ pub struct Fill<'a> {
 /// # Ok::<(), symple::Error>(())
 /// ```
 pub fn encode(message: &Object, to: Option<&To>, fill: Fill<'_>) -> Result<Packet, Error> {
-    check(message)?;
+    encode_entries::<&Value>(view::entries(message), to, fill)
+}
+
+/// [`encode`] for a message seen through a [`JsonView`]: its map entries.
+pub fn encode_entries<'a, V: JsonView<'a>>(
+    message: V::Entries,
+    to: Option<&To>,
+    fill: Fill<'_>,
+) -> Result<Packet, Error> {
+    let get = |key: &str| message.clone().find(|(k, _)| *k == key).map(|(_, v)| v);
+    check(get("type"), get("from"))?;
     if to.is_none() {
-        match message.get("to") {
-            None | Some(Value::Null) => return Err(Error::MissingRecipient),
-            Some(v) => {
-                To::from_json(v)?;
-            }
+        match get("to") {
+            None => return Err(Error::MissingRecipient),
+            Some(v) => match v.node()? {
+                Node::Null => return Err(Error::MissingRecipient),
+                _ => {
+                    To::from_json(&view::to_value(v)?)?;
+                }
+            },
         }
     }
-    let out = Native { message, to, fill };
+    let out = Native::<V> { message, to, fill };
     // Room for a typical message, so serde_json rarely grows the buffer.
     let mut buf = Vec::with_capacity(256);
     serde_json::to_writer(&mut buf, &out)?;
     Ok(Packet::new(CHANNEL, buf))
 }
 
-fn check(message: &Object) -> Result<(), Error> {
-    match message.get("type") {
-        Some(Value::String(t)) if !t.is_empty() => {}
-        Some(other) => {
+fn check<'a, V: JsonView<'a>>(kind: Option<V>, from: Option<V>) -> Result<(), Error> {
+    match kind.map(|v| v.node()).transpose()? {
+        Some(Node::Str(t)) if !t.is_empty() => {}
+        Some(_) => {
             return Err(Error::InvalidMessage(format!(
-                "`type` must be a non-empty string, not {other}"
+                "`type` must be a non-empty string, not {}",
+                shown(kind)?
             )))
         }
         None => return Err(Error::InvalidMessage("message has no `type`".into())),
     }
-    match message.get("from") {
+    match from.map(|v| v.node()).transpose()? {
         None => {}
-        Some(Value::String(f)) if !f.is_empty() => {}
-        Some(other) => {
+        Some(Node::Str(f)) if !f.is_empty() => {}
+        Some(_) => {
             return Err(Error::InvalidMessage(format!(
-                "`from` must be a non-empty address string, not {other}"
+                "`from` must be a non-empty address string, not {}",
+                shown(from)?
             )))
         }
     }
     Ok(())
 }
 
-struct Native<'a> {
-    message: &'a Object,
-    to: Option<&'a To>,
-    fill: Fill<'a>,
+/// A field as JSON text, for an error message.
+fn shown<'a, V: JsonView<'a>>(v: Option<V>) -> Result<Value, Error> {
+    v.map_or(Ok(Value::Null), view::to_value)
 }
 
-impl Serialize for Native<'_> {
+struct Native<'t, 'a, V: JsonView<'a>> {
+    message: V::Entries,
+    to: Option<&'t To>,
+    fill: Fill<'t>,
+}
+
+impl<'a, V: JsonView<'a>> Serialize for Native<'_, 'a, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let m = self.message;
-        let add_id = self.fill.id.filter(|_| !m.contains_key("id"));
-        let add_from = self.fill.from.filter(|_| !m.contains_key("from"));
-        let add_to = self.to.filter(|_| !m.contains_key("to"));
-        let len = m.len()
+        let has = |key: &str| self.message.clone().any(|(k, _)| k == key);
+        let add_id = self.fill.id.filter(|_| !has("id"));
+        let add_from = self.fill.from.filter(|_| !has("from"));
+        let add_to = self.to.filter(|_| !has("to"));
+        let len = self.message.len()
             + usize::from(add_id.is_some())
             + usize::from(add_from.is_some())
             + usize::from(add_to.is_some());
         let mut map = s.serialize_map(Some(len))?;
-        for (k, v) in m {
-            match (k.as_str(), self.to) {
+        for (k, v) in self.message.clone() {
+            match (k, self.to) {
                 ("to", Some(to)) => map.serialize_entry(k, to)?,
-                _ => map.serialize_entry(k, v)?,
+                _ => map.serialize_entry(k, &Ser(v))?,
             }
         }
         if let Some(id) = add_id {

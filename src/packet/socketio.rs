@@ -6,7 +6,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::packet::msgpack::{write_array_len, write_int, write_map_len, write_str, write_value};
+use crate::packet::msgpack::{
+    write_array_len, write_int, write_map, write_map_len, write_str, write_value,
+};
+use crate::packet::view::JsonView;
 use crate::packet::Packet;
 use crate::protocol::Room;
 
@@ -182,9 +185,39 @@ pub fn encode_event(
     event: &str,
     args: &[Value],
 ) -> Result<Packet, Error> {
+    encode_event_with(server, broadcast, event, args.len(), |out| {
+        for arg in args {
+            write_value(out, arg);
+        }
+        Ok(())
+    })
+}
+
+/// [`encode_event`] with one argument: a message map seen through a [`JsonView`], plus
+/// `extra` string fields appended as if inserted last (the `id` and `from` an emitter fills).
+pub fn encode_message<'a, V: JsonView<'a>>(
+    server: &Server,
+    broadcast: &Broadcast,
+    event: &str,
+    message: V::Entries,
+    extra: &[(&str, &str)],
+) -> Result<Packet, Error> {
+    encode_event_with(server, broadcast, event, 1, |out| {
+        write_map::<V>(out, message, extra)
+    })
+}
+
+/// The envelope around `nargs` arguments that `write_args` appends.
+fn encode_event_with(
+    server: &Server,
+    broadcast: &Broadcast,
+    event: &str,
+    nargs: usize,
+    write_args: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+) -> Result<Packet, Error> {
     check_event(event)?;
     broadcast.validate()?;
-    let mut out = Vec::with_capacity(64 + event.len() + 448 * args.len());
+    let mut out = Vec::with_capacity(64 + event.len() + 448 * nargs);
     write_array_len(&mut out, 3);
     write_str(&mut out, UID);
     // packet: {type, data, nsp}
@@ -192,11 +225,9 @@ pub fn encode_event(
     write_str(&mut out, "type");
     write_int(&mut out, EVENT_PACKET);
     write_str(&mut out, "data");
-    write_array_len(&mut out, 1 + args.len());
+    write_array_len(&mut out, 1 + nargs);
     write_str(&mut out, event);
-    for arg in args {
-        write_value(&mut out, arg);
-    }
+    write_args(&mut out)?;
     write_str(&mut out, "nsp");
     write_str(&mut out, &server.namespace);
     // opts: {rooms, flags, except}

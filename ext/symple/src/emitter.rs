@@ -2,16 +2,20 @@
 //! wraps it in the documented API.
 //!
 //! Chaining (`to`, `except`, `from`, ...) returns a new object over a clone: the connection
-//! (or the queued writer) is shared, the routing is the clone's own. Ruby values are
-//! converted with the GVL held; encoding and publishing run without it.
+//! (or the queued writer) is shared, the routing is the clone's own. Ruby values are read
+//! with the GVL held; publishing runs without it. `emit_batch` and the queued `emit` encode
+//! plain messages straight from the Ruby values (`view`), with the GVL held, since that is
+//! cheaper than building an `Object`; anything else is converted (`convert`) and encoded as
+//! before.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use magnus::{function, method, prelude::*, Error, RArray, RClass, RModule, Ruby, Value};
-use symple::{Action, Address, IntoObject, Peer, Target};
+use symple::{Action, Address, IntoObject, Packet, Peer, Target};
 
 use crate::errors::{self, guard, invalid_message};
+use crate::view::RubyView;
 use crate::{convert, nogvl};
 
 #[magnus::wrap(class = "Symple::Native::Emitter", free_immediately, size)]
@@ -54,6 +58,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     )?;
     class.define_method("flush", method!(Emitter::flush, 0))?;
     class.define_method("packet", method!(Emitter::packet, 1))?;
+    class.define_method("direct_packet", method!(Emitter::direct_packet_rb, 1))?;
     Ok(())
 }
 
@@ -212,9 +217,22 @@ impl Emitter {
 
     fn emit(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<(), Error> {
         guard(ruby, || {
+            if rb_self.is_queued() {
+                if let Some(packet) = rb_self.direct_packet(message) {
+                    return rb_self.queue_packet(ruby, packet);
+                }
+            }
             let message = convert::object(ruby, message)?;
             rb_self.emit_object(ruby, message)
         })
+    }
+
+    /// The packet for `message` encoded straight from the Ruby values, or `None` when it
+    /// needs the general path (`convert`), which also words any error.
+    fn direct_packet(&self, message: Value) -> Option<Packet> {
+        // SAFETY: the GVL is held and building a packet runs no Ruby code.
+        let view = unsafe { RubyView::new(message) };
+        self.inner.packet_view(view).ok()
     }
 
     /// A queued emitter with room takes the packet with the GVL held: nothing waits, and
@@ -228,7 +246,15 @@ impl Emitter {
         let packet = self
             .inner
             .packet(message)
-            .and_then(|p| self.inner.try_publish(p))
+            .map_err(|e| errors::from_symple(ruby, e))?;
+        self.queue_packet(ruby, packet)
+    }
+
+    /// Hands a packet to the queue (see `emit_object`).
+    fn queue_packet(&self, ruby: &Ruby, packet: Packet) -> Result<(), Error> {
+        let packet = self
+            .inner
+            .try_publish(packet)
             .map_err(|e| errors::from_symple(ruby, e))?;
         match packet {
             None => Ok(()),
@@ -260,6 +286,17 @@ impl Emitter {
                     "emit_batch takes an Array of messages (Hashes)",
                 ));
             };
+            // All direct or all converted, so a bad batch raises what it always raised.
+            let direct = (0..list.len())
+                .map(|i| {
+                    list.entry::<Value>(i as isize)
+                        .ok()
+                        .and_then(|m| rb_self.direct_packet(m))
+                })
+                .collect::<Option<Vec<_>>>();
+            if let Some(packets) = direct {
+                return nogvl::io(ruby, || rb_self.inner.publish_packets(packets));
+            }
             let objects = (0..list.len())
                 .map(|i| convert::object(ruby, list.entry(i as isize)?))
                 .collect::<Result<Vec<_>, _>>()?;
@@ -337,7 +374,8 @@ impl Emitter {
         guard(ruby, || nogvl::io(ruby, || rb_self.inner.flush()))
     }
 
-    /// `[channel, payload]` of the packet `emit` would publish (payload as a binary String).
+    /// `[channel, payload]` of the packet `emit` would publish (payload as a binary String),
+    /// built through `convert`.
     fn packet(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<RArray, Error> {
         guard(ruby, || {
             let message = convert::object(ruby, message)?;
@@ -345,10 +383,23 @@ impl Emitter {
                 .inner
                 .packet(message)
                 .map_err(|e| errors::from_symple(ruby, e))?;
-            let out = ruby.ary_new_capa(2);
-            out.push(ruby.str_new(&packet.channel))?;
-            out.push(ruby.str_from_slice(&packet.payload))?;
-            Ok(out)
+            packet_array(ruby, &packet)
         })
     }
+
+    /// The same built straight from the Ruby values, or nil when the message takes the
+    /// general path; for the spec that proves both paths give the same bytes.
+    fn direct_packet_rb(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<Value, Error> {
+        guard(ruby, || match rb_self.direct_packet(message) {
+            Some(packet) => Ok(packet_array(ruby, &packet)?.as_value()),
+            None => Ok(ruby.qnil().as_value()),
+        })
+    }
+}
+
+fn packet_array(ruby: &Ruby, packet: &Packet) -> Result<RArray, Error> {
+    let out = ruby.ary_new_capa(2);
+    out.push(ruby.str_new(&packet.channel))?;
+    out.push(ruby.str_from_slice(&packet.payload))?;
+    Ok(out)
 }

@@ -4,7 +4,8 @@
 //! the crate does.
 //!
 //! One file per Ruby class (`emitter.rs`, `session.rs`), `errors.rs` for the exception
-//! mapping, `convert.rs` for Ruby <-> JSON values, `nogvl.rs` for releasing the GVL around
+//! mapping, `convert.rs` for Ruby <-> JSON values, `view.rs` for reading plain Ruby messages
+//! straight into packet bytes, `nogvl.rs` for releasing the GVL around
 //! Redis I/O, `process.rs` for fork and exit.
 
 mod convert;
@@ -13,6 +14,7 @@ mod errors;
 mod nogvl;
 mod process;
 mod session;
+mod view;
 
 use magnus::{prelude::*, Error, Ruby};
 

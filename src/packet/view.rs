@@ -1,0 +1,165 @@
+//! A read-only view of a JSON-like value, so the encoders can write packets straight from a
+//! caller's own values (the Ruby extension's Hashes) without building a `serde_json::Value`
+//! first. `&serde_json::Value` is the reference implementation: every encoder's view path
+//! must give the bytes its `Value` path gives.
+
+use serde::ser::{Error as _, Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Map, Number, Value};
+
+use crate::error::Error;
+
+/// What a value is. Arrays and maps hand out their children; map keys are text.
+#[derive(Clone, Debug)]
+pub enum Node<'a, I, E> {
+    /// `null`
+    Null,
+    /// `true` or `false`
+    Bool(bool),
+    /// An integer in the signed 64-bit range.
+    I64(i64),
+    /// An integer above `i64::MAX`.
+    U64(u64),
+    /// A finite float.
+    F64(f64),
+    /// UTF-8 text.
+    Str(&'a str),
+    /// The items, in order.
+    Array(I),
+    /// The entries, in insertion order, keys unique.
+    Map(E),
+}
+
+/// A JSON value seen through `node`. Views are cheap handles (`Copy`), valid for `'a`.
+pub trait JsonView<'a>: Copy {
+    /// Items of an array.
+    type Items: ExactSizeIterator<Item = Self>;
+    /// Entries of a map; `Clone` so an encoder may walk them twice.
+    type Entries: ExactSizeIterator<Item = (&'a str, Self)> + Clone;
+
+    /// The value's kind and contents; an error when it has no JSON form.
+    fn node(self) -> Result<Node<'a, Self::Items, Self::Entries>, Error>;
+
+    /// The value of `key`, when this is a map that has it.
+    fn get(self, key: &str) -> Result<Option<Self>, Error> {
+        Ok(match self.node()? {
+            Node::Map(mut entries) => entries.find(|(k, _)| *k == key).map(|(_, v)| v),
+            _ => None,
+        })
+    }
+}
+
+type ValueEntries<'a> =
+    std::iter::Map<serde_json::map::Iter<'a>, fn((&'a String, &'a Value)) -> (&'a str, &'a Value)>;
+
+impl<'a> JsonView<'a> for &'a Value {
+    type Items = std::slice::Iter<'a, Value>;
+    type Entries = ValueEntries<'a>;
+
+    fn node(self) -> Result<Node<'a, Self::Items, Self::Entries>, Error> {
+        Ok(match self {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(*b),
+            Value::Number(n) => number(n),
+            Value::String(s) => Node::Str(s),
+            Value::Array(items) => Node::Array(items.iter()),
+            Value::Object(map) => Node::Map(entries(map)),
+        })
+    }
+
+    fn get(self, key: &str) -> Result<Option<Self>, Error> {
+        Ok(self.get(key))
+    }
+}
+
+/// The entries of a serde map as a view.
+pub fn entries(map: &Map<String, Value>) -> ValueEntries<'_> {
+    map.iter().map(|(k, v)| (k.as_str(), v))
+}
+
+fn number<I, E>(n: &Number) -> Node<'static, I, E> {
+    if let Some(i) = n.as_i64() {
+        Node::I64(i)
+    } else if let Some(u) = n.as_u64() {
+        Node::U64(u)
+    } else {
+        // Without arbitrary_precision every other Number is a finite f64.
+        Node::F64(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+/// The view as a `serde_json::Value` (for small parts: `to`, error messages).
+pub fn to_value<'a, V: JsonView<'a>>(v: V) -> Result<Value, Error> {
+    Ok(match v.node()? {
+        Node::Null => Value::Null,
+        Node::Bool(b) => Value::Bool(b),
+        Node::I64(i) => Value::from(i),
+        Node::U64(u) => Value::from(u),
+        Node::F64(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+        Node::Str(s) => Value::String(s.to_owned()),
+        Node::Array(items) => Value::Array(items.map(to_value).collect::<Result<_, _>>()?),
+        Node::Map(entries) => Value::Object(
+            entries
+                .map(|(k, v)| Ok((k.to_owned(), to_value(v)?)))
+                .collect::<Result<_, Error>>()?,
+        ),
+    })
+}
+
+/// Serializes a view exactly as serde serializes the equal `serde_json::Value`.
+#[derive(Clone, Copy)]
+pub struct Ser<V>(pub V);
+
+impl<'a, V: JsonView<'a>> Serialize for Ser<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.node().map_err(S::Error::custom)? {
+            Node::Null => s.serialize_unit(),
+            Node::Bool(b) => s.serialize_bool(b),
+            Node::I64(i) => s.serialize_i64(i),
+            Node::U64(u) => s.serialize_u64(u),
+            Node::F64(f) => s.serialize_f64(f),
+            Node::Str(t) => s.serialize_str(t),
+            Node::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Ser(item))?;
+                }
+                seq.end()
+            }
+            Node::Map(entries) => {
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, &Ser(v))?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({"s": "é\"\n", "i": -7, "u": u64::MAX, "f": 2.5, "g": 2.0, "n": null, "t": true,
+               "a": [1, [2, {}], []], "o": {"10": 1, "2": 2, "k": {"d": [null]}}})
+    }
+
+    #[test]
+    fn ser_writes_the_json_of_the_value() {
+        let v = sample();
+        assert_eq!(
+            serde_json::to_string(&Ser(&v)).unwrap(),
+            serde_json::to_string(&v).unwrap()
+        );
+    }
+
+    #[test]
+    fn to_value_gives_back_the_value() {
+        let v = sample();
+        assert_eq!(to_value(&v).unwrap(), v);
+        assert_eq!(JsonView::get(&v, "i").unwrap(), Some(&json!(-7)));
+        assert_eq!(JsonView::get(&v, "zz").unwrap(), None);
+    }
+}
