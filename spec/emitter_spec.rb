@@ -25,6 +25,11 @@ RSpec.describe Symple::Emitter do
       expect(m).to include("id" => "m-1", "from" => "app|1", "name" => "x")
     end
 
+    it "merges keywords given after a message Hash into it" do
+      m = published { emitter.to("alice").emit({ type: "message", data: 1 }, subtype: "chat", id: "m-2") }.first
+      expect(m).to include("type" => "message", "data" => 1, "subtype" => "chat", "id" => "m-2")
+    end
+
     it "uses the message's own `to` when the chain has none" do
       m = published { emitter.emit({ type: "message", to: ["r1", 7], data: 1 }) }.first
       expect(m["to"]).to eq(["r1", 7])
