@@ -313,6 +313,14 @@ struct QueueState {
     writer_sleeping: bool,
 }
 
+impl QueueState {
+    fn append(&mut self, packet: &Packet) {
+        write_publish(&mut self.packed, packet);
+        self.waiting += 1;
+        self.queued += 1;
+    }
+}
+
 /// The smallest buffer kept between batches.
 const KEPT_BUFFER: usize = 64 << 10;
 
@@ -330,13 +338,9 @@ impl Queue {
             if st.closed {
                 return Err(Error::WriterStopped);
             }
-            write_publish(&mut st.packed, p);
-            st.waiting += 1;
-            st.queued += 1;
+            st.append(p);
         }
-        if st.writer_sleeping {
-            self.work.notify_one();
-        }
+        self.wake_writer(&st);
         Ok(())
     }
 
@@ -349,13 +353,15 @@ impl Queue {
         if st.waiting >= st.capacity {
             return Ok(false);
         }
-        write_publish(&mut st.packed, packet);
-        st.waiting += 1;
-        st.queued += 1;
+        st.append(packet);
+        self.wake_writer(&st);
+        Ok(true)
+    }
+
+    fn wake_writer(&self, st: &QueueState) {
         if st.writer_sleeping {
             self.work.notify_one();
         }
-        Ok(true)
     }
 
     fn flush(&self) -> Result<()> {
