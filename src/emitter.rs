@@ -132,9 +132,7 @@ macro_rules! emitter_common {
             /// The same servers in another Socket.IO namespace; a no-op for the native target.
             pub fn of(&self, namespace: &str) -> Self {
                 let mut e = self.clone();
-                if let Target::SocketIo(server) = &e.route.target {
-                    e.route.target = Target::SocketIo(server.of(namespace));
-                }
+                e.route.target = e.route.target.of(namespace);
                 e.route.broadcast = Default::default();
                 e
             }
@@ -382,10 +380,8 @@ impl std::fmt::Debug for AsyncEmitter {
 impl AsyncEmitter {
     async fn publish(&self, packet: Packet) -> Result<()> {
         let mut conn = self.conn.clone();
-        redis::cmd("PUBLISH")
-            .arg(&packet.channel)
-            .arg(&packet.payload)
-            .query_async::<i64>(&mut conn)
+        crate::redis::command(&packet)
+            .query_async::<redis::Value>(&mut conn)
             .await
             .map(drop)
             .map_err(|e| Error::from_redis(&self.url, e))
@@ -398,7 +394,7 @@ impl AsyncEmitter {
         }
         let mut pipe = redis::pipe();
         for p in &packets {
-            pipe.cmd("PUBLISH").arg(&p.channel).arg(&p.payload).ignore();
+            pipe.add_command(crate::redis::command(p)).ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn)

@@ -52,4 +52,4 @@ pub use protocol::{
     Action, Address, AnyMessage, Command, Event, IntoObject, Message, Object, Peer, Presence, Room,
     To,
 };
-pub use route::{IntoRooms, Route, Target};
+pub use route::{IntoRooms, Route, Target, TargetOptions};

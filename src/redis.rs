@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::error::{Error, Redacted, Result};
-use crate::packet::Packet;
+use crate::packet::{Packet, RedisCommand};
 
 /// The URL used when none is given: `SYMPLE_REDIS_URL`, then `REDIS_URL`, then localhost.
 ///
@@ -205,9 +205,9 @@ impl Connection {
     }
 }
 
-/// Appends `PUBLISH <channel> <payload>` as RESP, the bytes `redis::cmd` would pack, without
-/// building a `Cmd` (which copies every argument once more).
-fn write_publish(out: &mut Vec<u8>, packet: &Packet) {
+/// Appends the packet's command (PUBLISH, SPUBLISH or XADD) as RESP, the bytes `redis::cmd`
+/// would pack ([`command`]), without building a `Cmd` (which copies every argument once more).
+fn write_command(out: &mut Vec<u8>, packet: &Packet) {
     fn bulk(out: &mut Vec<u8>, b: &[u8]) {
         out.push(b'$');
         write_decimal(out, b.len());
@@ -215,9 +215,38 @@ fn write_publish(out: &mut Vec<u8>, packet: &Packet) {
         out.extend_from_slice(b);
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n");
+    match &packet.command {
+        // The hot path: a fixed header and two arguments.
+        RedisCommand::Publish => out.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n"),
+        RedisCommand::SPublish => out.extend_from_slice(b"*3\r\n$8\r\nSPUBLISH\r\n"),
+        RedisCommand::XAdd(_) => {
+            let args = packet.args();
+            out.push(b'*');
+            write_decimal(out, 1 + args.len());
+            out.extend_from_slice(b"\r\n$4\r\nXADD\r\n");
+            for a in &args {
+                bulk(out, a);
+            }
+            return;
+        }
+    }
     bulk(out, packet.channel.as_bytes());
     bulk(out, &packet.payload);
+}
+
+/// The packet's command as a `redis::Cmd`, for connections that take one (the async one).
+/// The same bytes as the packing every blocking and queued publish uses.
+///
+/// ```
+/// let p = symple::Packet::spublish("c", b"x".to_vec());
+/// assert_eq!(symple::redis::command(&p).get_packed_command(), b"*3\r\n$8\r\nSPUBLISH\r\n$1\r\nc\r\n$1\r\nx\r\n");
+/// ```
+pub fn command(packet: &Packet) -> redis::Cmd {
+    let mut cmd = redis::cmd(packet.command_name());
+    for a in packet.args() {
+        cmd.arg(&*a);
+    }
+    cmd
 }
 
 /// `n` in decimal, without the formatting machinery (twice per queued packet).
@@ -237,27 +266,41 @@ fn write_decimal(out: &mut Vec<u8>, mut n: usize) {
 
 fn packed_len(packet: &Packet) -> usize {
     // Header, two bulk headers (at most 20 digits each) and CRLFs.
-    17 + 2 * 25 + packet.channel.len() + packet.payload.len()
+    let base = 18 + 2 * 25 + packet.channel.len() + packet.payload.len();
+    match &packet.command {
+        RedisCommand::XAdd(e) => {
+            // MAXLEN ~ <n> *, the fields and the payload field, each a bulk.
+            base + 5 * 25
+                + 20
+                + e.fields
+                    .iter()
+                    .map(|(k, v)| 50 + k.len() + v.len())
+                    .sum::<usize>()
+                + 25
+                + e.payload_field.len()
+        }
+        _ => base,
+    }
 }
 
 impl Publisher for Connection {
     fn publish(&self, packet: Packet) -> Result<()> {
         let mut buf = Vec::with_capacity(packed_len(&packet));
-        write_publish(&mut buf, &packet);
+        write_command(&mut buf, &packet);
         self.with(|c| c.req_packed_command(&buf)?.extract_error().map(drop))
     }
 
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
         let mut buf = Vec::with_capacity(packets.iter().map(packed_len).sum());
         for p in &packets {
-            write_publish(&mut buf, p);
+            write_command(&mut buf, p);
         }
         self.publish_packed(&buf, packets.len())
     }
 }
 
 impl Connection {
-    /// Sends `n` PUBLISH commands already packed as RESP in `buf`, and checks every reply.
+    /// Sends `n` commands already packed as RESP in `buf`, and checks every reply.
     fn publish_packed(&self, buf: &[u8], n: usize) -> Result<()> {
         if n == 0 {
             return Ok(());
@@ -301,7 +344,7 @@ struct Queue {
 }
 
 struct QueueState {
-    /// `waiting` PUBLISH commands, packed.
+    /// `waiting` commands, packed.
     packed: Vec<u8>,
     waiting: usize,
     capacity: usize,
@@ -315,7 +358,7 @@ struct QueueState {
 
 impl QueueState {
     fn append(&mut self, packet: &Packet) {
-        write_publish(&mut self.packed, packet);
+        write_command(&mut self.packed, packet);
         self.waiting += 1;
         self.queued += 1;
     }
@@ -547,17 +590,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn packed_publish_is_what_redis_rs_packs() {
+    fn packed_commands_are_what_redis_rs_packs() {
+        use crate::packet::StreamEntry;
         for len in [0usize, 1, 9, 10, 99, 100, 12_345] {
-            let packet = Packet::new("symple#/#alice#", vec![b'x'; len]);
-            let mut ours = Vec::new();
-            write_publish(&mut ours, &packet);
-            let theirs = redis::cmd("PUBLISH")
-                .arg(&packet.channel)
-                .arg(&packet.payload)
-                .get_packed_command();
-            assert_eq!(ours, theirs, "payload of {len} bytes");
-            assert!(ours.len() <= packed_len(&packet));
+            let payload = vec![b'x'; len];
+            let entry = |maxlen| StreamEntry {
+                maxlen,
+                fields: vec![
+                    ("uid".into(), "emitter".into()),
+                    ("nsp".into(), "/é".into()),
+                ],
+                payload_field: "data".into(),
+            };
+            let packets = [
+                Packet::new("symple#/#alice#", payload.clone()),
+                Packet::spublish("socket.io#/#team#", payload.clone()),
+                Packet::xadd("socket.io", entry(Some(10_000)), payload.clone()),
+                Packet::xadd("s", entry(None), payload.clone()),
+                Packet::xadd("s", entry(Some(u64::MAX)), payload),
+            ];
+            for packet in packets {
+                let mut ours = Vec::new();
+                write_command(&mut ours, &packet);
+                let mut theirs = redis::cmd(packet.command_name());
+                theirs.arg(&packet.channel);
+                if let RedisCommand::XAdd(e) = &packet.command {
+                    if let Some(n) = e.maxlen {
+                        theirs.arg("MAXLEN").arg("~").arg(n);
+                    }
+                    theirs.arg("*");
+                    for (k, v) in &e.fields {
+                        theirs.arg(&**k).arg(&**v);
+                    }
+                    theirs.arg(&*e.payload_field);
+                }
+                theirs.arg(&packet.payload);
+                assert_eq!(ours, theirs.get_packed_command(), "{packet:?}");
+                assert_eq!(ours, command(&packet).get_packed_command(), "{packet:?}");
+                assert!(ours.len() <= packed_len(&packet), "{packet:?}");
+            }
         }
     }
 

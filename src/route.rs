@@ -5,24 +5,131 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::packet::native::{self, Fill};
+use crate::packet::sharded::{self, Sharded, SubscriptionMode};
 use crate::packet::socketio::{self, Broadcast, Request, Server};
+use crate::packet::streams::{self, Streams};
 use crate::packet::view::{self, JsonView, Node};
-use crate::packet::Packet;
+use crate::packet::{EventArgs, Packet};
 use crate::protocol::{Address, Object, Room, To};
 
 /// Which servers read the packets.
+///
+/// ```
+/// use symple::packet::sharded::{Sharded, SubscriptionMode};
+/// use symple::Target;
+/// let t = Target::SocketIoSharded(Sharded::new("socket.io", "/")?.subscription_mode(SubscriptionMode::Static));
+/// assert_eq!(t.name(), "socketio-sharded");
+/// # Ok::<(), symple::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     /// Native Symple servers (this project's server, the v4 Node server): JSON on
     /// `symple:broadcast`.
     Native,
-    /// Socket.IO servers with `@socket.io/redis-adapter` (npm `symple` 2.x uses key `symple`).
+    /// Socket.IO servers with `@socket.io/redis-adapter`'s classic adapter (npm `symple` 2.x
+    /// uses key `symple`): MessagePack, PUBLISH.
     SocketIo(Server),
+    /// Socket.IO servers with `createShardedAdapter` of `@socket.io/redis-adapter` 8: JSON,
+    /// SPUBLISH (Redis 7 sharded pub/sub).
+    SocketIoSharded(Sharded),
+    /// Socket.IO servers with `@socket.io/redis-streams-adapter`: JSON entries, XADD.
+    SocketIoStreams(Streams),
 }
 
 impl Default for Target {
     fn default() -> Self {
         Target::SocketIo(Server::default())
+    }
+}
+
+impl Target {
+    /// Every target's name, as the CLI (`--target`, `SYMPLE_TARGET`) and the gem spell them.
+    pub const NAMES: [&'static str; 4] =
+        ["native", "socketio", "socketio-sharded", "socketio-streams"];
+
+    /// The target's name (one of [`NAMES`](Self::NAMES)).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Native => "native",
+            Target::SocketIo(_) => "socketio",
+            Target::SocketIoSharded(_) => "socketio-sharded",
+            Target::SocketIoStreams(_) => "socketio-streams",
+        }
+    }
+
+    /// The target called `name` (`_` for `-` accepted, for Ruby symbols), built from the
+    /// options that apply to it.
+    ///
+    /// ```
+    /// use symple::{Target, TargetOptions};
+    /// let opts = TargetOptions { stream: "events".into(), ..TargetOptions::default() };
+    /// let Target::SocketIoStreams(s) = Target::from_name("socketio_streams", &opts)? else { panic!() };
+    /// assert_eq!(s.stream_key()?, "events");
+    /// assert!(Target::from_name("redis", &opts).unwrap_err().to_string().contains("socketio-sharded"));
+    /// # Ok::<(), symple::Error>(())
+    /// ```
+    pub fn from_name(name: &str, opts: &TargetOptions) -> Result<Target> {
+        Ok(match name.replace('_', "-").as_str() {
+            "native" => Target::Native,
+            "socketio" => Target::SocketIo(Server::new(opts.key.clone(), &opts.namespace)?),
+            "socketio-sharded" => Target::SocketIoSharded(
+                Sharded::new(opts.key.clone(), &opts.namespace)?
+                    .subscription_mode(opts.subscription_mode),
+            ),
+            "socketio-streams" => Target::SocketIoStreams(
+                Streams::new(&opts.namespace)
+                    .stream(opts.stream.clone())?
+                    .maxlen(opts.maxlen)?
+                    .stream_count(opts.stream_count)?,
+            ),
+            _ => {
+                return Err(Error::InvalidMessage(format!(
+                    "unknown target {name:?}: use {}",
+                    Target::NAMES.join(", ")
+                )))
+            }
+        })
+    }
+
+    /// The same servers in another Socket.IO namespace; the native target has none.
+    pub fn of(&self, namespace: &str) -> Target {
+        match self {
+            Target::Native => Target::Native,
+            Target::SocketIo(s) => Target::SocketIo(s.of(namespace)),
+            Target::SocketIoSharded(s) => Target::SocketIoSharded(s.of(namespace)),
+            Target::SocketIoStreams(s) => Target::SocketIoStreams(s.of(namespace)),
+        }
+    }
+}
+
+/// Every target option, by the names the CLI flags and `Symple.configure` use; each target
+/// reads the ones that apply to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetOptions {
+    /// The classic adapter's `key`, the sharded adapter's `channelPrefix` (default `symple`).
+    pub key: String,
+    /// The Socket.IO namespace (default `/`).
+    pub namespace: String,
+    /// The sharded adapter's `subscriptionMode` (default `dynamic`).
+    pub subscription_mode: SubscriptionMode,
+    /// The Streams adapter's `streamName` (default `socket.io`).
+    pub stream: String,
+    /// The Streams adapter's `maxLen` (default 10000).
+    pub maxlen: u64,
+    /// The Streams adapter's `streamCount` (default 1).
+    pub stream_count: u32,
+}
+
+impl Default for TargetOptions {
+    fn default() -> Self {
+        TargetOptions {
+            key: socketio::DEFAULT_KEY.into(),
+            namespace: socketio::DEFAULT_NAMESPACE.into(),
+            subscription_mode: SubscriptionMode::default(),
+            stream: streams::DEFAULT_STREAM.into(),
+            maxlen: streams::DEFAULT_MAXLEN,
+            stream_count: 1,
+        }
     }
 }
 
@@ -125,7 +232,7 @@ impl Route {
                     },
                 )
             }
-            Target::SocketIo(server) => {
+            _ => {
                 // Appended as an Object insert would: `id` first, then `from`.
                 let add_from = !has("from");
                 let filled = [
@@ -140,7 +247,7 @@ impl Route {
                         n += 1;
                     }
                 }
-                self.socketio_message::<V>(server, entries, &extra[..n])
+                self.socketio_message::<V>(entries, &extra[..n])
             }
         }
     }
@@ -150,21 +257,39 @@ impl Route {
     pub fn raw_packet(&self, message: Object) -> Result<Packet> {
         match &self.target {
             Target::Native => native::encode(&message, self.native_to()?.as_ref(), Fill::default()),
-            Target::SocketIo(server) => {
-                self.socketio_message::<&Value>(server, view::entries(&message), &[])
-            }
+            _ => self.socketio_message::<&Value>(view::entries(&message), &[]),
         }
     }
 
-    /// A server-side request (join, leave, disconnect); Socket.IO only.
+    /// A server-side request (join, leave, disconnect); Socket.IO targets only.
     pub fn request_packet(&self, request: &Request) -> Result<Packet> {
+        let broadcast = || socketio_rooms(&self.broadcast);
         match &self.target {
-            Target::SocketIo(server) => {
-                socketio::encode_request(server, &*socketio_rooms(&self.broadcast)?, request)
-            }
+            Target::SocketIo(server) => socketio::encode_request(server, &*broadcast()?, request),
+            Target::SocketIoSharded(t) => sharded::encode_request(t, &*broadcast()?, request),
+            Target::SocketIoStreams(t) => streams::encode_request(t, &*broadcast()?, request),
             Target::Native => Err(Error::Unsupported(
-                "sockets_join, sockets_leave and disconnect_sockets need the Socket.IO target"
+                "sockets_join, sockets_leave and disconnect_sockets need a Socket.IO target \
+                 (socketio, socketio-sharded or socketio-streams); native servers have no \
+                 server-side room operations"
                     .into(),
+            )),
+        }
+    }
+
+    /// An event packet on the route's Socket.IO target, whichever adapter it is for.
+    fn socketio_packet<'a, V: JsonView<'a>>(
+        &self,
+        broadcast: &Broadcast,
+        event: &str,
+        args: EventArgs<'_, 'a, V>,
+    ) -> Result<Packet> {
+        match &self.target {
+            Target::SocketIo(server) => socketio::encode(server, broadcast, event, args),
+            Target::SocketIoSharded(t) => sharded::encode(t, broadcast, event, args),
+            Target::SocketIoStreams(t) => streams::encode(t, broadcast, event, args),
+            Target::Native => Err(Error::Unsupported(
+                "custom events need a Socket.IO target; native servers take Symple messages".into(),
             )),
         }
     }
@@ -184,7 +309,6 @@ impl Route {
 
     fn socketio_message<'a, V: JsonView<'a>>(
         &self,
-        server: &Server,
         message: V::Entries,
         extra: &[(&str, &str)],
     ) -> Result<Packet> {
@@ -197,30 +321,28 @@ impl Route {
                 if !to.is_null() {
                     let mut broadcast = broadcast.into_owned();
                     broadcast.add_rooms(To::from_json(&to)?.rooms());
-                    return socketio::encode_message::<V>(
-                        server,
+                    return self.socketio_packet::<V>(
                         &broadcast,
                         &self.event,
-                        message,
-                        extra,
+                        EventArgs::Message(message, extra),
                     );
                 }
             }
         }
-        socketio::encode_message::<V>(server, &broadcast, &self.event, message, extra)
+        self.socketio_packet::<V>(&broadcast, &self.event, EventArgs::Message(message, extra))
     }
 
-    /// An event with any arguments, Socket.IO only.
+    /// An event with any arguments, Socket.IO targets only.
     pub fn event_packet(&self, event: &str, args: &[Value]) -> Result<Packet> {
-        match &self.target {
-            Target::SocketIo(server) => {
-                socketio::encode_event(server, &*socketio_rooms(&self.broadcast)?, event, args)
-            }
-            Target::Native => Err(Error::Unsupported(
-                "custom events need the Socket.IO target; native servers take Symple messages"
-                    .into(),
-            )),
+        if matches!(self.target, Target::Native) {
+            // Worded before the rooms are looked at: the target is the problem.
+            return self.socketio_packet::<&Value>(&self.broadcast, event, EventArgs::Values(args));
         }
+        self.socketio_packet::<&Value>(
+            &*socketio_rooms(&self.broadcast)?,
+            event,
+            EventArgs::Values(args),
+        )
     }
 }
 
@@ -252,4 +374,106 @@ fn socketio_rooms(broadcast: &Broadcast) -> Result<std::borrow::Cow<'_, Broadcas
     out.add_rooms(map(&broadcast.rooms)?);
     out.add_except(map(&broadcast.except)?);
     Ok(std::borrow::Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn route(target: Target, rooms: &[Room]) -> Route {
+        let mut r = Route {
+            target,
+            ..Route::default()
+        };
+        r.broadcast.add_rooms(rooms.iter().cloned());
+        r
+    }
+
+    fn message() -> Object {
+        json!({"type": "message", "id": "m1", "data": 1})
+            .as_object()
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_socketio_target_carries_the_same_message() {
+        let opts = TargetOptions::default();
+        for name in Target::NAMES {
+            let target = Target::from_name(name, &opts).unwrap();
+            assert_eq!(target.name(), name);
+            let sid = "alice|abcdefghij0123456789";
+            let p = route(target.clone(), &[Room::from(sid)])
+                .message_packet(message(), || unreachable!("the message has an id"))
+                .unwrap();
+            let expected = match name {
+                "native" => ("PUBLISH", "symple:broadcast"),
+                "socketio" => ("PUBLISH", "symple#/#abcdefghij0123456789#"),
+                // dynamic mode: a socket id's room stays on the namespace channel.
+                "socketio-sharded" => ("SPUBLISH", "symple#/#"),
+                _ => ("XADD", "socket.io"),
+            };
+            assert_eq!((p.command_name(), p.channel.as_str()), expected);
+            if name != "native" {
+                let text = String::from_utf8_lossy(&p.payload);
+                let needle = if name == "socketio" {
+                    "abcdefghij0123456789"
+                } else {
+                    r#""rooms":["abcdefghij0123456789"]"#
+                };
+                assert!(text.contains(needle), "{name}: {text}");
+            }
+            // A message's own `to` picks the rooms when the route has none.
+            let mut m = message();
+            m.insert("to".into(), json!(["r1", 7]));
+            let p = route(target.clone(), &[]).raw_packet(m).unwrap();
+            if name.starts_with("socketio-") {
+                assert!(
+                    String::from_utf8_lossy(&p.payload).contains(r#""rooms":["r1",7]"#),
+                    "{name}"
+                );
+            }
+            let req = route(target, &["a".into()]).request_packet(&Request::Disconnect(false));
+            assert_eq!(req.is_ok(), name != "native", "{name}: {req:?}");
+        }
+    }
+
+    #[test]
+    fn target_names_and_options() {
+        let opts = TargetOptions {
+            key: "socket.io".into(),
+            namespace: "chat".into(),
+            subscription_mode: SubscriptionMode::Static,
+            stream: "s".into(),
+            maxlen: 5,
+            stream_count: 1,
+        };
+        let Target::SocketIoSharded(s) = Target::from_name("socketio_sharded", &opts).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (s.key(), s.namespace(), s.mode()),
+            ("socket.io", "/chat", SubscriptionMode::Static)
+        );
+        let t = Target::from_name("socketio-streams", &opts)
+            .unwrap()
+            .of("/x");
+        let Target::SocketIoStreams(s) = t else {
+            panic!()
+        };
+        assert_eq!(
+            (s.namespace(), s.stream_name(), s.max_len()),
+            ("/x", "s", 5)
+        );
+        let bad = TargetOptions { maxlen: 0, ..opts };
+        assert!(Target::from_name("socketio-streams", &bad).is_err());
+        assert!(Target::from_name("socketio", &bad).is_ok());
+        let e = Target::from_name("sharded", &bad).unwrap_err().to_string();
+        assert!(
+            e.contains("native, socketio, socketio-sharded, socketio-streams"),
+            "{e}"
+        );
+    }
 }

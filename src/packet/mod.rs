@@ -1,31 +1,194 @@
-//! Packets: a Redis channel and the bytes to publish there. Building one is pure: no I/O, no
-//! clock and no randomness that is not passed in.
+//! Packets: a Redis command (PUBLISH, SPUBLISH or XADD), its channel or stream key, and the
+//! bytes it carries. Building one is pure: no I/O, no clock and no randomness that is not
+//! passed in. One file per packet family: `native`, `socketio` (the classic adapter),
+//! `sharded` (`createShardedAdapter`), `streams` (the Redis Streams adapter); `cluster` is the
+//! message model the last two share, `msgpack` and `json` write values exactly as JavaScript
+//! does.
 
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::packet::view::JsonView;
+
+pub(crate) mod cluster;
+pub mod json;
 pub mod msgpack;
 pub mod native;
+pub mod sharded;
 pub mod socketio;
+pub mod streams;
 pub mod view;
 
-/// One PUBLISH: the channel and the payload.
+/// One command's worth of data for Redis: where it goes, how, and the payload.
 ///
 /// ```
 /// let p = symple::Packet::new("symple:broadcast", b"{}".to_vec());
 /// assert_eq!(p.channel, "symple:broadcast");
+/// assert_eq!(p.command_name(), "PUBLISH");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
-    /// The channel to PUBLISH on.
+    /// The channel to publish on, or the stream key for XADD (on a Redis Cluster, the key
+    /// whose slot picks the node for SPUBLISH and XADD).
     pub channel: String,
-    /// The message bytes.
+    /// The message bytes (for XADD, the value of the entry's last field).
     pub payload: Vec<u8>,
+    /// The command that carries it.
+    pub command: RedisCommand,
+}
+
+/// The Redis command that carries a [`Packet`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RedisCommand {
+    /// `PUBLISH <channel> <payload>`: classic pub/sub (every node of a cluster forwards it).
+    #[default]
+    Publish,
+    /// `SPUBLISH <channel> <payload>`: sharded pub/sub (Redis 7), served by the channel's shard.
+    SPublish,
+    /// `XADD <key> [MAXLEN ~ <n>] * <field> <value>… <payload field> <payload>`.
+    XAdd(Box<StreamEntry>),
+}
+
+/// How an XADD packet writes its stream entry: the trim threshold and the fields before the
+/// payload.
+///
+/// ```
+/// use symple::packet::{Packet, StreamEntry};
+/// let entry = StreamEntry {
+///     maxlen: Some(10_000),
+///     fields: vec![("uid".into(), "emitter".into())],
+///     payload_field: "data".into(),
+/// };
+/// let p = Packet::xadd("socket.io", entry, b"{}".to_vec());
+/// assert_eq!(p.command_name(), "XADD");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamEntry {
+    /// `MAXLEN ~ <n>`: Redis trims the stream to about `n` entries (none when `None`).
+    pub maxlen: Option<u64>,
+    /// Field/value pairs written before the payload, in order.
+    pub fields: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    /// The field whose value is the packet's payload (written last).
+    pub payload_field: Cow<'static, str>,
 }
 
 impl Packet {
-    /// A packet from its parts.
+    /// A PUBLISH packet.
     pub fn new(channel: impl Into<String>, payload: Vec<u8>) -> Self {
         Packet {
             channel: channel.into(),
             payload,
+            command: RedisCommand::Publish,
+        }
+    }
+
+    /// An SPUBLISH packet (sharded pub/sub).
+    ///
+    /// ```
+    /// let p = symple::Packet::spublish("socket.io#/#", b"{}".to_vec());
+    /// assert_eq!(p.command_name(), "SPUBLISH");
+    /// ```
+    pub fn spublish(channel: impl Into<String>, payload: Vec<u8>) -> Self {
+        Packet {
+            command: RedisCommand::SPublish,
+            ..Packet::new(channel, payload)
+        }
+    }
+
+    /// An XADD packet: `entry` on the stream `key`, with `payload` as its last field's value.
+    pub fn xadd(key: impl Into<String>, entry: StreamEntry, payload: Vec<u8>) -> Self {
+        Packet {
+            command: RedisCommand::XAdd(Box::new(entry)),
+            ..Packet::new(key, payload)
+        }
+    }
+
+    /// `PUBLISH`, `SPUBLISH` or `XADD`.
+    pub fn command_name(&self) -> &'static str {
+        match self.command {
+            RedisCommand::Publish => "PUBLISH",
+            RedisCommand::SPublish => "SPUBLISH",
+            RedisCommand::XAdd(_) => "XADD",
+        }
+    }
+
+    /// Every argument of the command after its name, in order: the channel or key, then the
+    /// rest (for XADD: the trim, `*`, the fields and the payload). What `redis-cli` would be
+    /// given; the RESP packing in [`crate::redis`] writes the same arguments.
+    ///
+    /// ```
+    /// let p = symple::Packet::spublish("c", b"x".to_vec());
+    /// assert_eq!(p.args(), [&b"c"[..], &b"x"[..]]);
+    /// ```
+    pub fn args(&self) -> Vec<Cow<'_, [u8]>> {
+        let mut args = vec![Cow::Borrowed(self.channel.as_bytes())];
+        if let RedisCommand::XAdd(entry) = &self.command {
+            if let Some(n) = entry.maxlen {
+                args.extend([Cow::Borrowed(&b"MAXLEN"[..]), Cow::Borrowed(b"~")]);
+                args.push(Cow::Owned(n.to_string().into_bytes()));
+            }
+            args.push(Cow::Borrowed(b"*"));
+            for (k, v) in &entry.fields {
+                args.push(Cow::Borrowed(k.as_bytes()));
+                args.push(Cow::Borrowed(v.as_bytes()));
+            }
+            args.push(Cow::Borrowed(entry.payload_field.as_bytes()));
+        }
+        args.push(Cow::Borrowed(&self.payload));
+        args
+    }
+}
+
+/// The arguments of a Socket.IO event, for the encoders of every Socket.IO family: plain
+/// values, or one message map (seen through a [`JsonView`]) with string fields an emitter
+/// fills in, written as if inserted last (the `id` and `from`).
+#[derive(Clone)]
+pub enum EventArgs<'x, 'a, V: JsonView<'a>> {
+    /// Any JSON values.
+    Values(&'x [Value]),
+    /// One map argument plus extra fields.
+    Message(V::Entries, &'x [(&'x str, &'x str)]),
+}
+
+impl<'a, V: JsonView<'a>> EventArgs<'_, 'a, V> {
+    /// How many arguments follow the event name.
+    pub fn len(&self) -> usize {
+        match self {
+            EventArgs::Values(v) => v.len(),
+            EventArgs::Message(..) => 1,
+        }
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the arguments as MessagePack items (notepack-exact).
+    pub(crate) fn write_msgpack(self, out: &mut Vec<u8>) -> Result<(), Error> {
+        match self {
+            EventArgs::Values(values) => {
+                values.iter().for_each(|v| msgpack::write_value(out, v));
+                Ok(())
+            }
+            EventArgs::Message(entries, extra) => msgpack::write_map::<V>(out, entries, extra),
+        }
+    }
+
+    /// Appends the arguments as JSON array items, each preceded by a comma
+    /// (`JSON.stringify`-exact).
+    pub(crate) fn write_json(self, out: &mut Vec<u8>) -> Result<(), Error> {
+        match self {
+            EventArgs::Values(values) => values.iter().try_for_each(|v| {
+                out.push(b',');
+                json::write_view(out, v)
+            }),
+            EventArgs::Message(entries, extra) => {
+                out.push(b',');
+                json::write_map::<V>(out, entries, extra)
+            }
         }
     }
 }

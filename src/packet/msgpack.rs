@@ -12,7 +12,7 @@ use rmp::encode;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::packet::view::{JsonView, Node};
+use crate::packet::view::{is_array_index, js_key_order, JsonView, Node};
 
 /// Appends the MessagePack form of `value` to `out`.
 ///
@@ -98,47 +98,17 @@ pub fn write_map<'a, V: JsonView<'a>>(
     extra: &[(&str, &str)],
 ) -> Result<(), Error> {
     write_map_len(out, entries.len() + extra.len());
-    // Extra keys are never indices (callers pass `id`, `from`), so only entries are checked.
+    // Extra keys are never indices (callers pass `id`, `from`), so only entries are ordered.
     debug_assert!(extra.iter().all(|(k, _)| !is_array_index(k)));
-    if entries.clone().any(|(k, _)| is_array_index(k)) {
-        // JavaScript property order: array indices ascending, then the rest as inserted.
-        let mut indexed: Vec<(u32, &str, V)> = entries
-            .clone()
-            .filter_map(|(k, v)| array_index(k).map(|i| (i, k, v)))
-            .collect();
-        indexed.sort_by_key(|(i, _, _)| *i);
-        for (_, k, v) in indexed {
-            write_str(out, k);
-            write_view(out, v)?;
-        }
-        for (k, v) in entries.filter(|(k, _)| !is_array_index(k)) {
-            write_str(out, k);
-            write_view(out, v)?;
-        }
-    } else {
-        for (k, v) in entries {
-            write_str(out, k);
-            write_view(out, v)?;
-        }
+    for (k, v) in js_key_order::<V>(entries) {
+        write_str(out, k);
+        write_view(out, v)?;
     }
     for (k, v) in extra {
         write_str(out, k);
         write_str(out, v);
     }
     Ok(())
-}
-
-fn is_array_index(k: &str) -> bool {
-    array_index(k).is_some()
-}
-
-/// A canonical decimal below 2^32 - 1, as ECMAScript defines an array index.
-fn array_index(k: &str) -> Option<u32> {
-    let first = *k.as_bytes().first()?;
-    if !first.is_ascii_digit() || (first == b'0' && k.len() > 1) {
-        return None;
-    }
-    k.parse::<u32>().ok().filter(|&i| i != u32::MAX)
 }
 
 #[cfg(test)]

@@ -6,11 +6,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::packet::msgpack::{
-    write_array_len, write_int, write_map, write_map_len, write_str, write_value,
-};
+use crate::packet::msgpack::{write_array_len, write_int, write_map_len, write_str};
 use crate::packet::view::JsonView;
-use crate::packet::Packet;
+use crate::packet::{EventArgs, Packet};
 use crate::protocol::Room;
 
 /// The uid the JavaScript emitter uses; adapters drop packets whose uid is their own.
@@ -185,12 +183,7 @@ pub fn encode_event(
     event: &str,
     args: &[Value],
 ) -> Result<Packet, Error> {
-    encode_event_with(server, broadcast, event, args.len(), |out| {
-        for arg in args {
-            write_value(out, arg);
-        }
-        Ok(())
-    })
+    encode::<&Value>(server, broadcast, event, EventArgs::Values(args))
 }
 
 /// [`encode_event`] with one argument: a message map seen through a [`JsonView`], plus
@@ -202,21 +195,19 @@ pub fn encode_message<'a, V: JsonView<'a>>(
     message: V::Entries,
     extra: &[(&str, &str)],
 ) -> Result<Packet, Error> {
-    encode_event_with(server, broadcast, event, 1, |out| {
-        write_map::<V>(out, message, extra)
-    })
+    encode::<V>(server, broadcast, event, EventArgs::Message(message, extra))
 }
 
-/// The envelope around `nargs` arguments that `write_args` appends.
-fn encode_event_with(
+/// Encodes an event whose arguments are [`EventArgs`].
+pub fn encode<'a, V: JsonView<'a>>(
     server: &Server,
     broadcast: &Broadcast,
     event: &str,
-    nargs: usize,
-    write_args: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+    args: EventArgs<'_, 'a, V>,
 ) -> Result<Packet, Error> {
     check_event(event)?;
     broadcast.validate()?;
+    let nargs = args.len();
     let mut out = Vec::with_capacity(64 + event.len() + 448 * nargs);
     write_array_len(&mut out, 3);
     write_str(&mut out, UID);
@@ -227,7 +218,7 @@ fn encode_event_with(
     write_str(&mut out, "data");
     write_array_len(&mut out, 1 + nargs);
     write_str(&mut out, event);
-    write_args(&mut out)?;
+    args.write_msgpack(&mut out)?;
     write_str(&mut out, "nsp");
     write_str(&mut out, &server.namespace);
     // opts: {rooms, flags, except}

@@ -87,6 +87,68 @@ fn number<I, E>(n: &Number) -> Node<'static, I, E> {
     }
 }
 
+/// A map's entries in the order JavaScript lists an object's keys: integer-like keys (array
+/// indices: canonical decimals below 2^32 - 1) first, ascending, then the others as inserted.
+/// The order `JSON.stringify` and notepack write; no allocation when no key is integer-like.
+///
+/// ```
+/// use symple::packet::view::{entries, js_key_order};
+/// let v: serde_json::Value = serde_json::from_str(r#"{"b":1,"10":2,"2":3,"01":4}"#).unwrap();
+/// let keys: Vec<&str> = js_key_order::<&serde_json::Value>(entries(v.as_object().unwrap()))
+///     .map(|(k, _)| k)
+///     .collect();
+/// assert_eq!(keys, ["2", "10", "b", "01"]);
+/// ```
+pub fn js_key_order<'a, V: JsonView<'a>>(entries: V::Entries) -> JsKeyOrder<'a, V> {
+    if !entries.clone().any(|(k, _)| array_index(k).is_some()) {
+        return JsKeyOrder::Insertion(entries);
+    }
+    let mut indexed: Vec<(u32, &'a str, V)> = entries
+        .clone()
+        .filter_map(|(k, v)| array_index(k).map(|i| (i, k, v)))
+        .collect();
+    indexed.sort_by_key(|(i, _, _)| *i);
+    let ordered: Vec<(&'a str, V)> = indexed
+        .into_iter()
+        .map(|(_, k, v)| (k, v))
+        .chain(entries.filter(|(k, _)| array_index(k).is_none()))
+        .collect();
+    JsKeyOrder::Reordered(ordered.into_iter())
+}
+
+/// The iterator [`js_key_order`] returns.
+pub enum JsKeyOrder<'a, V: JsonView<'a>> {
+    /// Insertion order (no integer-like key).
+    Insertion(V::Entries),
+    /// Reordered.
+    Reordered(std::vec::IntoIter<(&'a str, V)>),
+}
+
+impl<'a, V: JsonView<'a>> Iterator for JsKeyOrder<'a, V> {
+    type Item = (&'a str, V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            JsKeyOrder::Insertion(e) => e.next(),
+            JsKeyOrder::Reordered(e) => e.next(),
+        }
+    }
+}
+
+/// True when JavaScript treats `k` as an array index, which object key order puts first.
+pub fn is_array_index(k: &str) -> bool {
+    array_index(k).is_some()
+}
+
+/// A canonical decimal below 2^32 - 1, as ECMAScript defines an array index.
+fn array_index(k: &str) -> Option<u32> {
+    let first = *k.as_bytes().first()?;
+    if !first.is_ascii_digit() || (first == b'0' && k.len() > 1) {
+        return None;
+    }
+    k.parse::<u32>().ok().filter(|&i| i != u32::MAX)
+}
+
 /// The view as a `serde_json::Value` (for small parts: `to`, error messages).
 pub fn to_value<'a, V: JsonView<'a>>(v: V) -> Result<Value, Error> {
     Ok(match v.node()? {

@@ -2,6 +2,7 @@
 //! and the Node interop harness (npm `symple@2.1.1` servers with socket.io-client clients).
 #![allow(dead_code)]
 
+pub mod golden_cases;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, Write};
@@ -182,8 +183,13 @@ fn interop_dir() -> PathBuf {
 
 /// Runs `node tests/interop/golden.js` on `cases`, returning its results.
 pub fn golden(cases: &Value) -> Vec<Value> {
+    node_golden("golden.js", cases)
+}
+
+/// Runs a golden script of tests/interop on `cases`: a JSON array in, one out.
+pub fn node_golden(script: &str, cases: &Value) -> Vec<Value> {
     let mut child = Command::new("node")
-        .arg("golden.js")
+        .arg(script)
         .current_dir(interop_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -196,8 +202,8 @@ pub fn golden(cases: &Value) -> Vec<Value> {
         .write_all(cases.to_string().as_bytes())
         .expect("write cases");
     let out = child.wait_with_output().expect("golden.js");
-    assert!(out.status.success(), "golden.js failed");
-    serde_json::from_slice(&out.stdout).expect("golden.js output is JSON")
+    assert!(out.status.success(), "{script} failed");
+    serde_json::from_slice(&out.stdout).expect("golden output is JSON")
 }
 
 /// The Node cluster: npm `symple@2.1.1` servers sharing one Redis, plus socket.io clients.

@@ -199,16 +199,23 @@ impl Emitter {
         })
     }
 
-    /// `["native"]` or `["socketio", key, namespace]`.
-    fn target(ruby: &Ruby, rb_self: &Self) -> RArray {
-        match rb_self.inner.target() {
-            Target::Native => ruby.ary_from_vec(vec!["native".to_owned()]),
-            Target::SocketIo(server) => ruby.ary_from_vec(vec![
-                "socketio".to_owned(),
-                server.key().to_owned(),
-                server.namespace().to_owned(),
+    /// `[name]` for the native target, `[name, key, namespace]` for the others (the stream's
+    /// key in place of the adapter key for `socketio-streams`).
+    fn target(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let target = rb_self.inner.target();
+        let mut out = vec![target.name().to_owned()];
+        match target {
+            Target::Native => {}
+            Target::SocketIo(s) => out.extend([s.key().to_owned(), s.namespace().to_owned()]),
+            Target::SocketIoSharded(s) => {
+                out.extend([s.key().to_owned(), s.namespace().to_owned()])
+            }
+            Target::SocketIoStreams(s) => out.extend([
+                s.stream_key().map_err(|e| errors::from_symple(ruby, e))?,
+                s.namespace().to_owned(),
             ]),
         }
+        Ok(ruby.ary_from_vec(out))
     }
 
     fn is_queued(&self) -> bool {

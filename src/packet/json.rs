@@ -1,0 +1,244 @@
+//! JSON written exactly as JavaScript's `JSON.stringify` writes the same values: the text the
+//! Socket.IO adapters built on `socket.io-adapter`'s cluster messages (sharded, streams)
+//! publish.
+//!
+//! Where it differs from `serde_json`: a number is JavaScript's shortest form (`2.0` is `2`,
+//! `1e21` is `1e+21`, `-0.0` is `0`), and an object lists integer-like keys first, ascending,
+//! like a JavaScript object (see [`crate::packet::view::js_key_order`]).
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::packet::view::{js_key_order, JsonView, Node};
+
+/// Appends the JSON text of `value`.
+///
+/// ```
+/// let mut out = Vec::new();
+/// symple::packet::json::write_value(&mut out, &serde_json::json!({"b": 2.0, "10": [1e21, -0.0, "é\n"]}));
+/// assert_eq!(out, "{\"10\":[1e+21,0,\"é\\n\"],\"b\":2}".as_bytes());
+/// ```
+pub fn write_value(out: &mut Vec<u8>, value: &Value) {
+    // A `Value` view never fails.
+    let _ = write_view(out, value);
+}
+
+/// Appends the JSON text of any [`JsonView`]: the bytes [`write_value`] writes for the equal
+/// `Value`. On an error `out` holds a partial value.
+pub fn write_view<'a, V: JsonView<'a>>(out: &mut Vec<u8>, value: V) -> Result<(), Error> {
+    match value.node()? {
+        Node::Null => out.extend_from_slice(b"null"),
+        Node::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        Node::I64(i) => write_integer(out, i),
+        Node::U64(u) => write_integer(out, u),
+        Node::F64(f) => write_number(out, f),
+        Node::Str(s) => write_str(out, s),
+        Node::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_view(out, item)?;
+            }
+            out.push(b']');
+        }
+        Node::Map(entries) => write_map::<V>(out, entries, &[])?,
+    }
+    Ok(())
+}
+
+/// Appends an object: `entries` in JavaScript's key order, then `extra` string fields (keys
+/// the caller knows are absent and not integer-like) as if inserted last.
+pub fn write_map<'a, V: JsonView<'a>>(
+    out: &mut Vec<u8>,
+    entries: V::Entries,
+    extra: &[(&str, &str)],
+) -> Result<(), Error> {
+    out.push(b'{');
+    let mut first = true;
+    let mut entry = |out: &mut Vec<u8>, k: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        write_str(out, k);
+        out.push(b':');
+    };
+    for (k, v) in js_key_order::<V>(entries) {
+        entry(out, k);
+        write_view(out, v)?;
+    }
+    for (k, v) in extra {
+        entry(out, k);
+        write_str(out, v);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends a quoted string, escaped as `JSON.stringify` escapes it (control characters,
+/// `"` and `\`; everything else as is).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            0x08 => b'b',
+            0x09 => b't',
+            0x0a => b'n',
+            0x0c => b'f',
+            0x0d => b'r',
+            0x00..=0x1f => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
+        if short == 0 {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(&[b'\\', short]);
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends an integer in decimal.
+pub fn write_integer(out: &mut Vec<u8>, i: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+}
+
+/// Appends a number as JavaScript's `Number.prototype.toString` writes it (ECMAScript's
+/// Number::toString): the shortest digits that read back as `f`, in plain notation from
+/// 1e-7 up to 1e21, else as `<d>[.<ddd>]e±<n>`. Not finite: `null`, as `JSON.stringify`.
+pub fn write_number(out: &mut Vec<u8>, f: f64) {
+    if !f.is_finite() {
+        return out.extend_from_slice(b"null");
+    }
+    if f == 0.0 {
+        return out.push(b'0');
+    }
+    if f < 0.0 {
+        out.push(b'-');
+    }
+    // ryu gives the shortest round-tripping digits; only its layout differs from JavaScript's.
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f.abs());
+    let (mantissa, exp) = match text.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    // The decimal point sits after `point` digits.
+    let mut point = int.len() as i32 + exp;
+    let lead = digits.iter().take_while(|&&d| d == b'0').count();
+    digits.drain(..lead);
+    point -= lead as i32;
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    let k = digits.len() as i32;
+    let n = point;
+    let zeros = |out: &mut Vec<u8>, count: i32| {
+        out.extend(std::iter::repeat_n(b'0', count.max(0) as usize))
+    };
+    if k <= n && n <= 21 {
+        out.extend_from_slice(&digits);
+        zeros(out, n - k);
+    } else if 0 < n && n <= 21 {
+        let (a, b) = digits.split_at(n as usize);
+        out.extend_from_slice(a);
+        out.push(b'.');
+        out.extend_from_slice(b);
+    } else if -6 < n && n <= 0 {
+        out.extend_from_slice(b"0.");
+        zeros(out, -n);
+        out.extend_from_slice(&digits);
+    } else {
+        out.push(digits[0]);
+        if k > 1 {
+            out.push(b'.');
+            out.extend_from_slice(&digits[1..]);
+        }
+        let e = n - 1;
+        out.extend_from_slice(if e < 0 { b"e-" } else { b"e+" });
+        write_integer(out, e.unsigned_abs());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn num(f: f64) -> String {
+        let mut out = Vec::new();
+        write_number(&mut out, f);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_read_as_javascript_writes_them() {
+        let cases = [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (2.0, "2"),
+            (-1.25, "-1.25"),
+            (0.1, "0.1"),
+            (1e-7, "1e-7"),
+            (1.5e-7, "1.5e-7"),
+            (1e-6, "0.000001"),
+            (1.23e-5, "0.0000123"),
+            (123456.789, "123456.789"),
+            (1e20, "100000000000000000000"),
+            (1e21, "1e+21"),
+            (1.5e300, "1.5e+300"),
+            (-2.5e-300, "-2.5e-300"),
+            (std::f64::consts::PI, "3.141592653589793"),
+            (9007199254740993.0, "9007199254740992"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::NAN, "null"),
+        ];
+        for (f, js) in cases {
+            assert_eq!(num(f), js, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn strings_escape_what_json_stringify_escapes() {
+        let mut out = Vec::new();
+        write_str(
+            &mut out,
+            "a\"b\\c\u{8}\u{c}\n\r\t\u{0}\u{1f}\u{7f}é/\u{2028}😀",
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0000\\u001f\u{7f}é/\u{2028}😀\""
+        );
+    }
+
+    #[test]
+    fn objects_list_index_keys_first_and_extras_last() {
+        let v: Value = serde_json::from_str(r#"{"b":1,"10":2,"2":3,"01":4}"#).unwrap();
+        let mut out = Vec::new();
+        let Value::Object(map) = &v else {
+            unreachable!()
+        };
+        write_map::<&Value>(&mut out, crate::packet::view::entries(map), &[("id", "x")]).unwrap();
+        assert_eq!(out, br#"{"2":3,"10":2,"b":1,"01":4,"id":"x"}"#);
+        let mut out = Vec::new();
+        write_value(&mut out, &json!([{}, [], null, true, u64::MAX, i64::MIN]));
+        assert_eq!(
+            out,
+            format!("[{{}},[],null,true,{},{}]", u64::MAX, i64::MIN).as_bytes()
+        );
+    }
+}

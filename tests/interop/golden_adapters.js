@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// Reference ("golden") commands from the real adapters' own publish path: a socket.io 4.8
+// Server whose namespace adapter is `createShardedAdapter` of @socket.io/redis-adapter 8.3.0
+// or `createAdapter` of @socket.io/redis-streams-adapter 0.3.1, over stand-in Redis clients that
+// record the command the adapter sends instead of sending it. The adapter's uid is set to
+// "emitter" (socket.io-adapter's EMITTER_UID), the uid symple writes.
+//
+// stdin:  a JSON array of cases; stdout: a JSON array of results, one per case, in order.
+//
+// Case fields (all optional unless said):
+//   adapter      "sharded" | "streams"   (required)
+//   key          string   sharded: channelPrefix (default "symple")
+//   mode         string   sharded: subscriptionMode (default: the adapter's, "dynamic")
+//   stream       string   streams: streamName (default: the adapter's, "socket.io")
+//   maxLen       number   streams: maxLen (default: the adapter's, 10000)
+//   streamCount  number   streams: streamCount (default: the adapter's, 1)
+//   nsp, rooms, except, volatile, compress, op, event, args, joinRooms, close: as in golden.js
+//                (op: "emit" | "socketsJoin" | "socketsLeave" | "disconnectSockets")
+//
+// Result: {"command": ["SPUBLISH", channel, payload]} or {"command": ["XADD", key, "MAXLEN",
+//         "~", n, "*", field, value, ...]} (every argument as a string, payloads as UTF-8 text)
+//      or {"error": "<message>"} when socket.io throws (or the adapter sends no one command).
+'use strict';
+
+const { Server } = require('socket.io');
+const { createShardedAdapter } = require('@socket.io/redis-adapter');
+const { createAdapter: createStreamsAdapter } = require('@socket.io/redis-streams-adapter');
+
+const never = new Promise(() => {});
+
+// node-redis v4 look-alikes (the adapter tests for `sSubscribe`): SPUBLISH is recorded.
+function shardedAdapter(c, sent) {
+  const sub = { sSubscribe() {}, sUnsubscribe() {} };
+  const pub = {
+    sSubscribe() {},
+    sUnsubscribe() {},
+    sPublish(channel, payload) {
+      sent.push(['SPUBLISH', channel, String(payload)]);
+      return Promise.resolve(1);
+    },
+  };
+  const opts = { channelPrefix: c.key === undefined ? 'symple' : c.key };
+  if (c.mode !== undefined) opts.subscriptionMode = c.mode;
+  return createShardedAdapter(pub, sub, opts);
+}
+
+// An ioredis look-alike (no `sSubscribe`), so the adapter hands XADD its raw argument list.
+// Its readers and subscriber are duplicates that never answer.
+function streamsAdapter(c, sent) {
+  const idle = {
+    on() {},
+    xread() {
+      return never;
+    },
+    subscribe() {},
+    disconnect() {},
+  };
+  const client = {
+    options: {},
+    duplicate() {
+      return idle;
+    },
+    xadd(...args) {
+      const flat = args.length === 1 && Array.isArray(args[0]) ? args[0] : args;
+      sent.push(['XADD', ...flat.map(String)]);
+      return Promise.resolve('1-0');
+    },
+    publish(channel, payload) {
+      sent.push(['PUBLISH', channel, String(payload)]);
+      return Promise.resolve(1);
+    },
+  };
+  const opts = {};
+  if (c.stream !== undefined) opts.streamName = c.stream;
+  if (c.maxLen !== undefined) opts.maxLen = c.maxLen;
+  if (c.streamCount !== undefined) opts.streamCount = c.streamCount;
+  return createStreamsAdapter(client, opts);
+}
+
+function runCase(c) {
+  const sent = [];
+  try {
+    let adapter;
+    if (c.adapter === 'sharded') adapter = shardedAdapter(c, sent);
+    else if (c.adapter === 'streams') adapter = streamsAdapter(c, sent);
+    else throw new Error('unknown adapter: ' + c.adapter);
+    const io = new Server({ adapter });
+    const nsp = io.of(c.nsp === undefined ? '/' : c.nsp);
+    nsp.adapter.uid = 'emitter';
+    let target = nsp;
+    for (const room of c.rooms || []) target = target.to(room);
+    for (const room of c.except || []) target = target.except(room);
+    if (c.volatile) target = target.volatile;
+    if (typeof c.compress === 'boolean') target = target.compress(c.compress);
+    const op = c.op === undefined ? 'emit' : c.op;
+    switch (op) {
+      case 'emit':
+        target.emit(c.event === undefined ? 'message' : c.event, ...(c.args || []));
+        break;
+      case 'socketsJoin':
+        target.socketsJoin(c.joinRooms === undefined ? [] : c.joinRooms);
+        break;
+      case 'socketsLeave':
+        target.socketsLeave(c.joinRooms === undefined ? [] : c.joinRooms);
+        break;
+      case 'disconnectSockets':
+        target.disconnectSockets(c.close === undefined ? false : c.close);
+        break;
+      default:
+        throw new Error('unknown op: ' + op);
+    }
+  } catch (err) {
+    return { error: err && err.message !== undefined ? err.message : String(err) };
+  }
+  if (sent.length !== 1) return { error: 'expected exactly one command, got ' + JSON.stringify(sent) };
+  return { command: sent[0] };
+}
+
+const chunks = [];
+process.stdin.on('data', (d) => chunks.push(d));
+process.stdin.on('end', () => {
+  let cases;
+  try {
+    cases = JSON.parse(Buffer.concat(chunks).toString('utf8') || '[]');
+  } catch (err) {
+    process.stderr.write('golden_adapters.js: stdin is not valid JSON: ' + err.message + '\n');
+    process.exit(2);
+  }
+  if (!Array.isArray(cases)) {
+    process.stderr.write('golden_adapters.js: stdin must be a JSON array of cases\n');
+    process.exit(2);
+  }
+  const results = cases.map(runCase);
+  // The streams adapters' readers never finish: exit once the output is written.
+  process.stdout.write(JSON.stringify(results) + '\n', () => process.exit(0));
+});
