@@ -281,11 +281,13 @@ fn try_publish_takes_a_packet_only_when_nothing_waits() {
         .queued(true)
         .connect()
         .unwrap();
-    // Paused, Redis holds the writer's first batch, so the queue behind it fills up.
+    // Paused, Redis holds the writer's first batch, so the queue behind it fills up. Redis 7.0
+    // releases paused clients only when the pause ends, UNPAUSE or not, so the pause must end
+    // well within the writer's 5 s response timeout.
     let mut admin = redis.conn();
     let _: () = redis::cmd("CLIENT")
         .arg("PAUSE")
-        .arg(5000)
+        .arg(1500)
         .arg("ALL")
         .query(&mut admin)
         .unwrap();
