@@ -74,9 +74,9 @@ RSpec.describe "bad input" do
 
   it "what the native target cannot do" do
     expect_error(Symple::Unsupported, /`except` needs the Socket.IO target/) { native.to("a").except("b").send(1) }
-    expect_error(Symple::Unsupported, /need the Socket.IO target/) { native.to("a").sockets_join("x") }
-    expect_error(Symple::Unsupported, /need the Socket.IO target/) { native.disconnect_sockets }
-    expect_error(Symple::Unsupported, /custom events need the Socket.IO target/) { native.to("a").emit_event("x") }
+    expect_error(Symple::Unsupported, /need a Socket.IO target/) { native.to("a").sockets_join("x") }
+    expect_error(Symple::Unsupported, /need a Socket.IO target/) { native.disconnect_sockets }
+    expect_error(Symple::Unsupported, /custom events need a Socket.IO target/) { native.to("a").emit_event("x") }
   end
 
   it "bad message parts" do
