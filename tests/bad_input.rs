@@ -101,6 +101,84 @@ fn cli_reports_bad_input_with_exit_code_2() {
             ],
             "Socket.IO",
         ),
+        (
+            &["--stream", "events", "--to", "a", "--data", "1"],
+            "--stream does not apply to --target socketio",
+        ),
+        (
+            &[
+                "--target", "native", "--key", "k", "--to", "a", "--data", "1",
+            ],
+            "--key does not apply to --target native",
+        ),
+        (
+            &[
+                "--target",
+                "socketio-streams",
+                "--subscription-mode",
+                "static",
+                "--data",
+                "1",
+            ],
+            "--subscription-mode does not apply",
+        ),
+        (
+            &[
+                "--target",
+                "socketio-sharded",
+                "--subscription-mode",
+                "private",
+                "--data",
+                "1",
+            ],
+            "invalid value 'private'",
+        ),
+        (
+            &[
+                "--target",
+                "socketio-streams",
+                "--maxlen",
+                "0",
+                "--data",
+                "1",
+            ],
+            "maxlen must be at least 1",
+        ),
+        (
+            &[
+                "--target",
+                "socketio-streams",
+                "--stream-count",
+                "3",
+                "--namespace",
+                "/private",
+                "--data",
+                "1",
+            ],
+            "never read",
+        ),
+        (
+            &[
+                "--target",
+                "socketio-sharded",
+                "--to",
+                "9007199254740993",
+                "--data",
+                "1",
+            ],
+            "safe integers",
+        ),
+        (
+            &[
+                "--target",
+                "socketio-streams",
+                "--except=-9007199254740993",
+                "--data",
+                "1",
+            ],
+            "safe integers",
+        ),
+        (&["--target", "mqtt", "--data", "1"], "invalid value 'mqtt'"),
     ];
     for (args, needle) in cases {
         let out = cli(&redis, args);
@@ -132,7 +210,91 @@ fn cli_reports_bad_input_with_exit_code_2() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("stdin line 3"), "{}", stderr(&out));
+    // An unknown SYMPLE_TARGET is bad input too.
+    let out = Command::new(symple_bin())
+        .args(["emit", "--url", &redis.url(), "--data", "1"])
+        .env("SYMPLE_TARGET", "bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid value 'bogus'"),
+        "{}",
+        stderr(&out)
+    );
     assert!(sub.next(QUIET).is_none(), "nothing was published");
+    let mut admin = redis.conn();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut admin).unwrap();
+    assert_eq!(keys, Vec::<String>::new(), "no stream was written");
+}
+
+#[test]
+fn cli_names_every_target_and_reads_symple_target() {
+    // --dry-run prints each command with its arguments; no Redis is needed for it.
+    let run = |env: Option<&str>, args: &[&str]| -> String {
+        let mut cmd = Command::new(symple_bin());
+        cmd.args([
+            "emit",
+            "--dry-run",
+            "--to",
+            "team",
+            "--message",
+            r#"{"type":"t"}"#,
+        ])
+        .args(args)
+        .env_remove("SYMPLE_TARGET");
+        if let Some(t) = env {
+            cmd.env("SYMPLE_TARGET", t);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let data = r#"{"packet":{"type":2,"data":["message",{"type":"t"}]},"opts":{"rooms":["team"],"except":[],"flags":{}}}"#;
+    let sharded = format!(
+        "SPUBLISH\tsymple#/#team#\t{{\"type\":3,\"data\":{data},\"uid\":\"emitter\",\"nsp\":\"/\"}}\n"
+    );
+    assert_eq!(run(None, &["--target", "socketio-sharded"]), sharded);
+    assert_eq!(run(Some("socketio-sharded"), &[]), sharded);
+    assert_eq!(
+        run(Some("socketio_sharded"), &[]),
+        sharded,
+        "Ruby's spelling too"
+    );
+    assert_eq!(
+        run(
+            None,
+            &[
+                "--target",
+                "socketio-sharded",
+                "--subscription-mode",
+                "static",
+                "--key",
+                "socket.io"
+            ]
+        ),
+        sharded.replace("symple#/#team#", "socket.io#/#")
+    );
+    let streams =
+        format!("XADD\tevents\tMAXLEN\t~\t50\t*\tuid\temitter\tnsp\t/\ttype\t3\tdata\t{data}\n");
+    assert_eq!(
+        run(
+            Some("socketio-streams"),
+            &["--stream", "events", "--maxlen", "50"]
+        ),
+        streams
+    );
+    // --target wins over SYMPLE_TARGET.
+    let native = run(Some("socketio-streams"), &["--target", "native"]);
+    assert_eq!(
+        native,
+        "PUBLISH\tsymple:broadcast\t{\"type\":\"t\",\"to\":\"team\"}\n"
+    );
+    let classic = run(None, &[]);
+    assert!(
+        classic.starts_with("PUBLISH\tsymple#/#team#\t93a7656d6974746572"),
+        "{classic}"
+    );
 }
 
 #[test]

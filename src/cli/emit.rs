@@ -7,16 +7,33 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::packet::socketio::Server;
+use crate::packet::sharded::SubscriptionMode;
 use crate::protocol::{AnyMessage, IntoObject, Object, Room};
-use crate::{Emitter, Packet, Route, Target};
+use crate::{Emitter, Packet, Route, Target, TargetOptions};
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TargetKind {
     /// Socket.IO servers with the Redis adapter (npm `symple` 2.x): MessagePack on `<key>#<nsp>#…`.
     Socketio,
+    /// Socket.IO servers with the sharded adapter (`createShardedAdapter`): SPUBLISH of JSON.
+    #[value(alias = "socketio_sharded")]
+    SocketioSharded,
+    /// Socket.IO servers with the Redis Streams adapter: XADD of JSON to a stream.
+    #[value(alias = "socketio_streams")]
+    SocketioStreams,
     /// Native Symple servers: JSON on `symple:broadcast`.
     Native,
+}
+
+impl TargetKind {
+    fn name(self) -> &'static str {
+        match self {
+            TargetKind::Socketio => "socketio",
+            TargetKind::SocketioSharded => "socketio-sharded",
+            TargetKind::SocketioStreams => "socketio-streams",
+            TargetKind::Native => "native",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -36,14 +53,27 @@ pub(crate) struct EmitArgs {
     #[arg(long)]
     url: Option<String>,
     /// Which servers read the packets.
-    #[arg(long, value_enum, default_value = "socketio")]
+    #[arg(long, value_enum, env = "SYMPLE_TARGET", default_value = "socketio")]
     target: TargetKind,
-    /// Socket.IO adapter key.
-    #[arg(long, default_value = "symple")]
-    key: String,
+    /// Socket.IO adapter key; the sharded adapter's channelPrefix [default: symple]
+    #[arg(long)]
+    key: Option<String>,
     /// Socket.IO namespace.
     #[arg(long, default_value = "/")]
     namespace: String,
+    /// socketio-sharded: the adapter's subscriptionMode: static, dynamic or dynamic-private
+    /// [default: dynamic]
+    #[arg(long, value_parser = parse_mode)]
+    subscription_mode: Option<SubscriptionMode>,
+    /// socketio-streams: the adapter's streamName [default: socket.io]
+    #[arg(long)]
+    stream: Option<String>,
+    /// socketio-streams: the adapter's maxLen, the stream's approximate length [default: 10000]
+    #[arg(long)]
+    maxlen: Option<u64>,
+    /// socketio-streams: the adapter's streamCount [default: 1]
+    #[arg(long)]
+    stream_count: Option<u32>,
     /// Socket.IO event name.
     #[arg(long, default_value = "message")]
     event: String,
@@ -89,7 +119,8 @@ pub(crate) struct EmitArgs {
     /// Seconds to wait for a connection to Redis.
     #[arg(long, default_value_t = 2.0)]
     connect_timeout: f64,
-    /// Print the packets (channel, then the payload as JSON or hex) instead of publishing.
+    /// Print the commands instead of running them: one line each, the command and its
+    /// arguments separated by tabs, a payload as JSON text or else hex.
     #[arg(long)]
     dry_run: bool,
 }
@@ -108,13 +139,63 @@ pub(crate) fn run(args: EmitArgs) -> Result<()> {
     emit_stdin(&args, &route)
 }
 
-fn route(args: &EmitArgs) -> Result<Route> {
-    let target = match args.target {
-        TargetKind::Native => Target::Native,
-        TargetKind::Socketio => Target::SocketIo(Server::new(args.key.clone(), &args.namespace)?),
+/// The target named by `--target` with the options given for it; an option that the target
+/// does not read is refused, so a forgotten `--target` does not go unnoticed.
+fn target(args: &EmitArgs) -> Result<Target> {
+    let kind = args.target;
+    let given = [
+        (
+            "--key",
+            args.key.is_some(),
+            kind != TargetKind::Native && kind != TargetKind::SocketioStreams,
+        ),
+        (
+            "--subscription-mode",
+            args.subscription_mode.is_some(),
+            kind == TargetKind::SocketioSharded,
+        ),
+        (
+            "--stream",
+            args.stream.is_some(),
+            kind == TargetKind::SocketioStreams,
+        ),
+        (
+            "--maxlen",
+            args.maxlen.is_some(),
+            kind == TargetKind::SocketioStreams,
+        ),
+        (
+            "--stream-count",
+            args.stream_count.is_some(),
+            kind == TargetKind::SocketioStreams,
+        ),
+    ];
+    if let Some((flag, ..)) = given.iter().find(|(_, set, applies)| *set && !applies) {
+        return Err(Error::InvalidMessage(format!(
+            "{flag} does not apply to --target {}",
+            kind.name()
+        )));
+    }
+    let defaults = TargetOptions::default();
+    let opts = TargetOptions {
+        key: args.key.clone().unwrap_or(defaults.key),
+        namespace: args.namespace.clone(),
+        subscription_mode: args.subscription_mode.unwrap_or(defaults.subscription_mode),
+        stream: args.stream.clone().unwrap_or(defaults.stream),
+        maxlen: args.maxlen.unwrap_or(defaults.maxlen),
+        stream_count: args.stream_count.unwrap_or(defaults.stream_count),
     };
+    Target::from_name(kind.name(), &opts)
+}
+
+fn parse_mode(text: &str) -> std::result::Result<SubscriptionMode, String> {
+    text.parse()
+        .map_err(|_| "use static, dynamic or dynamic-private".to_owned())
+}
+
+fn route(args: &EmitArgs) -> Result<Route> {
     let mut route = Route {
-        target,
+        target: target(args)?,
         ..Route::default()
     };
     route.broadcast.add_rooms(
@@ -235,11 +316,17 @@ fn publish(args: &EmitArgs, emitter: &mut Option<Emitter>, packets: Vec<Packet>)
     if args.dry_run {
         let mut out = std::io::stdout().lock();
         for p in packets {
-            let body = match std::str::from_utf8(&p.payload) {
-                Ok(s) if p.payload.first() == Some(&b'{') => s.to_owned(),
-                _ => p.payload.iter().map(|b| format!("{b:02x}")).collect(),
-            };
-            let _ = writeln!(out, "{}\t{}", p.channel, body);
+            let mut line = p.command_name().to_owned();
+            let args = p.args();
+            for (i, a) in args.iter().enumerate() {
+                line.push('\t');
+                match std::str::from_utf8(a) {
+                    // Every argument but the payload is text; the payload is text when JSON.
+                    Ok(s) if i + 1 < args.len() || a.first() == Some(&b'{') => line.push_str(s),
+                    _ => line.extend(a.iter().map(|b| format!("{b:02x}"))),
+                }
+            }
+            let _ = writeln!(out, "{line}");
         }
         return Ok(());
     }
