@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// End-to-end harness: a cluster of npm's symple@2.1.1 servers (all in this one
-// Node process) sharing one Redis through @socket.io/redis-adapter, plus
-// socket.io-client clients, driven over stdin/stdout with JSON lines.
+// End-to-end harness: a cluster of Socket.IO servers (all in this one Node process) sharing
+// one Redis, plus socket.io-client clients, driven over stdin/stdout with JSON lines. The
+// servers are npm's symple@2.1.1 (@socket.io/redis-adapter 7.2 inside), or, with SERVER_KIND,
+// plain socket.io 4.8 servers with @socket.io/redis-adapter 8 (`classic`, or
+// `sharded:<subscriptionMode>`) or @socket.io/redis-streams-adapter (`streams`).
 //
 // stdout carries ONLY JSON lines (one object per line); every log goes to stderr.
 // See README.md in this folder for the full protocol.
@@ -37,12 +39,15 @@ process.on('uncaughtException', (err) => log('uncaught exception:', err));
 // symple listens on `process.env.PORT || config.port`.
 delete process.env.PORT;
 
-const Symple = require('symple');
 const { io: ioClient } = require('socket.io-client');
 const { createClient } = require('redis');
 
 const REDIS_URL = process.env.REDIS_URL;
 const SERVERS = parseInt(process.argv[2] || process.env.SERVERS || '2', 10);
+// symple | classic | sharded:static | sharded:dynamic | sharded:dynamic-private | streams
+const SERVER_KIND = process.env.SERVER_KIND || 'symple';
+const SHARDED_MODE = SERVER_KIND.startsWith('sharded:') ? SERVER_KIND.slice('sharded:'.length) : null;
+const STREAM = 'socket.io'; // the Streams adapter's default stream
 const READY_TIMEOUT_MS = 10000;
 const CONNECT_TIMEOUT_MS = 5000;
 const SYNC_TIMEOUT_MS = 5000;
@@ -51,7 +56,7 @@ const KEY = 'symple';
 const REQUEST_CHANNEL = KEY + '-request#/#';
 const SYNC_ROOM = '__harness_sync__';
 
-const servers = []; // Symple instances
+const servers = []; // Symple instances, or { io, server, redis: [clients] } for plain ones
 const ports = [];
 const clients = new Map(); // name -> { socket, user }
 let ctl = null; // control Redis client (sessions, PUBSUB checks)
@@ -88,6 +93,88 @@ async function numpat() {
   return Number(await ctl.sendCommand(['PUBSUB', 'NUMPAT']));
 }
 
+async function shardNumsub(channel) {
+  const res = await ctl.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel]);
+  return Number(res[1]);
+}
+
+// Connections blocked in XREAD: the Streams adapters' readers, waiting for entries.
+async function xreadBlocked() {
+  const list = await ctl.sendCommand(['CLIENT', 'LIST']);
+  return String(list)
+    .split('\n')
+    .filter((l) => / cmd=xread /.test(l) && / flags=[A-Za-z]*b/.test(l)).length;
+}
+
+// What a server is subscribed to, as a number that grows by one per ready server.
+function readiness() {
+  if (SERVER_KIND === 'symple' || SERVER_KIND === 'classic') return () => numsub(REQUEST_CHANNEL);
+  if (SHARDED_MODE) return () => shardNumsub(KEY + '#/#');
+  if (SERVER_KIND === 'streams') return xreadBlocked;
+  throw new Error('unknown SERVER_KIND ' + JSON.stringify(SERVER_KIND));
+}
+
+// A plain socket.io server: the handshake's `auth.user` names the socket's own room, `join` and
+// `leave` events move it, and every `message` is acknowledged (the harness's sync).
+async function startPlain() {
+  const { Server } = require('socket.io');
+  const server = http.createServer();
+  server.listen({ port: 0, host: '127.0.0.1' });
+  const pub = createClient({ url: REDIS_URL });
+  pub.on('error', (err) => log('server redis error:', err.message));
+  await pub.connect();
+  const redis = [pub];
+  let adapter;
+  const opts = {};
+  if (SERVER_KIND === 'streams') {
+    adapter = require('@socket.io/redis-streams-adapter').createAdapter(pub);
+    // The adapter's promise: a client that comes back gets what it missed.
+    opts.connectionStateRecovery = { maxDisconnectionDuration: 60000 };
+  } else {
+    const sub = pub.duplicate();
+    sub.on('error', (err) => log('server redis error:', err.message));
+    await sub.connect();
+    redis.push(sub);
+    const ra = require('@socket.io/redis-adapter');
+    adapter = SHARDED_MODE
+      ? ra.createShardedAdapter(pub, sub, { channelPrefix: KEY, subscriptionMode: SHARDED_MODE })
+      : ra.createAdapter(pub, sub, { key: KEY });
+  }
+  const io = new Server(server, Object.assign({ adapter }, opts));
+  io.on('connection', (socket) => {
+    const user = socket.handshake.auth && socket.handshake.auth.user;
+    if (user !== undefined && user !== null) socket.join(user);
+    socket.on('join', (room) => socket.join(room));
+    socket.on('leave', (room) => socket.leave(room));
+    socket.on('message', (_data, ack) => {
+      if (typeof ack === 'function') ack({ type: 'response', status: 200 });
+    });
+  });
+  return { io, server, redis };
+}
+
+// In the sharded adapter's dynamic modes a server subscribes to a room's own channel when the
+// room appears, without waiting: wait until Redis counts every such subscription.
+async function awaitRoomChannels() {
+  if (!SHARDED_MODE || SHARDED_MODE === 'static') return;
+  const expected = new Map();
+  for (const s of servers) {
+    const adapter = s.io.of('/').adapter;
+    for (const room of adapter.rooms.keys()) {
+      if (!adapter.shouldUseASeparateNamespace(room)) continue;
+      const channel = adapter.dynamicChannel(room);
+      expected.set(channel, (expected.get(channel) || 0) + 1);
+    }
+  }
+  const deadline = Date.now() + SYNC_TIMEOUT_MS;
+  for (const [channel, n] of expected) {
+    while ((await shardNumsub(channel)) < n) {
+      if (Date.now() >= deadline) throw new Error('no SSUBSCRIBE to ' + channel + ' after ' + SYNC_TIMEOUT_MS + ' ms');
+      await sleep(10);
+    }
+  }
+}
+
 async function start() {
   if (!REDIS_URL) fatal('REDIS_URL is required');
   if (!Number.isInteger(SERVERS) || SERVERS < 1) fatal('SERVERS must be a positive integer');
@@ -99,8 +186,33 @@ async function start() {
   await withTimeout(ctl.connect(), remaining(), 'connecting to Redis');
 
   // Subscribers that were already there (e.g. another harness on the same Redis).
-  const baseline = await numsub(REQUEST_CHANNEL);
+  const ready = readiness();
+  const baseline = await ready();
 
+  if (SERVER_KIND !== 'symple') {
+    for (let i = 0; i < SERVERS; i++) servers.push(await withTimeout(startPlain(), remaining(), 'starting a server'));
+    await withTimeout(
+      Promise.all(servers.map((s) => (s.server.listening ? null : new Promise((r) => s.server.once('listening', r))))),
+      remaining(),
+      'waiting for the servers to listen'
+    );
+    for (const s of servers) ports.push(s.server.address().port);
+    while ((await ready()) - baseline < SERVERS) {
+      if (Date.now() >= deadline) throw new Error('timed out after ' + READY_TIMEOUT_MS + ' ms waiting for the adapters');
+      await sleep(25);
+    }
+    if (SERVER_KIND === 'streams') {
+      // A reader starts at `$` and stays there until it reads an entry, and it re-reads from
+      // `$` after each empty 5 s block: an entry added in that instant would be missed. An
+      // entry without `nsp` (which every adapter skips) moves every reader past `$` now.
+      await ctl.sendCommand(['XADD', STREAM, '*', 'harness', 'ready']);
+    }
+    log('ready:', SERVER_KIND, 'x', SERVERS);
+    out({ event: 'listening', ports });
+    return;
+  }
+
+  const Symple = require('symple');
   for (let i = 0; i < SERVERS; i++) {
     const s = new Symple({ port: 0, redis: REDIS_URL, authentication: true, dynamicRooms: true });
     // symple's initHTTP() keeps a pre-set server; it would otherwise listen on
@@ -171,6 +283,9 @@ function syncRooms(c, event, rooms) {
       if (err) reject(new Error(event + ' confirmation timed out after ' + SYNC_TIMEOUT_MS + ' ms'));
       else resolve(res);
     });
+  }).then(async (res) => {
+    await awaitRoomChannels();
+    return res;
   });
 }
 
@@ -207,7 +322,8 @@ function cmdConnect(cmd) {
     if (ev !== 'message') out({ event: 'other', name, ev, args });
   });
   socket.on('disconnect', (reason) => {
-    if (clients.get(name) === c) clients.delete(name);
+    // A dropped client (see `drop`) stays known, to `reconnect` later.
+    if (clients.get(name) === c && !c.dropped) clients.delete(name);
     out({ event: 'disconnect', name, reason });
   });
   socket.on('connect_error', (err) => {
@@ -294,6 +410,30 @@ async function handleLine(line) {
         reply(cmd, { event: 'ok' });
         break;
       }
+      case 'drop': {
+        // The connection breaks (as a network would break it): the server keeps the
+        // session for connection-state recovery; the client does not reconnect by itself.
+        const c = getClient(cmd);
+        c.dropped = true;
+        const gone = new Promise((resolve) => c.socket.once('disconnect', resolve));
+        c.socket.io.engine.close();
+        await withTimeout(gone, SYNC_TIMEOUT_MS, 'drop');
+        reply(cmd, { event: 'ok' });
+        break;
+      }
+      case 'reconnect': {
+        const c = getClient(cmd);
+        if (!c.dropped) throw new Error('reconnect: ' + cmd.name + ' was not dropped');
+        const back = new Promise((resolve, reject) => {
+          c.socket.once('connect', resolve);
+          c.socket.once('connect_error', reject);
+        });
+        c.socket.connect();
+        await withTimeout(back, CONNECT_TIMEOUT_MS, 'reconnect');
+        c.dropped = false;
+        reply(cmd, { event: 'connected', name: cmd.name, sid: c.socket.id, recovered: c.socket.recovered === true });
+        break;
+      }
       case 'ping':
         reply(cmd, { event: 'pong' });
         break;
@@ -340,6 +480,11 @@ async function shutdown(why) {
   }
   clients.clear();
 
+  if (SERVER_KIND !== 'symple') {
+    for (const s of servers) s.io.close();
+    await Promise.all(servers.flatMap((s) => s.redis.map(quitRedis)).concat([quitRedis(ctl)]));
+    process.exit(0);
+  }
   for (const s of servers) {
     try {
       // symple@2.1.1's shutdown() calls io.close() (async), then

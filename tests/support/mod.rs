@@ -219,11 +219,18 @@ pub struct Harness {
 
 impl Harness {
     pub fn start(redis: &Redis, servers: usize) -> Harness {
+        Harness::start_kind(redis, servers, "symple")
+    }
+
+    /// `servers` of a kind (SERVER_KIND in tests/interop/README.md): `symple` (npm
+    /// symple@2.1.1), `classic`, `sharded:<mode>` or `streams` (socket.io 4.8 with an adapter).
+    pub fn start_kind(redis: &Redis, servers: usize, kind: &str) -> Harness {
         let mut child = Command::new("node")
             .arg("harness.js")
             .arg(servers.to_string())
             .current_dir(interop_dir())
             .env("REDIS_URL", redis.url())
+            .env("SERVER_KIND", kind)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
