@@ -17,7 +17,7 @@ require_relative "symple/process_hooks"
 #
 #   Symple.configure do |c|
 #     c.redis = ENV["REDIS_URL"]     # or a redis-rb client
-#     c.target = :socketio           # or :native
+#     c.target = :socketio           # or :socketio_sharded, :socketio_streams, :native
 #     c.from = "rails|web"
 #   end
 #   Symple.emitter.to(user.id).send({ text: "hi" })
@@ -35,11 +35,12 @@ module Symple
       @config || LOCK.synchronize { @config ||= Configuration.new }
     end
 
-    # Changes the settings; the shared emitter and session are rebuilt on next use.
+    # Changes the settings (target settings are checked at once, raising ConfigurationError);
+    # the shared emitter and session are rebuilt on next use.
     def configure
       yield config
       reset!
-      config
+      config.check!
     end
 
     # The shared emitter, built from the settings on first use.

@@ -10,9 +10,10 @@ RSpec.describe "bad input" do
   let(:sio) { socketio_emitter }
 
   around do |example|
-    before = calls("publish")
+    sent = -> { %w[publish spublish xadd].sum { |c| calls(c) } }
+    before = sent.call
     example.run
-    expect(calls("publish")).to eq(before), "a bad input published something"
+    expect(sent.call).to eq(before), "a bad input published something"
   end
 
   def expect_error(klass, pattern, &block)
@@ -79,6 +80,20 @@ RSpec.describe "bad input" do
     expect_error(Symple::Unsupported, /custom events need a Socket.IO target/) { native.to("a").emit_event("x") }
   end
 
+  it "rooms the sharded and Streams adapters cannot name" do
+    %i[socketio_sharded socketio_streams].each do |target|
+      e = Symple::Emitter.new(redis: redis_url, target: target)
+      expect_error(Symple::InvalidMessage, /integer room 9007199254740993 is beyond JavaScript's safe integers/) do
+        e.to(9_007_199_254_740_993).send(1)
+      end
+      expect_error(Symple::InvalidMessage, /safe integers/) { e.except(-(2**60)).send(1) }
+      expect_error(Symple::InvalidMessage, /safe integers/) { e.to("a").sockets_join(2**53) }
+      expect_error(Symple::InvalidMessage, /no rooms to join or leave/) { e.to("a").sockets_leave([]) }
+      expect_error(Symple::ReservedEvent, /"connect" is a reserved/) { e.emit_event("connect") }
+      expect_error(Symple::InvalidMessage, /safe integers/) { e.to(2**53).emit_batch([{ type: "message" }]) }
+    end
+  end
+
   it "bad message parts" do
     expect_error(Symple::InvalidMessage, /unknown command action "nope"/) { native.to("a").send_command("n", :nope) }
     expect_error(Symple::InvalidMessage, /empty node/) { native.to("a").send_command("") }
@@ -91,7 +106,22 @@ RSpec.describe "bad input" do
   end
 
   it "bad settings" do
-    expect_error(Symple::ConfigurationError, /unknown target :mqtt: use :native or :socketio/) { Symple::Emitter.new(target: :mqtt) }
+    expect_error(Symple::ConfigurationError,
+                 /unknown target :mqtt: use :native, :socketio, :socketio_sharded, :socketio_streams/) do
+      Symple::Emitter.new(target: :mqtt)
+    end
+    expect_error(Symple::ConfigurationError, /unknown subscription mode "private"/) do
+      Symple::Emitter.new(target: :socketio_sharded, subscription_mode: :private)
+    end
+    expect_error(Symple::ConfigurationError, /maxlen must be a positive Integer, not -1/) do
+      Symple::Emitter.new(target: "socketio-streams", maxlen: -1)
+    end
+    expect_error(Symple::ConfigurationError, /maxlen must be at least 1/) do
+      Symple::Emitter.new(target: :socketio_streams, maxlen: 0)
+    end
+    expect_error(Symple::ConfigurationError, /never read/) do
+      Symple::Emitter.new(target: :socketio_streams, stream_count: 3, namespace: "/private")
+    end
     expect_error(Symple::ConfigurationError, /redis: must be a Redis URL String or a redis-rb client, not Integer/) do
       Symple::Emitter.new(redis: 6379)
     end
@@ -99,8 +129,12 @@ RSpec.describe "bad input" do
     expect_error(Symple::ConfigurationError, /connect_timeout must be a positive number of seconds, not 0/) do
       Symple::Emitter.new(connect_timeout: 0)
     end
-    expect_error(Symple::InvalidMessage, /empty Socket.IO adapter key/) { socketio_emitter(key: "") }
+    expect_error(Symple::ConfigurationError, /empty Socket.IO adapter key/) { socketio_emitter(key: "") }
     expect_error(Symple::ConnectionError, /redis connection error \(nope:/) { Symple::Emitter.new(redis: "nope://x") }
+    # Symple.configure checks the target settings at once (a Rails app fails at boot).
+    expect_error(Symple::ConfigurationError, /stream_count must be a positive Integer, not "2"/) do
+      Symple.configure { |c| c.stream_count = "2" }
+    end
   end
 
   it "Redis down" do

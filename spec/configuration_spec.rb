@@ -21,6 +21,44 @@ RSpec.describe "Symple.configure" do
     expect(Symple::Emitter.new.to("r").packet({ type: "message" })[0]).to eq("app#/chat#r#")
   end
 
+  it "names every target and its options, in Ruby's and the CLI's spelling" do
+    Symple.configure do |c|
+      c.target = "socketio-sharded"
+      c.key = "socket.io"
+      c.subscription_mode = :static
+    end
+    e = Symple::Emitter.new
+    expect(e.target).to eq(:socketio_sharded)
+    channel, payload, command = e.to("team").packet({ type: "message", id: "m1" })
+    expect([channel, command]).to eq(["socket.io#/#", "SPUBLISH"])
+    expect(JSON.parse(payload)).to eq(
+      "type" => 3, "uid" => "emitter", "nsp" => "/",
+      "data" => { "packet" => { "type" => 2, "data" => ["message", { "type" => "message", "id" => "m1", "from" => "server" }] },
+                  "opts" => { "rooms" => ["team"], "except" => [], "flags" => {} } }
+    )
+    expect(Symple::Emitter.new(subscription_mode: "dynamic_private").to("team").packet({ type: "m" })[0])
+      .to eq("socket.io#/#team#")
+
+    Symple.configure do |c|
+      c.target = :socketio_streams
+      c.stream = "events"
+      c.maxlen = 50
+    end
+    channel, payload, command = Symple::Emitter.new.to(7).packet({ type: "m", id: "x" })
+    expect([channel, command, JSON.parse(payload)["opts"]["rooms"]]).to eq(["events", "XADD", [7]])
+    expect(Symple::Emitter.new(stream_count: 2).packet({ type: "m", to: "a" })[0]).to eq("events-1")
+  end
+
+  it "starts from SYMPLE_TARGET" do
+    old = ENV.fetch("SYMPLE_TARGET", nil)
+    ENV["SYMPLE_TARGET"] = "socketio-streams"
+    expect(Symple::Configuration.new.target).to eq(:socketio_streams)
+    ENV["SYMPLE_TARGET"] = "kafka"
+    expect { Symple::Configuration.new }.to raise_error(Symple::ConfigurationError, /unknown target "kafka"/)
+  ensure
+    ENV["SYMPLE_TARGET"] = old
+  end
+
   it "shares one emitter and one session store, rebuilt after configure" do
     e = Symple.emitter
     expect(Symple.emitter).to equal(e)

@@ -64,6 +64,9 @@ RSpec.describe "Direct encoding of Ruby messages" do
     { "type" => "message", "to" => "u", "data" => { a: { b: { c: { d: [[[[nil]]]] } } } } }
   ].freeze
 
+  SOCKETIO = %i[socketio socketio_sharded socketio_streams].freeze
+  TARGETS = [:native, *SOCKETIO].freeze
+
   ROUTES = {
     "no route" => ->(e) { e },
     "to(room)" => ->(e) { e.to("r") },
@@ -73,7 +76,7 @@ RSpec.describe "Direct encoding of Ruby messages" do
     "from(...)" => ->(e) { e.from("worker|9") }
   }.freeze
 
-  %i[native socketio].each do |target|
+  TARGETS.each do |target|
     ROUTES.each do |route_name, route|
       it "gives the bytes of the convert path (#{target}, #{route_name})" do
         emitter = route.call(Symple::Emitter.new(redis: redis_url, target: target))
@@ -88,10 +91,12 @@ RSpec.describe "Direct encoding of Ruby messages" do
   end
 
   it "gives the bytes of the convert path with except, volatile, compress, of and event" do
-    e = socketio_emitter
-    [e.except("x"), e.to("a").except("user|s", 3), e.volatile, e.compress(true), e.of("/chat").to("r"),
-     e.event("custom")].each do |routed|
-      CORPUS.each { |m| expect_same_bytes(routed, m) }
+    SOCKETIO.each do |target|
+      e = Symple::Emitter.new(redis: redis_url, target: target)
+      [e.except("x"), e.to("a").except("user|s", 3), e.volatile, e.compress(true), e.of("/chat").to("r"),
+       e.event("custom")].each do |routed|
+        CORPUS.each { |m| expect_same_bytes(routed, m) }
+      end
     end
   end
 
@@ -104,7 +109,7 @@ RSpec.describe "Direct encoding of Ruby messages" do
      { "type" => "message", "to" => "u", "data" => { a: 1, "a" => 2 } },
      { :type => "message", "type" => "event", "to" => "u" },
      { "type" => "message", "to" => "u", "data" => { "é".encode("UTF-16LE") => 1 } }].each do |message|
-      [native_emitter, socketio_emitter].each do |emitter|
+      TARGETS.map { |t| Symple::Emitter.new(redis: redis_url, target: t) }.each do |emitter|
         expect(native_of(emitter).direct_packet(message)).to be_nil
         expect(emitter.packet(message)).to be_an(Array)
         expect { emitter.emit_batch([message]) }.not_to raise_error
@@ -125,23 +130,23 @@ RSpec.describe "Direct encoding of Ruby messages" do
       [Symple::InvalidMessage, { "to" => "a" }, %i[native]],
       [Symple::InvalidMessage, { "type" => 1, "to" => "a" }, %i[native]],
       [Symple::InvalidMessage, { "type" => "message", "to" => "a", "from" => 3 }, %i[native]],
-      [Symple::InvalidAddress, { "type" => "message", "to" => "" }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => [] }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => 4242 }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => Float::NAN }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => 2**64 }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => [-(2**63) - 1] }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => -(2**64) }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => 2**200 }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => cyclic }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => { nil => 1 } }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => "\xFF".dup.force_encoding("UTF-8") }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => "\xFF".b }, %i[native socketio]],
-      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => { 1.5 => 1 } }, %i[native socketio]]
+      [Symple::InvalidAddress, { "type" => "message", "to" => "" }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => [] }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => 4242 }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => Float::NAN }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => 2**64 }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => [-(2**63) - 1] }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => -(2**64) }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => 2**200 }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => cyclic }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => { nil => 1 } }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => "\xFF".dup.force_encoding("UTF-8") }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => "\xFF".b }, TARGETS],
+      [Symple::InvalidMessage, { "type" => "message", "to" => "a", "data" => { 1.5 => 1 } }, TARGETS]
     ]
     good = { "type" => "message", "to" => "a" }
     bad.each do |klass, message, refused_on|
-      %i[native socketio].each do |target|
+      TARGETS.each do |target|
         blocking = Symple::Emitter.new(redis: redis_url, target: target)
         unless refused_on.include?(target)
           expect_same_bytes(blocking, message)

@@ -76,12 +76,15 @@ impl Target {
                 Sharded::new(opts.key.clone(), &opts.namespace)?
                     .subscription_mode(opts.subscription_mode),
             ),
-            "socketio-streams" => Target::SocketIoStreams(
-                Streams::new(&opts.namespace)
+            "socketio-streams" => {
+                let streams = Streams::new(&opts.namespace)
                     .stream(opts.stream.clone())?
                     .maxlen(opts.maxlen)?
-                    .stream_count(opts.stream_count)?,
-            ),
+                    .stream_count(opts.stream_count)?;
+                // A namespace whose stream nobody reads is refused now, not at the first emit.
+                streams.stream_key()?;
+                Target::SocketIoStreams(streams)
+            }
             _ => {
                 return Err(Error::InvalidMessage(format!(
                     "unknown target {name:?}: use {}",

@@ -4,16 +4,26 @@ module Symple
   # Settings used when an Emitter or a Session is created without them, set with
   # `Symple.configure { |c| ... }` or, in Rails, `config.symple.*`.
   class Configuration
-    TARGETS = %i[native socketio].freeze
+    # :native, :socketio, :socketio_sharded, :socketio_streams ("socketio-sharded" etc. too).
+    TARGETS = Native::TARGETS.map { |t| t.tr("-", "_").to_sym }.freeze
 
     # A Redis URL or a redis-rb client; nil means SYMPLE_REDIS_URL, then REDIS_URL, then
     # redis://127.0.0.1:6379.
     attr_accessor :redis
-    # :socketio (npm symple 2.x, any Socket.IO server with the Redis adapter) or :native
-    # (this project's server and the v4 Node server, on symple:broadcast).
+    # Which servers read the packets (default SYMPLE_TARGET, else :socketio):
+    # :socketio         npm symple 2.x, any Socket.IO server with @socket.io/redis-adapter
+    # :socketio_sharded Socket.IO servers with createShardedAdapter (Redis 7 sharded pub/sub)
+    # :socketio_streams Socket.IO servers with @socket.io/redis-streams-adapter
+    # :native           this project's server and the v4 Node server (symple:broadcast)
     attr_reader :target
-    # Socket.IO adapter key and namespace.
+    # Socket.IO adapter key (the sharded adapter's channelPrefix) and namespace.
     attr_accessor :key, :namespace
+    # :socketio_sharded: the adapter's subscriptionMode, :static, :dynamic (default) or
+    # :dynamic_private.
+    attr_accessor :subscription_mode
+    # :socketio_streams: the adapter's streamName ("socket.io"), maxLen (10000) and
+    # streamCount (1).
+    attr_accessor :stream, :maxlen, :stream_count
     # The `from` written into messages that have none.
     attr_accessor :from
     # true: emits return once queued; a background writer pipelines them (see Emitter#flush).
@@ -33,6 +43,10 @@ module Symple
       self.target = ENV.fetch("SYMPLE_TARGET", "socketio")
       @key = "symple"
       @namespace = "/"
+      @subscription_mode = :dynamic
+      @stream = "socket.io"
+      @maxlen = 10_000
+      @stream_count = 1
       @from = "server"
       @queued = false
       @connect_timeout = 2.0
@@ -53,12 +67,33 @@ module Symple
       @callback_errors = value
     end
 
-    # Checks a target name; accepts Symbols and Strings.
+    # Checks a target name; accepts Symbols and Strings, with `_` or `-`.
     def self.target(value)
-      sym = value.respond_to?(:to_sym) ? value.to_sym : value
+      sym = value.to_s.tr("-", "_").to_sym if value.is_a?(String) || value.is_a?(Symbol)
       return sym if TARGETS.include?(sym)
 
-      raise ConfigurationError, "unknown target #{value.inspect}: use :native or :socketio"
+      raise ConfigurationError,
+            "unknown target #{value.inspect}: use #{TARGETS.map(&:inspect).join(", ")}"
+    end
+
+    # The target and its options as the extension takes them; `overrides` (nil values
+    # ignored) win over these settings. The extension checks them all.
+    def target_options(overrides = {})
+      o = overrides.compact
+      target = Configuration.target(o.fetch(:target, self.target))
+      {
+        "name" => target.to_s, "key" => o.fetch(:key, key).to_s,
+        "namespace" => o.fetch(:namespace, namespace).to_s,
+        "subscription_mode" => o.fetch(:subscription_mode, subscription_mode).to_s,
+        "stream" => o.fetch(:stream, stream).to_s,
+        "maxlen" => o.fetch(:maxlen, maxlen), "stream_count" => o.fetch(:stream_count, stream_count)
+      }
+    end
+
+    # Raises ConfigurationError unless the target settings can work.
+    def check!
+      Native::Emitter.check_target(target_options)
+      self
     end
 
     # Checks a timeout and returns it as a Float.

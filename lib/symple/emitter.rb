@@ -19,27 +19,31 @@ module Symple
     private_constant :Context
 
     # All keyword arguments default to Symple.config. `rooms:` are the first recipients
-    # (like `to`); `target:` is :socketio or :native; `queued: true` makes emits return once
-    # queued (see #flush).
+    # (like `to`); `target:` is :socketio, :socketio_sharded, :socketio_streams or :native,
+    # with the options of Configuration (`key:`, `namespace:`, `subscription_mode:`,
+    # `stream:`, `maxlen:`, `stream_count:`); `queued: true` makes emits return once queued
+    # (see #flush).
     def initialize(redis: nil, from: nil, rooms: nil, target: nil, key: nil, namespace: nil,
+                   subscription_mode: nil, stream: nil, maxlen: nil, stream_count: nil,
                    queued: nil, connect_timeout: nil, response_timeout: nil)
       c = Symple.config
-      target = Configuration.target(target || c.target)
+      settings = c.target_options(target: target, key: key, namespace: namespace,
+                                  subscription_mode: subscription_mode, stream: stream,
+                                  maxlen: maxlen, stream_count: stream_count)
       ctx = Context.new(RedisURL.resolve(redis || c.redis),
                         Configuration.seconds(:connect_timeout, connect_timeout || c.connect_timeout),
                         Configuration.seconds(:response_timeout, response_timeout || c.response_timeout),
                         nil, Mutex.new)
-      native = Native::Emitter.connect(ctx.url, target.to_s, (key || c.key).to_s,
-                                       (namespace || c.namespace).to_s, (from || c.from).to_s,
+      native = Native::Emitter.connect(ctx.url, settings, (from || c.from).to_s,
                                        (queued.nil? ? c.queued : queued) ? true : false,
                                        ctx.connect_timeout, ctx.response_timeout)
       native = native.to(rooms) unless rooms.nil?
       setup(native, ctx)
     end
 
-    # :native or :socketio
+    # :native, :socketio, :socketio_sharded or :socketio_streams
     def target
-      @target ||= @native.target.first.to_sym
+      @target ||= @native.target.first.tr("-", "_").to_sym
     end
 
     # True when emits return once queued.
@@ -57,7 +61,7 @@ module Symple
     end
     alias_method :in, :to
 
-    # Skips sockets in these rooms (Socket.IO target).
+    # Skips sockets in these rooms (Socket.IO targets).
     def except(*rooms)
       chain(@native.except(rooms))
     end
@@ -150,7 +154,7 @@ module Symple
       publish(:emit_raw) { @native.emit_raw(message) }
     end
 
-    # Emits any Socket.IO event with any arguments (Socket.IO target).
+    # Emits any Socket.IO event with any arguments (Socket.IO targets).
     def emit_event(event, *args)
       publish(:emit_event) { @native.emit_event(event.to_s, args) }
     end
@@ -162,12 +166,12 @@ module Symple
       publish(:emit_batch, messages.size) { @native.emit_batch(messages) }
     end
 
-    # Makes the targeted sockets join rooms (Socket.IO target).
+    # Makes the targeted sockets join rooms (Socket.IO targets).
     def sockets_join(*rooms)
       publish(:sockets_join) { @native.sockets_join(rooms) }
     end
 
-    # Makes the targeted sockets leave rooms (Socket.IO target).
+    # Makes the targeted sockets leave rooms (Socket.IO targets).
     def sockets_leave(*rooms)
       publish(:sockets_leave) { @native.sockets_leave(rooms) }
     end
@@ -185,7 +189,8 @@ module Symple
       true
     end
 
-    # The Redis channel and payload bytes `emit(message)` would publish; publishes nothing.
+    # `[channel, payload, command]` of what `emit(message)` would send, without sending it:
+    # the channel (or stream key), the payload bytes, and "PUBLISH", "SPUBLISH" or "XADD".
     def packet(message)
       @native.packet(message)
     end

@@ -3,9 +3,10 @@
 require "open3"
 
 module Support
-  # tests/interop/harness.js: npm's symple@2.1.1 servers (Socket.IO + redis-adapter) and
-  # socket.io-client clients in one Node process, driven with JSON lines (see
-  # tests/interop/README.md). Every wait is bounded.
+  # tests/interop/harness.js: Socket.IO servers sharing one Redis (npm's symple@2.1.1, or with
+  # `kind:` socket.io 4.8 with the classic, sharded or Streams adapter: SERVER_KIND in
+  # tests/interop/README.md) and socket.io-client clients in one Node process, driven with
+  # JSON lines. Every wait is bounded.
   class Harness
     DIR = File.expand_path("../../tests/interop", __dir__)
 
@@ -13,10 +14,11 @@ module Support
       File.directory?(File.join(DIR, "node_modules", "symple"))
     end
 
-    def initialize(redis_url, servers: 2)
+    def initialize(redis_url, servers: 2, kind: "symple")
       raise "tests/interop/node_modules is missing: run script/setup (npm ci)" unless Harness.available?
 
-      @stdin, @stdout, @wait = Open3.popen2({ "REDIS_URL" => redis_url }, "node", "harness.js", servers.to_s,
+      env = { "REDIS_URL" => redis_url, "SERVER_KIND" => kind }
+      @stdin, @stdout, @wait = Open3.popen2(env, "node", "harness.js", servers.to_s,
                                             chdir: DIR, err: File::NULL)
       @events = []
       @next_id = 0

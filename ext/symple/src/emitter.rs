@@ -11,8 +11,11 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use magnus::{function, method, prelude::*, Error, RArray, RClass, RModule, Ruby, Value};
-use symple::{Action, Address, IntoObject, Packet, Peer, Target};
+use magnus::{
+    function, method, prelude::*, Error, Integer, RArray, RClass, RHash, RModule, Ruby, Value,
+};
+use symple::packet::sharded::SubscriptionMode;
+use symple::{Action, Address, IntoObject, Packet, Peer, Target, TargetOptions};
 
 use crate::errors::{self, guard, invalid_message};
 use crate::view::RubyView;
@@ -32,7 +35,13 @@ static QUEUED: Mutex<Vec<Weak<symple::Emitter>>> = Mutex::new(Vec::new());
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class: RClass = native.define_class("Emitter", ruby.class_object())?;
-    class.define_singleton_method("connect", function!(Emitter::connect, 8))?;
+    native.const_set("TARGETS", ruby.ary_from_vec(Target::NAMES.to_vec()))?;
+    native.const_set(
+        "SUBSCRIPTION_MODES",
+        ruby.ary_from_vec(SubscriptionMode::ALL.map(SubscriptionMode::as_str).to_vec()),
+    )?;
+    class.define_singleton_method("connect", function!(Emitter::connect, 6))?;
+    class.define_singleton_method("check_target", function!(Emitter::check_target, 1))?;
     class.define_method("to", method!(Emitter::to, 1))?;
     class.define_method("except", method!(Emitter::except, 1))?;
     class.define_method("from", method!(Emitter::from, 1))?;
@@ -96,16 +105,61 @@ fn check_from(ruby: &Ruby, from: &str) -> Result<(), Error> {
         .map_err(|e| errors::from_symple(ruby, e))
 }
 
+/// The target a Hash of settings names (String keys: `name` and the [`TargetOptions`]
+/// fields), or `Symple::ConfigurationError` naming what is wrong.
+fn target(ruby: &Ruby, settings: RHash) -> Result<Target, Error> {
+    let config = |message: String| errors::new(ruby, errors::Kind::Configuration, message);
+    let text = |key: &str| -> Result<String, Error> {
+        settings
+            .fetch::<_, String>(key)
+            .map_err(|_| config(format!("target setting `{key}` must be a String")))
+    };
+    let number = |key: &str| -> Result<u64, Error> {
+        let value: Value = settings
+            .fetch(key)
+            .map_err(|_| config(format!("target setting `{key}` is missing")))?;
+        Integer::from_value(value)
+            .and_then(|i| i.to_u64().ok())
+            .ok_or_else(|| {
+                config(format!(
+                    "{key} must be a positive Integer, not {}",
+                    value.inspect()
+                ))
+            })
+    };
+    let count = number("stream_count")?;
+    let opts = TargetOptions {
+        key: text("key")?,
+        namespace: text("namespace")?,
+        subscription_mode: text("subscription_mode")?
+            .parse()
+            .map_err(|e: symple::Error| config(e.to_string()))?,
+        stream: text("stream")?,
+        maxlen: number("maxlen")?,
+        stream_count: u32::try_from(count)
+            .map_err(|_| config(format!("stream_count must be at most {}", u32::MAX)))?,
+    };
+    Target::from_name(&text("name")?, &opts).map_err(|e| {
+        let message = match e {
+            symple::Error::InvalidMessage(m) | symple::Error::Unsupported(m) => m,
+            other => other.to_string(),
+        };
+        config(message)
+    })
+}
+
 impl Emitter {
-    /// Connects (failing at once when Redis is unreachable). `target` is `"native"` or
-    /// `"socketio"`; `key` and `namespace` apply to Socket.IO.
-    #[allow(clippy::too_many_arguments)] // one private constructor, called by emitter.rb
+    /// Checks target settings without connecting (`Symple.configure` calls it).
+    fn check_target(ruby: &Ruby, settings: RHash) -> Result<(), Error> {
+        guard(ruby, || target(ruby, settings).map(drop))
+    }
+
+    /// Connects (failing at once when Redis is unreachable). `settings` names the target and
+    /// its options (see `target`).
     fn connect(
         ruby: &Ruby,
         url: String,
-        target: String,
-        key: String,
-        namespace: String,
+        settings: RHash,
         from: String,
         queued: bool,
         connect_timeout: f64,
@@ -113,28 +167,17 @@ impl Emitter {
     ) -> Result<Self, Error> {
         guard(ruby, || {
             check_from(ruby, &from)?;
+            let target = target(ruby, settings)?;
             let connect_timeout = seconds(ruby, "connect_timeout", connect_timeout)?;
             let response_timeout = seconds(ruby, "response_timeout", response_timeout)?;
             let builder = symple::Emitter::builder(url)
+                .target(target)
                 .from(&from)
                 .queued(queued)
                 .options(|o| {
                     o.connect_timeout(connect_timeout)
                         .response_timeout(response_timeout)
                 });
-            let builder = match target.as_str() {
-                "native" => builder.target(Target::Native),
-                "socketio" => builder
-                    .socketio(&key, &namespace)
-                    .map_err(|e| errors::from_symple(ruby, e))?,
-                other => {
-                    return Err(errors::new(
-                        ruby,
-                        errors::Kind::Base,
-                        format!("unknown target {other:?}: use :native or :socketio"),
-                    ))
-                }
-            };
             let inner = nogvl::io(ruby, || builder.connect())?;
             let root = queued.then(|| {
                 let root = Arc::new(inner.clone());
@@ -381,8 +424,9 @@ impl Emitter {
         guard(ruby, || nogvl::io(ruby, || rb_self.inner.flush()))
     }
 
-    /// `[channel, payload]` of the packet `emit` would publish (payload as a binary String),
-    /// built through `convert`.
+    /// `[channel, payload, command]` of the packet `emit` would publish (payload as a binary
+    /// String; command `PUBLISH`, `SPUBLISH` or `XADD`, whose key is the channel), built
+    /// through `convert`.
     fn packet(ruby: &Ruby, rb_self: &Self, message: Value) -> Result<RArray, Error> {
         guard(ruby, || {
             let message = convert::object(ruby, message)?;
@@ -405,8 +449,9 @@ impl Emitter {
 }
 
 fn packet_array(ruby: &Ruby, packet: &Packet) -> Result<RArray, Error> {
-    let out = ruby.ary_new_capa(2);
+    let out = ruby.ary_new_capa(3);
     out.push(ruby.str_new(&packet.channel))?;
     out.push(ruby.str_from_slice(&packet.payload))?;
+    out.push(ruby.str_new(packet.command_name()))?;
     Ok(out)
 }

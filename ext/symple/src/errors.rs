@@ -21,9 +21,10 @@ pub enum Kind {
     ReservedEvent,
     Unsupported,
     InvalidSession,
+    Configuration,
 }
 
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 10] = [
     "Error",
     "ConnectionError",
     "RedisError",
@@ -33,6 +34,7 @@ const NAMES: [&str; 9] = [
     "ReservedEvent",
     "Unsupported",
     "InvalidSession",
+    "ConfigurationError",
 ];
 
 static CLASSES: OnceLock<Vec<Opaque<ExceptionClass>>> = OnceLock::new();
