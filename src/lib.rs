@@ -6,6 +6,9 @@
 //! - **Native servers** (this crate's server, the v4 Node server): JSON on `symple:broadcast`.
 //! - **Socket.IO servers** (npm `symple` 2.x, any server with `@socket.io/redis-adapter`):
 //!   MessagePack on `symple#/#…`, byte-identical to `@socket.io/redis-emitter`.
+//! - **Socket.IO servers with the sharded adapter** (`createShardedAdapter`, Redis 7 sharded
+//!   pub/sub) or **the Redis Streams adapter**: the JSON messages those adapters exchange, by
+//!   SPUBLISH or XADD ([`Target`], [`packet::sharded`], [`packet::streams`]).
 //!
 //! Building a packet is pure and needs no Redis:
 //!
@@ -53,3 +56,8 @@ pub use protocol::{
     To,
 };
 pub use route::{IntoRooms, Route, Target, TargetOptions};
+
+// The README's Rust examples compile (they are run as doc tests).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
