@@ -144,3 +144,39 @@ pub fn parse_csv_rps(out: &str) -> Option<f64> {
     let row = out.lines().rev().find(|l| !l.trim().is_empty())?;
     row.rsplit(',').nth(6)?.trim_matches('"').parse().ok()
 }
+
+/// The socketioxide peer (benches/socketioxide: a package of its own, outside the workspace),
+/// built in release mode from its lock file into `<target dir>/socketioxide-peer`, or
+/// `SYMPLE_BENCH_SOCKETIOXIDE_BIN` when set (a build to reuse). The first build takes minutes.
+pub fn socketioxide_peer() -> Res<std::path::PathBuf> {
+    if let Some(bin) = std::env::var_os("SYMPLE_BENCH_SOCKETIOXIDE_BIN").filter(|v| !v.is_empty()) {
+        return Ok(bin.into());
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), std::path::PathBuf::from)
+        .join("socketioxide-peer");
+    let manifest = root.join("benches/socketioxide/Cargo.toml");
+    eprintln!(
+        "building the socketioxide peer ({}) into {}",
+        manifest.display(),
+        target.display()
+    );
+    let status = Command::new(option_env!("CARGO").unwrap_or("cargo"))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", &target)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the socketioxide peer: {e}"))?;
+    if !status.success() {
+        return Err(format!("building {} failed ({status})", manifest.display()).into());
+    }
+    Ok(target.join("release/symple-bench-socketioxide"))
+}

@@ -1,17 +1,21 @@
 //! The load-client process of the server bench: the bench binary re-executed with
 //! `SYMPLE_BENCH_ROLE=clients` and
 //!
-//!   KIND URL N ROOM PREFIX CONCURRENCY
+//!   KIND URL N ROOMS PREFIX CONCURRENCY
 //!
-//! holds N WebSocket connections (`wire`) to one server, users PREFIX0..PREFIX{N-1}, in ROOM
-//! ("-": none, each client only in its personal room), on one current-thread tokio runtime.
+//! holds N WebSocket connections (`wire`; KIND `ours` or `sio`) to one server, users
+//! PREFIX0..PREFIX{N-1}, on one current-thread tokio runtime. ROOMS is `-` (each client only
+//! in its personal room) or a comma-separated list of rooms, each `ROOM` (every client joins
+//! it) or `ROOM@K` (clients 0..K join it). benches/node/clients.js takes the same arguments
+//! and commands.
 //!
 //! stdout carries JSON lines only; the first is
 //!   {"event":"ready","connected":C,"failed":F,"ms":T,"errors":{...},"frames":K}
 //! once every connection is up or has failed and incoming traffic (ours: presence) has been
 //! quiet for 500 ms. Commands on stdin, one JSON object per line:
-//!   {"cmd":"measure","id":R,"expect":E,"timeout_ms":T,"idle_ms":I}
-//!       -> {"event":"armed","id":R}, later {"event":"result","id":R,...} (`measure::Run`)
+//!   {"cmd":"measure","id":R,"recipients":K,"messages":M,"timeout_ms":T,"idle_ms":I}
+//!       -> {"event":"armed","id":R}, later {"event":"result","id":R,...}: the deliveries of
+//!          run R's messages 0..M, which clients 0..K should each get once (`measure::Run`)
 //!   {"cmd":"status"} -> {"event":"status","open":O,"closed":X}
 //! stdin EOF ends the process (every socket closes with it).
 
@@ -42,24 +46,45 @@ struct Config {
     kind: Kind,
     url: String,
     n: usize,
-    room: Option<String>,
+    /// Each room, with the number of clients (the first ones) that join it; None: all.
+    rooms: Vec<(String, Option<usize>)>,
     prefix: String,
     concurrency: usize,
 }
 
 impl Config {
     fn parse(args: &[String]) -> Option<Self> {
-        let [kind, url, n, room, prefix, concurrency] = args else {
+        let [kind, url, n, rooms, prefix, concurrency] = args else {
             return None;
+        };
+        let rooms = if rooms == "-" {
+            Vec::new()
+        } else {
+            rooms
+                .split(',')
+                .map(|r| match r.split_once('@') {
+                    Some((room, k)) => Some((room.to_owned(), Some(k.parse().ok()?))),
+                    None => Some((r.to_owned(), None)),
+                })
+                .collect::<Option<_>>()?
         };
         Some(Config {
             kind: Kind::parse(kind)?,
             url: url.clone(),
             n: n.parse().ok().filter(|&n| n > 0)?,
-            room: (room != "-").then(|| room.clone()),
+            rooms,
             prefix: prefix.clone(),
             concurrency: concurrency.parse().ok().filter(|&c| c > 0)?,
         })
+    }
+
+    /// The rooms client `i` joins.
+    fn rooms_of(&self, i: usize) -> Vec<&str> {
+        self.rooms
+            .iter()
+            .filter(|(_, k)| k.is_none_or(|k| i < k))
+            .map(|(r, _)| r.as_str())
+            .collect()
     }
 }
 
@@ -68,7 +93,7 @@ pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(config) = Config::parse(&args) else {
         out(&json!({"event": "fatal",
-            "message": "usage: ours|theirs URL N ROOM|- PREFIX CONCURRENCY"}));
+            "message": "usage: ours|sio URL N ROOMS|- PREFIX CONCURRENCY"}));
         return 2;
     };
     // Each connection is a descriptor: the soft limit up to the hard one.
@@ -104,7 +129,6 @@ fn out_line(line: &str) {
 /// What the connection tasks share (one thread: cells, no locks).
 struct State {
     kind: Kind,
-    clients: usize,
     /// Every application frame received, bench or not.
     frames: Cell<u64>,
     last_frame: Cell<Instant>,
@@ -122,20 +146,20 @@ impl State {
         }
         let mut slot = self.run.borrow_mut();
         let Some(run) = slot.as_mut() else { return };
-        let Some((id, t)) = wire::bench_fields(event) else {
+        let Some(fields) = wire::bench_fields(event) else {
             return;
         };
-        if id != run.id {
+        if fields.run != run.id {
             return;
         }
         if !run.verified {
-            if let Err(e) = wire::verify(self.kind, event, id, t) {
+            if let Err(e) = wire::verify(self.kind, event, fields) {
                 out(&json!({"event": "fatal", "message": e}));
                 std::process::exit(1);
             }
             run.verified = true;
         }
-        if run.record(client, t) {
+        if run.record(client, fields.seq, fields.t) {
             out_line(&run.result_line());
             *slot = None;
         }
@@ -151,7 +175,6 @@ impl State {
 async fn run(config: Config) {
     let state = Rc::new(State {
         kind: config.kind,
-        clients: config.n,
         frames: Cell::new(0),
         last_frame: Cell::new(Instant::now()),
         open: Cell::new(0),
@@ -199,8 +222,8 @@ async fn connect_all(config: &Config, state: &Rc<State>) -> (usize, BTreeMap<Str
                     }
                     next.set(i + 1);
                     let user = format!("{}{i}", config.prefix);
-                    let room = config.room.as_deref();
-                    let connect = wire::connect(config.kind, &config.url, &user, room);
+                    let rooms = config.rooms_of(i);
+                    let connect = wire::connect(config.kind, &config.url, &user, &rooms);
                     let err = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
                         Ok(Ok(ws)) => {
                             state.open.set(state.open.get() + 1);
@@ -285,12 +308,13 @@ async fn control(mut commands: mpsc::UnboundedReceiver<String>, state: &State) {
                 state.finish();
                 let id = cmd["id"].as_u64().unwrap_or(0);
                 let ms = |k: &str, d: u64| Duration::from_millis(cmd[k].as_u64().unwrap_or(d));
+                let count = |k: &str| cmd[k].as_u64().unwrap_or(0) as usize;
                 *state.run.borrow_mut() = Some(Run::new(
                     id,
-                    cmd["expect"].as_u64().unwrap_or(0),
+                    count("recipients"),
+                    count("messages"),
                     ms("timeout_ms", 90_000),
                     ms("idle_ms", 2000),
-                    state.clients,
                 ));
                 out(&json!({"event": "armed", "id": id}));
             }

@@ -1,5 +1,8 @@
-//! One measuring run in a client process: deliveries of the bench messages of run `id`, with
-//! the latency of each, until `expect` arrived, nothing came for `idle`, or `timeout` passed.
+//! One measuring run in a client process: the bench messages of run `id` (numbered
+//! 0..messages) as clients 0..recipients receive them, until each recipient has each message,
+//! nothing came for `idle`, or `timeout` passed. Deliveries are told apart per client and
+//! message, so the result separates lost, duplicated and misrouted ones.
+//! benches/node/clients.js keeps the same account.
 
 use std::fmt::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,68 +19,99 @@ pub struct Run {
     pub id: u64,
     /// Whether a hit of this run has been checked against a full JSON parse.
     pub verified: bool,
-    expect: u64,
+    recipients: usize,
+    messages: usize,
     timeout: Duration,
     idle: Duration,
     armed: Instant,
-    count: u64,
-    /// Receipt − `data.t`, µs, the first `expect` deliveries.
+    /// First deliveries of a message to a recipient.
+    unique: u64,
+    /// Second and later deliveries of the same message to the same recipient.
+    duplicates: u64,
+    /// Deliveries to clients that are not recipients, or with a number out of range.
+    wrong: u64,
+    /// Receipt − `data.t`, µs, one per unique delivery.
     lat_us: Vec<i64>,
     per_client: Vec<u32>,
+    /// One bit per (recipient, message).
+    seen: Vec<u64>,
     first_rx: f64,
     last_rx: f64,
 }
 
 impl Run {
-    pub fn new(id: u64, expect: u64, timeout: Duration, idle: Duration, clients: usize) -> Self {
+    pub fn new(
+        id: u64,
+        recipients: usize,
+        messages: usize,
+        timeout: Duration,
+        idle: Duration,
+    ) -> Self {
+        let expect = recipients * messages;
         Run {
             id,
             verified: false,
-            expect,
+            recipients,
+            messages,
             timeout,
             idle,
             armed: Instant::now(),
-            count: 0,
-            lat_us: Vec::with_capacity(expect as usize),
-            per_client: vec![0; clients],
+            unique: 0,
+            duplicates: 0,
+            wrong: 0,
+            lat_us: Vec::with_capacity(expect),
+            per_client: vec![0; recipients],
+            seen: vec![0; expect.div_ceil(64)],
             first_rx: 0.0,
             last_rx: 0.0,
         }
     }
 
-    /// Counts a delivery to `client` stamped `t` (wall ms); true once `expect` arrived. One
-    /// clock read per delivery.
-    pub fn record(&mut self, client: usize, t: f64) -> bool {
+    fn expect(&self) -> u64 {
+        (self.recipients * self.messages) as u64
+    }
+
+    /// Counts a delivery of message `seq` stamped `t` (wall ms) to `client`; true once every
+    /// recipient has every message. One clock read per delivery.
+    pub fn record(&mut self, client: usize, seq: u32, t: f64) -> bool {
         let now = wall_ms();
-        if (self.lat_us.len() as u64) < self.expect {
-            self.lat_us.push(((now - t) * 1000.0).round() as i64);
+        let seq = seq as usize;
+        if client >= self.recipients || seq >= self.messages {
+            self.wrong += 1;
+            return false;
         }
-        self.count += 1;
-        if let Some(c) = self.per_client.get_mut(client) {
-            *c += 1;
+        let bit = client * self.messages + seq;
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        if self.seen[word] & mask != 0 {
+            self.duplicates += 1;
+            return false;
         }
-        if self.count == 1 {
+        self.seen[word] |= mask;
+        self.unique += 1;
+        self.per_client[client] += 1;
+        self.lat_us.push(((now - t) * 1000.0).round() as i64);
+        if self.unique == 1 {
             self.first_rx = now;
         }
         self.last_rx = now;
-        self.count >= self.expect
+        self.unique >= self.expect()
     }
 
     /// Past the timeout, or idle since the last delivery.
     pub fn expired(&self) -> bool {
         self.armed.elapsed() > self.timeout
-            || (self.count > 0 && wall_ms() - self.last_rx > self.idle.as_secs_f64() * 1000.0)
+            || (self.unique > 0 && wall_ms() - self.last_rx > self.idle.as_secs_f64() * 1000.0)
     }
 
     /// The `result` line: counts, first and last receipt (wall ms), every latency (µs).
     pub fn result_line(&self) -> String {
         let min = self.per_client.iter().min().copied().unwrap_or(0);
         let max = self.per_client.iter().max().copied().unwrap_or(0);
-        let mut s = String::with_capacity(128 + self.lat_us.len() * 8);
+        let mut s = String::with_capacity(160 + self.lat_us.len() * 8);
         let _ = write!(
             s,
-            r#"{{"event":"result","id":{},"count":{},"first_rx":{},"last_rx":{},"per_client_min":{min},"per_client_max":{max},"lat_us":["#,
-            self.id, self.count, self.first_rx, self.last_rx,
+            r#"{{"event":"result","id":{},"count":{},"duplicates":{},"wrong":{},"first_rx":{},"last_rx":{},"per_client_min":{min},"per_client_max":{max},"lat_us":["#,
+            self.id, self.unique, self.duplicates, self.wrong, self.first_rx, self.last_rx,
         );
         for (i, l) in self.lat_us.iter().enumerate() {
             if i > 0 {

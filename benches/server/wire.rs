@@ -1,7 +1,8 @@
-//! What the bench clients say on the wire, for each server, over one WebSocket client
-//! (tokio-tungstenite): our native protocol (JSON text frames), and symple@2.1.1's Socket.IO 4
-//! spoken by hand over Engine.IO v4's websocket transport. Framing checked against
-//! engine.io-parser 5 / socket.io-parser 4 and the running server:
+//! What the Rust bench clients say on the wire, over one WebSocket client (tokio-tungstenite):
+//! our native protocol (JSON text frames), and Socket.IO 4 spoken by hand over Engine.IO v4's
+//! websocket transport, for both Socket.IO servers (npm's symple@2.1.1 and socketioxide).
+//! benches/node/clients.js says the same with the npm clients. Framing checked against
+//! engine.io-parser 5 / socket.io-parser 4 and the running servers:
 //!
 //! - Engine.IO: one packet per text frame, a type digit then the data. `0{"sid":…,
 //!   "pingInterval":25000,…}` opens; the server sends ping `2` and wants pong `3` within
@@ -20,46 +21,49 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Which server a client talks to.
+/// Which protocol a client speaks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
+    /// Symple v4 over WebSocket (our server).
     Ours,
-    Theirs,
+    /// Socket.IO 4 (Engine.IO v4), the room joined with a `join` event.
+    SocketIo,
 }
 
 impl Kind {
     pub fn arg(self) -> &'static str {
         match self {
             Kind::Ours => "ours",
-            Kind::Theirs => "theirs",
+            Kind::SocketIo => "sio",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ours" => Some(Kind::Ours),
-            "theirs" => Some(Kind::Theirs),
+            "sio" => Some(Kind::SocketIo),
             _ => None,
         }
     }
 }
 
-/// Where a client connects: ours at its root, symple@2.1.1 at Engine.IO's path, websocket
-/// transport from the start (socket.io-client with `transports: ['websocket']` does the same).
+/// Where a Rust client connects: ours at its root, a Socket.IO server at Engine.IO's path,
+/// websocket transport from the start (socket.io-client with `transports: ['websocket']` does
+/// the same).
 pub fn url(kind: Kind, port: u16) -> String {
     match kind {
         Kind::Ours => format!("ws://127.0.0.1:{port}/"),
-        Kind::Theirs => format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
+        Kind::SocketIo => format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
     }
 }
 
 /// The `to` of the message whose ack proves a Socket.IO join is done (a room nobody is in).
 const SYNC_ROOM: &str = "__bench_sync__";
 
-/// A WebSocket to `url`, handshake done: for ours, `welcome` received; for theirs, Socket.IO
-/// connected and, with a room, joined (`join`, then a `message` with an ack: the server handles
-/// one socket's packets in order, so the ack comes after the join).
-pub async fn connect(kind: Kind, url: &str, user: &str, room: Option<&str>) -> Result<Ws, String> {
+/// A WebSocket to `url`, handshake done: for ours, `welcome` received; for Socket.IO,
+/// connected and, with rooms, joined (a `join` per room, then a `message` with an ack: the
+/// server handles one socket's packets in order, so the ack comes after the joins).
+pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Result<Ws, String> {
     // Small buffers: 10,000 clients in one process would hold 2.5 GB with the 128 KiB defaults.
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
@@ -70,8 +74,8 @@ pub async fn connect(kind: Kind, url: &str, user: &str, room: Option<&str>) -> R
     match kind {
         Kind::Ours => {
             let mut auth = json!({"type": "auth", "user": user});
-            if let Some(room) = room {
-                auth["rooms"] = json!([room]);
+            if !rooms.is_empty() {
+                auth["rooms"] = json!(rooms);
             }
             send(&mut ws, auth.to_string()).await?;
             let first = next_text(&mut ws).await?;
@@ -80,7 +84,7 @@ pub async fn connect(kind: Kind, url: &str, user: &str, room: Option<&str>) -> R
                 _ => Err(format!("first frame was not welcome: {}", head(&first))),
             }
         }
-        Kind::Theirs => {
+        Kind::SocketIo => {
             let open = next_text(&mut ws).await?;
             if !open.starts_with('0') {
                 return Err(format!(
@@ -103,8 +107,10 @@ pub async fn connect(kind: Kind, url: &str, user: &str, room: Option<&str>) -> R
                     return Err(format!("unexpected packet before CONNECT: {}", head(&p)));
                 }
             };
-            if let Some(room) = room {
-                send(&mut ws, format!("42{}", json!(["join", room]))).await?;
+            if !rooms.is_empty() {
+                for room in rooms {
+                    send(&mut ws, format!("42{}", json!(["join", room]))).await?;
+                }
                 let sync = json!(["message", {
                     "type": "message", "from": format!("{user}|{sid}"), "to": [SYNC_ROOM], "data": {},
                 }]);
@@ -164,7 +170,7 @@ pub enum Frame<'a> {
 pub fn classify(kind: Kind, text: &str) -> Frame<'_> {
     match kind {
         Kind::Ours => Frame::Event(text),
-        Kind::Theirs => match text.strip_prefix("42") {
+        Kind::SocketIo => match text.strip_prefix("42") {
             Some(args) => Frame::Event(args),
             None if text == "2" => Frame::Ping,
             None => Frame::Other,
@@ -172,12 +178,12 @@ pub fn classify(kind: Kind, text: &str) -> Frame<'_> {
     }
 }
 
-/// `data.run` and `data.t` of a bench message, read in one pass over the bytes instead of a JSON
+/// `data.run`, `data.seq` and `data.t` of a bench message, read in one pass over the bytes instead of a JSON
 /// parse: find `"data":{` (it cannot occur inside a JSON string, whose quotes are escaped), then
 /// walk that object's keys; its values must be flat (the bench's are `run`, `seq`, `t` and
 /// `text`). Anything else is not a bench message. `verify` checks the first hit of every run
 /// against a full parse.
-pub fn bench_fields(event: &str) -> Option<(u64, f64)> {
+pub fn bench_fields(event: &str) -> Option<Fields> {
     const DATA: &[u8] = b"\"data\":";
     let b = event.as_bytes();
     let mut i = 0;
@@ -188,7 +194,7 @@ pub fn bench_fields(event: &str) -> Option<(u64, f64)> {
             break;
         }
     }
-    let (mut run, mut t) = (None, None);
+    let (mut run, mut seq, mut t) = (None, None, None);
     loop {
         // A key: no escapes in the bench's keys.
         if *b.get(i)? != b'"' {
@@ -218,35 +224,52 @@ pub fn bench_fields(event: &str) -> Option<(u64, f64)> {
         }
         match key {
             b"run" => run = Some(event.get(value..i)?.parse::<u64>().ok()?),
+            b"seq" => seq = Some(event.get(value..i)?.parse::<u32>().ok()?),
             b"t" => t = Some(event.get(value..i)?.parse::<f64>().ok()?),
             _ => {}
         }
         match *b.get(i)? {
             b',' => i += 1,
-            b'}' => return Some((run?, t?)),
+            b'}' => {
+                return Some(Fields {
+                    run: run?,
+                    seq: seq?,
+                    t: t?,
+                })
+            }
             _ => return None,
         }
     }
 }
 
+/// What the clients read of a bench message: its round, its number in the round, and the
+/// publish time (wall-clock ms).
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    pub run: u64,
+    pub seq: u32,
+    pub t: f64,
+}
+
 /// Fails unless a full JSON parse of `event` finds the message `bench_fields` read.
-pub fn verify(kind: Kind, event: &str, run: u64, t: f64) -> Result<(), String> {
+pub fn verify(kind: Kind, event: &str, f: Fields) -> Result<(), String> {
     let v: Value = serde_json::from_str(event).map_err(|e| format!("{e}: {}", head(event)))?;
     let m = match kind {
         Kind::Ours => &v,
-        Kind::Theirs if v[0] == "message" => &v[1],
-        Kind::Theirs => return Err(format!("not a message event: {}", head(event))),
+        Kind::SocketIo if v[0] == "message" => &v[1],
+        Kind::SocketIo => return Err(format!("not a message event: {}", head(event))),
     };
     let ok = m["type"] == "message"
-        && m["data"]["run"].as_u64() == Some(run)
+        && m["data"]["run"].as_u64() == Some(f.run)
+        && m["data"]["seq"].as_u64() == Some(u64::from(f.seq))
         && m["data"]["t"]
             .as_f64()
-            .is_some_and(|full| (full - t).abs() < 1e-6);
+            .is_some_and(|full| (full - f.t).abs() < 1e-6);
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "fast extraction read run {run}, t {t} from a frame a full parse disagrees with: {}",
+            "fast extraction read {f:?} from a frame a full parse disagrees with: {}",
             head(event)
         ))
     }
