@@ -1,8 +1,11 @@
 //! Emitter throughput against a private `redis-server`, each figure a ratio against
-//! `redis-benchmark` publishing the same bytes on the same channel in the same run.
+//! `redis-benchmark` publishing the same bytes on the same channel in the same run, and
+//! against socketioxide-emitter 0.1 (the Rust Socket.IO stack's emitter, benches/socketioxide)
+//! publishing the same message.
 //!
 //! Run with `cargo bench --bench emit`; needs `redis-server` and `redis-benchmark` (Debian
-//! packages redis-server and redis-tools) on PATH. See benches/README.md.
+//! packages redis-server and redis-tools) on PATH, and builds benches/socketioxide on first
+//! use. See benches/README.md.
 //!
 //! Machines are shared and noisy, so throughput is never judged in absolute terms: each round
 //! runs the baseline and then ours back to back, and the reported ratio is the median of the
@@ -37,9 +40,17 @@ const PIPELINED_N: usize = 100_000;
 const BATCH: usize = 1000;
 /// redis-benchmark's pipeline depth for the pipelined baselines the targets refer to.
 const BASELINE_PIPELINE: usize = 16;
-/// A second, informational baseline at about the depth our pipelined modes reach
-/// (`emit_batch` sends a whole batch per round trip; the queued writer up to 1024).
+/// A second baseline at about the depth our pipelined modes reach (`emit_batch` sends a whole
+/// batch per round trip; the queued writer up to 1024); also socketioxide-emitter's number of
+/// emits in flight.
 const SAME_DEPTH_PIPELINE: usize = BATCH;
+/// Targets: against redis-benchmark at -P1 / -P16 / the same depth, and socketioxide-emitter.
+const BLOCKING_TARGET: f64 = 0.90;
+const PIPELINED_TARGET: f64 = 0.80;
+const SAME_DEPTH_TARGET: f64 = 0.80;
+const SOCKETIOXIDE_TARGET: f64 = 1.0;
+/// The emit path (id + route + encode) per packet, pinned.
+const EMIT_PATH_TARGET_NS: f64 = 300.0;
 /// Target size of the native (JSON) packet, in bytes.
 const PAYLOAD_BYTES: usize = 200;
 
@@ -57,6 +68,8 @@ fn run() -> Res<()> {
     let benchmark_version = require("redis-benchmark", "redis-tools")?;
     // Counted before pinning, which narrows what available_parallelism reports.
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // Built before pinning, so the build has every CPU.
+    let peer = common::socketioxide_peer()?;
     let pin = Pin::from_env()?;
     // Before any thread exists, so the writer threads inherit the CPU too.
     pin.this_process()?;
@@ -108,54 +121,67 @@ fn run() -> Res<()> {
             println!("  baseline: redis-benchmark publishes these same bytes on the same channel");
             sample
         };
+        // socketioxide-emitter gets the message as our emit publishes it (with `id` and
+        // `from`), to the same room.
+        let mut peer_msg = msg.clone();
+        peer_msg.insert("id".into(), Value::String(symple::id::message_id()));
+        peer_msg.insert("from".into(), Value::String("server".into()));
         let bench = Baseline {
             port: redis.port,
             packet: &baseline,
             pin: &pin,
+            peer: &peer,
+            peer_message: Value::Object(peer_msg).to_string(),
         };
-
-        let r = compare(&bench, &[1], BLOCKING_N, || {
-            let objects = copies(&msg, BLOCKING_N);
-            let t = Instant::now();
-            for o in objects {
-                blocking.emit(o)?;
-            }
-            Ok(BLOCKING_N as f64 / t.elapsed().as_secs_f64())
-        })?;
-        r.print("blocking emit", 0.90);
+        let (peer_bytes, peer_channel) = bench.peer_sample()?;
+        println!(
+            "  socketioxide-emitter: the same message (with id and from) to room alice, {peer_bytes} B \
+             (its request envelope around Socket.IO's JSON encoding) on {peer_channel}"
+        );
 
         let r = compare(
             &bench,
-            &[BASELINE_PIPELINE, SAME_DEPTH_PIPELINE],
-            PIPELINED_N,
+            &[Probe::Benchmark(1), Probe::PeerOne],
+            BLOCKING_N,
             || {
-                let batches: Vec<Vec<Object>> = (0..PIPELINED_N / BATCH)
-                    .map(|_| copies(&msg, BATCH))
-                    .collect();
-                let t = Instant::now();
-                for batch in batches {
-                    blocking.emit_batch(batch)?;
-                }
-                Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
-            },
-        )?;
-        r.print(&format!("emit_batch x{BATCH}"), 0.80);
-
-        let r = compare(
-            &bench,
-            &[BASELINE_PIPELINE, SAME_DEPTH_PIPELINE],
-            PIPELINED_N,
-            || {
-                let objects = copies(&msg, PIPELINED_N);
+                let objects = copies(&msg, BLOCKING_N);
                 let t = Instant::now();
                 for o in objects {
-                    queued.emit(o)?;
+                    blocking.emit(o)?;
                 }
-                queued.flush()?;
-                Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
+                Ok(BLOCKING_N as f64 / t.elapsed().as_secs_f64())
             },
         )?;
-        r.print("queued emit+flush", 0.80);
+        r.print("blocking emit", &[BLOCKING_TARGET, SOCKETIOXIDE_TARGET]);
+
+        let pipelined = [
+            Probe::Benchmark(BASELINE_PIPELINE),
+            Probe::Benchmark(SAME_DEPTH_PIPELINE),
+            Probe::PeerPipelined(SAME_DEPTH_PIPELINE),
+        ];
+        let pipelined_targets = [PIPELINED_TARGET, SAME_DEPTH_TARGET, SOCKETIOXIDE_TARGET];
+        let r = compare(&bench, &pipelined, PIPELINED_N, || {
+            let batches: Vec<Vec<Object>> = (0..PIPELINED_N / BATCH)
+                .map(|_| copies(&msg, BATCH))
+                .collect();
+            let t = Instant::now();
+            for batch in batches {
+                blocking.emit_batch(batch)?;
+            }
+            Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
+        })?;
+        r.print(&format!("emit_batch x{BATCH}"), &pipelined_targets);
+
+        let r = compare(&bench, &pipelined, PIPELINED_N, || {
+            let objects = copies(&msg, PIPELINED_N);
+            let t = Instant::now();
+            for o in objects {
+                queued.emit(o)?;
+            }
+            queued.flush()?;
+            Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
+        })?;
+        r.print("queued emit+flush", &pipelined_targets);
     }
 
     println!();
@@ -249,7 +275,13 @@ fn encode_table(base: &Object, native_emitter: &Emitter, sio_emitter: &Emitter) 
         })
     })?);
     let sio_emit = median(rounds(|| emit_path(sio_emitter, base))?);
-    // The id alone, since `emit` makes one per message.
+    // The id alone, since `emit` makes one per message; uuid v4 for comparison.
+    let id_ns = median(rounds(|| {
+        per_packet(ENCODE_N, || {
+            black_box(symple::id::message_id());
+            Ok(())
+        })
+    })?);
     let uuid = median(rounds(|| {
         per_packet(ENCODE_N, || {
             black_box(uuid::Uuid::new_v4().to_string());
@@ -257,21 +289,27 @@ fn encode_table(base: &Object, native_emitter: &Emitter, sio_emitter: &Emitter) 
         })
     })?);
 
-    println!("encode, ns/packet, object -> Packet (target < 1000 ns)");
+    println!(
+        "encode, ns/packet: encoder (target < 1000 ns) and emit path = id + route + encode \
+         (target <= {EMIT_PATH_TARGET_NS:.0} ns, pinned: SYMPLE_BENCH_PIN=same)"
+    );
     for (name, encoder, emit) in [
         ("native JSON", native_encoder, native_emit),
         ("socket.io msgpack", sio_encoder, sio_emit),
     ] {
         println!(
-            "  {name:<18}  encoder {encoder:>6.0} ns  {}   emit path incl. id {emit:>6.0} ns  (info)",
+            "  {name:<18}  encoder {encoder:>6.0} ns  {:<6}  emit path {emit:>6.0} ns  {}",
             verdict(encoder < 1000.0),
+            verdict(emit <= EMIT_PATH_TARGET_NS),
         );
     }
-    println!("  of which the id: uuid::Uuid::new_v4().to_string() {uuid:>6.0} ns");
-    println!("  (encoder: packet::native::encode / socketio::encode_event on a ready object;");
     println!(
-        "   emit path: Emitter::packet = uuid v4 id + Route::message_packet, object moved in)"
+        "  of which the id: symple::id::message_id() {id_ns:>4.0} ns   \
+         (uuid::Uuid::new_v4().to_string(): {uuid:.0} ns)"
     );
+    println!("  (encoder: packet::native::encode / socketio::encode_event on a ready object;");
+    println!("   emit path: Emitter::packet = message id + Route::message_packet, object moved in");
+    println!("   and dropped: what `emit` does before Redis)");
     Ok(())
 }
 
@@ -308,31 +346,52 @@ fn rounds(mut f: impl FnMut() -> Res<f64>) -> Res<Vec<f64>> {
     (0..round_count()).map(|_| f()).collect()
 }
 
-/// Rates of each round: one list per baseline pipeline depth, and ours.
+/// A baseline run beside ours.
+#[derive(Clone, Copy)]
+enum Probe {
+    /// `redis-benchmark -c 1 -P depth` publishing our packet's bytes.
+    Benchmark(usize),
+    /// socketioxide-emitter, each emit awaited.
+    PeerOne,
+    /// socketioxide-emitter, this many emits in flight.
+    PeerPipelined(usize),
+}
+
+impl Probe {
+    fn label(self) -> String {
+        match self {
+            Probe::Benchmark(p) => format!("redis-benchmark -P{p}"),
+            Probe::PeerOne => "socketioxide-emitter, one at a time".into(),
+            Probe::PeerPipelined(d) => format!("socketioxide-emitter, {d} in flight"),
+        }
+    }
+}
+
+/// Rates of each round: one list per probe, and ours.
 struct Comparison {
-    pipelines: Vec<usize>,
+    probes: Vec<Probe>,
     baselines: Vec<Vec<f64>>,
     ours: Vec<f64>,
 }
 
-/// An untimed warm-up of each side, then alternating rounds: baseline(s), ours, ...
+/// An untimed warm-up of each side, then alternating rounds: the probes, ours, ...
 fn compare(
     bench: &Baseline<'_>,
-    pipelines: &[usize],
+    probes: &[Probe],
     n: usize,
     mut ours: impl FnMut() -> Res<f64>,
 ) -> Res<Comparison> {
-    for &p in pipelines {
+    for &p in probes {
         bench.rate(p, n / 10)?;
     }
     ours()?;
     let mut c = Comparison {
-        pipelines: pipelines.to_vec(),
-        baselines: vec![Vec::new(); pipelines.len()],
+        probes: probes.to_vec(),
+        baselines: vec![Vec::new(); probes.len()],
         ours: Vec::new(),
     };
     for _ in 0..round_count() {
-        for (&p, rates) in pipelines.iter().zip(&mut c.baselines) {
+        for (&p, rates) in probes.iter().zip(&mut c.baselines) {
             rates.push(bench.rate(p, n)?);
         }
         c.ours.push(ours()?);
@@ -341,44 +400,89 @@ fn compare(
 }
 
 impl Comparison {
-    /// The first baseline carries the target; any other is printed for information.
-    fn print(&self, label: &str, target: f64) {
+    /// One line per probe, each with its target (`targets[i]`).
+    fn print(&self, label: &str, targets: &[f64]) {
         let ours = median(self.ours.clone());
-        for (i, (p, baseline)) in self.pipelines.iter().zip(&self.baselines).enumerate() {
+        println!("  {label:<18} {ours:>8.0}/s");
+        for ((p, baseline), target) in self.probes.iter().zip(&self.baselines).zip(targets) {
             let ratios: Vec<f64> = self.ours.iter().zip(baseline).map(|(o, b)| o / b).collect();
             let ratio = median(ratios.clone());
             let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
-            let (head, goal) = if i == 0 {
-                (
-                    format!("{label:<18} {ours:>8.0}/s"),
-                    format!("(target >= {target:.2}x) {:<6}", verdict(ratio >= target)),
-                )
-            } else {
-                (
-                    format!("{:<18} {:>10}", "  same depth", ""),
-                    format!("{:<25}", "(info)"),
-                )
-            };
             println!(
-                "  {head}  redis-benchmark {:<6} {:>8.0}/s  ratio {ratio:.2}x  {goal}  rounds {}",
-                format!("-P{p}"),
+                "    vs {:<38} {:>8.0}/s  ratio {ratio:>5.2}x  (target >= {target:.2}x) {:<6}  rounds {}",
+                p.label(),
                 median(baseline.clone()),
+                verdict(ratio >= *target),
                 each.join(" "),
             );
         }
     }
 }
 
-/// `redis-benchmark -c 1` publishing one packet's bytes, passed as one argv element.
+/// The baselines' side: `redis-benchmark -c 1` publishing one packet's bytes (passed as one
+/// argv element), and the socketioxide peer's `emit-rate` publishing the same message.
 struct Baseline<'a> {
     port: u16,
     packet: &'a Packet,
     pin: &'a Pin,
+    peer: &'a std::path::Path,
+    peer_message: String,
 }
 
 impl Baseline<'_> {
-    /// Requests per second as redis-benchmark reports them.
-    fn rate(&self, pipeline: usize, n: usize) -> Res<f64> {
+    /// Messages per second: as redis-benchmark reports them, or as the peer measured them.
+    fn rate(&self, probe: Probe, n: usize) -> Res<f64> {
+        match probe {
+            Probe::Benchmark(p) => self.benchmark(p, n),
+            Probe::PeerOne => Ok(self.peer_run("one", n, 1)?.0),
+            Probe::PeerPipelined(d) => Ok(self.peer_run("pipelined", n, d)?.0),
+        }
+    }
+
+    /// Size and channel of the peer's packet.
+    fn peer_sample(&self) -> Res<(u64, String)> {
+        let (_, v) = self.peer_run("one", 10, 1)?;
+        Ok((
+            v["bytes"].as_u64().unwrap_or(0),
+            v["channel"].as_str().unwrap_or("?").to_owned(),
+        ))
+    }
+
+    fn peer_run(&self, mode: &str, n: usize, depth: usize) -> Res<(f64, Value)> {
+        let out = self
+            .pin
+            .command(self.pin.client_cpu(), &self.peer.to_string_lossy())
+            .args([
+                "emit-rate",
+                &format!("redis://127.0.0.1:{}", self.port),
+                mode,
+            ])
+            .args([
+                &n.to_string(),
+                &depth.to_string(),
+                "alice",
+                &self.peer_message,
+            ])
+            .stdin(Stdio::null())
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let v: Value = stdout
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or(Value::Null);
+        match v["rate"].as_f64() {
+            Some(rate) if out.status.success() => Ok((rate, v)),
+            _ => Err(format!(
+                "socketioxide emit-rate failed ({}): {stdout}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into()),
+        }
+    }
+
+    fn benchmark(&self, pipeline: usize, n: usize) -> Res<f64> {
         let out = self
             .pin
             .command(self.pin.client_cpu(), "redis-benchmark")
