@@ -40,7 +40,7 @@ process.on('uncaughtException', (err) => log('uncaught exception:', err));
 delete process.env.PORT;
 
 const { io: ioClient } = require('socket.io-client');
-const { createClient } = require('redis');
+const { createClient, createCluster } = require('redis');
 
 const REDIS_URL = process.env.REDIS_URL;
 const SERVERS = parseInt(process.argv[2] || process.env.SERVERS || '2', 10);
@@ -48,6 +48,33 @@ const SERVERS = parseInt(process.argv[2] || process.env.SERVERS || '2', 10);
 const SERVER_KIND = process.env.SERVER_KIND || 'symple';
 const SHARDED_MODE = SERVER_KIND.startsWith('sharded:') ? SERVER_KIND.slice('sharded:'.length) : null;
 const STREAM = 'socket.io'; // the Streams adapter's default stream
+// A Redis Cluster, named as symple names it: redis+cluster://[user:pw@]host:port,host:port,...
+const CLUSTER = /^rediss?\+cluster:\/\//.test(REDIS_URL || '');
+
+// A node-redis client for REDIS_URL: `createCluster` over the seeds for a cluster URL.
+function redisClient() {
+  if (!CLUSTER) return createClient({ url: REDIS_URL });
+  const rest = REDIS_URL.replace(/^rediss?\+cluster:\/\//, '').replace(/[/?].*$/, '');
+  const at = rest.lastIndexOf('@');
+  const [user, pass] = at < 0 ? [] : rest.slice(0, at).split(':').map(decodeURIComponent);
+  const hosts = rest.slice(at + 1).split(',');
+  const defaults = {};
+  if (user) defaults.username = user;
+  if (pass) defaults.password = pass;
+  return createCluster({ rootNodes: hosts.map((h) => ({ url: 'redis://' + h })), defaults });
+}
+
+// A command every node answers for itself (PUBSUB, CLIENT LIST): the answers of all nodes.
+async function onEveryNode(args) {
+  if (!CLUSTER) return [await ctl.sendCommand(args)];
+  const nodes = ctl.masters.concat(ctl.replicas);
+  return Promise.all(nodes.map(async (n) => (await ctl.nodeClient(n)).sendCommand(args)));
+}
+
+// A command on `key` (routed to its slot's node on a cluster).
+function keyed(key, args) {
+  return CLUSTER ? ctl.sendCommand(key, false, args) : ctl.sendCommand(args);
+}
 const READY_TIMEOUT_MS = 10000;
 const CONNECT_TIMEOUT_MS = 5000;
 const SYNC_TIMEOUT_MS = 5000;
@@ -84,26 +111,31 @@ function withTimeout(promise, ms, what) {
 // ---------------------------------------------------------------------------
 // Startup
 // ---------------------------------------------------------------------------
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+
 async function numsub(channel) {
-  const res = await ctl.sendCommand(['PUBSUB', 'NUMSUB', channel]);
-  return Number(res[1]);
+  return sum((await onEveryNode(['PUBSUB', 'NUMSUB', channel])).map((r) => Number(r[1])));
 }
 
 async function numpat() {
-  return Number(await ctl.sendCommand(['PUBSUB', 'NUMPAT']));
+  return sum((await onEveryNode(['PUBSUB', 'NUMPAT'])).map(Number));
 }
 
 async function shardNumsub(channel) {
-  const res = await ctl.sendCommand(['PUBSUB', 'SHARDNUMSUB', channel]);
-  return Number(res[1]);
+  return sum((await onEveryNode(['PUBSUB', 'SHARDNUMSUB', channel])).map((r) => Number(r[1])));
 }
 
 // Connections blocked in XREAD: the Streams adapters' readers, waiting for entries.
 async function xreadBlocked() {
-  const list = await ctl.sendCommand(['CLIENT', 'LIST']);
-  return String(list)
-    .split('\n')
-    .filter((l) => / cmd=xread /.test(l) && / flags=[A-Za-z]*b/.test(l)).length;
+  const lists = await onEveryNode(['CLIENT', 'LIST']);
+  return sum(
+    lists.map(
+      (list) =>
+        String(list)
+          .split('\n')
+          .filter((l) => / cmd=xread /.test(l) && / flags=[A-Za-z]*b/.test(l)).length
+    )
+  );
 }
 
 // What a server is subscribed to, as a number that grows by one per ready server.
@@ -120,7 +152,7 @@ async function startPlain() {
   const { Server } = require('socket.io');
   const server = http.createServer();
   server.listen({ port: 0, host: '127.0.0.1' });
-  const pub = createClient({ url: REDIS_URL });
+  const pub = redisClient();
   pub.on('error', (err) => log('server redis error:', err.message));
   await pub.connect();
   const redis = [pub];
@@ -181,7 +213,8 @@ async function start() {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   const remaining = () => Math.max(1, deadline - Date.now());
 
-  ctl = createClient({ url: REDIS_URL });
+  if (CLUSTER && SERVER_KIND === 'symple') fatal('symple@2.1.1 (node-redis 4.0) cannot use a Redis Cluster');
+  ctl = redisClient();
   ctl.on('error', (err) => log('control redis error:', err.message));
   await withTimeout(ctl.connect(), remaining(), 'connecting to Redis');
 
@@ -205,7 +238,7 @@ async function start() {
       // A reader starts at `$` and stays there until it reads an entry, and it re-reads from
       // `$` after each empty 5 s block: an entry added in that instant would be missed. An
       // entry without `nsp` (which every adapter skips) moves every reader past `$` now.
-      await ctl.sendCommand(['XADD', STREAM, '*', 'harness', 'ready']);
+      await keyed(STREAM, ['XADD', STREAM, '*', 'harness', 'ready']);
     }
     log('ready:', SERVER_KIND, 'x', SERVERS);
     out({ event: 'listening', ports });
