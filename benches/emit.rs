@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use symple::packet::native::{self, Fill};
-use symple::packet::socketio::{encode_event, Broadcast, Server};
+use symple::packet::socketio::{Broadcast, Server};
+use symple::packet::Adapter;
 use symple::{Emitter, Object, Packet, Room, Target};
 
 use common::{load_average, median, require, verdict, RedisServer, Res};
@@ -265,12 +266,7 @@ fn encode_table(base: &Object, native_emitter: &Emitter, sio_emitter: &Emitter) 
     let native_emit = median(rounds(|| emit_path(native_emitter, base))?);
     let sio_encoder = median(rounds(|| {
         per_packet(ENCODE_N, || {
-            black_box(encode_event(
-                &server,
-                &to_alice,
-                "message",
-                black_box(&sio_arg),
-            )?);
+            black_box(server.encode_event(&to_alice, "message", black_box(&sio_arg))?);
             Ok(())
         })
     })?);
@@ -307,7 +303,7 @@ fn encode_table(base: &Object, native_emitter: &Emitter, sio_emitter: &Emitter) 
         "  of which the id: symple::id::message_id() {id_ns:>4.0} ns   \
          (uuid::Uuid::new_v4().to_string(): {uuid:.0} ns)"
     );
-    println!("  (encoder: packet::native::encode / socketio::encode_event on a ready object;");
+    println!("  (encoder: packet::native::encode / Server::encode_event on a ready object;");
     println!("   emit path: Emitter::packet = message id + Route::message_packet, object moved in");
     println!("   and dropped: what `emit` does before Redis)");
     Ok(())

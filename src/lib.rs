@@ -14,13 +14,13 @@
 //!
 //! ```
 //! use symple::{Message, Room};
-//! use symple::packet::socketio::{encode_event, Broadcast, Server};
+//! use symple::packet::{socketio::{Broadcast, Server}, Adapter};
 //!
 //! let msg = Message::new(serde_json::json!({"text": "hi"})).subtype("chat");
 //! let mut to = Broadcast::default();
 //! to.add_rooms([Room::from("alice")]);
 //! let arg = serde_json::to_value(&msg)?;
-//! let packet = encode_event(&Server::default(), &to, "message", &[arg])?;
+//! let packet = Server::default().encode_event(&to, "message", &[arg])?;
 //! assert_eq!(packet.channel, "symple#/#alice#");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

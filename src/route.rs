@@ -5,12 +5,24 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::packet::native::{self, Fill};
-use crate::packet::sharded::{self, Sharded, SubscriptionMode};
+use crate::packet::sharded::{Sharded, SubscriptionMode};
 use crate::packet::socketio::{self, Broadcast, Request, Server};
 use crate::packet::streams::{self, Streams};
 use crate::packet::view::{self, JsonView, Node};
-use crate::packet::{EventArgs, Packet};
+use crate::packet::{Adapter, EventArgs, Packet};
 use crate::protocol::{Address, Object, Room, To};
+
+/// `$body` with `$a` bound to the target's [`Adapter`], or `$native` for the native target.
+macro_rules! on_adapter {
+    ($target:expr, $a:ident => $body:expr, native => $native:expr) => {
+        match $target {
+            Target::SocketIo($a) => $body,
+            Target::SocketIoSharded($a) => $body,
+            Target::SocketIoStreams($a) => $body,
+            Target::Native => $native,
+        }
+    };
+}
 
 /// Which servers read the packets.
 ///
@@ -266,18 +278,13 @@ impl Route {
 
     /// A server-side request (join, leave, disconnect); Socket.IO targets only.
     pub fn request_packet(&self, request: &Request) -> Result<Packet> {
-        let broadcast = || socketio_rooms(&self.broadcast);
-        match &self.target {
-            Target::SocketIo(server) => socketio::encode_request(server, &*broadcast()?, request),
-            Target::SocketIoSharded(t) => sharded::encode_request(t, &*broadcast()?, request),
-            Target::SocketIoStreams(t) => streams::encode_request(t, &*broadcast()?, request),
-            Target::Native => Err(Error::Unsupported(
-                "sockets_join, sockets_leave and disconnect_sockets need a Socket.IO target \
-                 (socketio, socketio-sharded or socketio-streams); native servers have no \
-                 server-side room operations"
-                    .into(),
-            )),
-        }
+        on_adapter!(&self.target, adapter => adapter.encode_request(&*socketio_rooms(&self.broadcast)?, request),
+        native => Err(Error::Unsupported(
+            "sockets_join, sockets_leave and disconnect_sockets need a Socket.IO target \
+             (socketio, socketio-sharded or socketio-streams); native servers have no \
+             server-side room operations"
+                .into(),
+        )))
     }
 
     /// An event packet on the route's Socket.IO target, whichever adapter it is for.
@@ -287,14 +294,10 @@ impl Route {
         event: &str,
         args: EventArgs<'_, 'a, V>,
     ) -> Result<Packet> {
-        match &self.target {
-            Target::SocketIo(server) => socketio::encode(server, broadcast, event, args),
-            Target::SocketIoSharded(t) => sharded::encode(t, broadcast, event, args),
-            Target::SocketIoStreams(t) => streams::encode(t, broadcast, event, args),
-            Target::Native => Err(Error::Unsupported(
-                "custom events need a Socket.IO target; native servers take Symple messages".into(),
-            )),
-        }
+        on_adapter!(&self.target, adapter => adapter.encode(broadcast, event, args),
+        native => Err(Error::Unsupported(
+            "custom events need a Socket.IO target; native servers take Symple messages".into(),
+        )))
     }
 
     fn native_to(&self) -> Result<Option<To>> {

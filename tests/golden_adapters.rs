@@ -6,21 +6,12 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::golden_cases::cases;
-use symple::packet::sharded::{self, Sharded};
+use support::golden_cases::{cases, rooms};
+use symple::packet::sharded::Sharded;
 use symple::packet::socketio::{Broadcast, Request};
-use symple::packet::streams::{self, Streams};
-use symple::{Packet, Room};
-
-fn rooms(v: &Value) -> Vec<Room> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| Room::from_json(r).expect("room"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use symple::packet::streams::Streams;
+use symple::packet::Adapter;
+use symple::Packet;
 
 /// Our packet for one case.
 fn packet(case: &Value) -> symple::Result<Packet> {
@@ -46,8 +37,8 @@ fn packet(case: &Value) -> symple::Result<Packet> {
                 t = t.subscription_mode(mode.parse()?);
             }
             match request {
-                None => sharded::encode_event(&t, &b, event, &args),
-                Some(r) => sharded::encode_request(&t, &b, &r),
+                None => t.encode_event(&b, event, &args),
+                Some(r) => t.encode_request(&b, &r),
             }
         }
         Some("streams") => {
@@ -62,8 +53,8 @@ fn packet(case: &Value) -> symple::Result<Packet> {
                 t = t.stream_count(n as u32)?;
             }
             match request {
-                None => streams::encode_event(&t, &b, event, &args),
-                Some(r) => streams::encode_request(&t, &b, &r),
+                None => t.encode_event(&b, event, &args),
+                Some(r) => t.encode_request(&b, &r),
             }
         }
         other => panic!("unknown adapter {other:?}"),

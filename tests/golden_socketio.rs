@@ -4,19 +4,10 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::golden_cases::{cases, symple_message};
-use symple::packet::socketio::{encode_event, encode_request, Broadcast, Request, Server};
+use support::golden_cases::{cases, rooms, symple_message};
+use symple::packet::socketio::{Broadcast, Request, Server};
+use symple::packet::Adapter;
 use symple::Room;
-
-fn rooms(v: &Value) -> Vec<Room> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| Room::from_json(r).expect("room"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Our packet for one golden case: `Ok((channel, hex))` or `Err(message)`.
 fn ours(case: &Value) -> Result<(String, String), String> {
@@ -33,17 +24,12 @@ fn ours(case: &Value) -> Result<(String, String), String> {
     let packet = match case["op"].as_str().unwrap_or("emit") {
         "emit" => {
             let args = case["args"].as_array().cloned().unwrap_or_default();
-            encode_event(
-                &server,
-                &b,
-                case["event"].as_str().unwrap_or("message"),
-                &args,
-            )
+            server.encode_event(&b, case["event"].as_str().unwrap_or("message"), &args)
         }
-        "socketsJoin" => encode_request(&server, &b, &Request::Join(rooms(&case["joinRooms"]))),
-        "socketsLeave" => encode_request(&server, &b, &Request::Leave(rooms(&case["joinRooms"]))),
+        "socketsJoin" => server.encode_request(&b, &Request::Join(rooms(&case["joinRooms"]))),
+        "socketsLeave" => server.encode_request(&b, &Request::Leave(rooms(&case["joinRooms"]))),
         "disconnectSockets" => {
-            encode_request(&server, &b, &Request::Disconnect(case["close"] == true))
+            server.encode_request(&b, &Request::Disconnect(case["close"] == true))
         }
         op => panic!("unknown op {op}"),
     }
@@ -83,13 +69,10 @@ fn independent_decoder_reads_the_documented_structure() {
     b.add_except([Room::from("bob")]);
     b.compress = Some(true);
     let msg = symple_message();
-    let p = encode_event(
-        &Server::new("symple", "/").unwrap(),
-        &b,
-        "message",
-        std::slice::from_ref(&msg),
-    )
-    .unwrap();
+    let p = Server::new("symple", "/")
+        .unwrap()
+        .encode_event(&b, "message", std::slice::from_ref(&msg))
+        .unwrap();
     let v = rmpv::decode::read_value(&mut &p.payload[..]).unwrap();
     let arr = v.as_array().unwrap();
     assert_eq!(arr.len(), 3);

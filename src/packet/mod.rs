@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::packet::socketio::{Broadcast, Request};
 use crate::packet::view::JsonView;
 
 pub(crate) mod cluster;
@@ -138,6 +139,44 @@ impl Packet {
         }
         args.push(Cow::Borrowed(&self.payload));
         args
+    }
+}
+
+/// The packets one Socket.IO adapter reads, made for the sockets a [`Broadcast`] matches:
+/// events, and the server-side requests (join, leave, disconnect). Implemented by the target
+/// of each adapter: [`socketio::Server`] (the classic adapter), [`sharded::Sharded`] and
+/// [`streams::Streams`].
+///
+/// ```
+/// use symple::packet::{sharded::Sharded, socketio::{Broadcast, Request, Server}, streams::Streams, Adapter};
+/// let b = Broadcast::default();
+/// let args = [serde_json::json!({"text": "hi"})];
+/// assert_eq!(Server::default().encode_event(&b, "message", &args)?.command_name(), "PUBLISH");
+/// assert_eq!(Sharded::default().encode_event(&b, "message", &args)?.command_name(), "SPUBLISH");
+/// assert_eq!(Streams::default().encode_request(&b, &Request::Disconnect(true))?.command_name(), "XADD");
+/// # Ok::<(), symple::Error>(())
+/// ```
+pub trait Adapter {
+    /// Encodes an event whose arguments are [`EventArgs`]; refuses a reserved event name and
+    /// rooms the adapter cannot name.
+    fn encode<'a, V: JsonView<'a>>(
+        &self,
+        broadcast: &Broadcast,
+        event: &str,
+        args: EventArgs<'_, 'a, V>,
+    ) -> Result<Packet, Error>;
+
+    /// Encodes a join, leave or disconnect request.
+    fn encode_request(&self, broadcast: &Broadcast, request: &Request) -> Result<Packet, Error>;
+
+    /// Encodes an event with any arguments.
+    fn encode_event(
+        &self,
+        broadcast: &Broadcast,
+        event: &str,
+        args: &[Value],
+    ) -> Result<Packet, Error> {
+        self.encode::<&Value>(broadcast, event, EventArgs::Values(args))
     }
 }
 

@@ -16,14 +16,12 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde_json::Value;
-
 use crate::error::Error;
 use crate::packet::cluster::{self, BROADCAST, UID};
 use crate::packet::json::{write_integer, write_str};
 use crate::packet::socketio::{Broadcast, Request, Server};
 use crate::packet::view::JsonView;
-use crate::packet::{EventArgs, Packet};
+use crate::packet::{Adapter, EventArgs, Packet};
 use crate::protocol::Room;
 
 /// The adapter's `subscriptionMode`: which channels its servers subscribe to, hence where a
@@ -182,73 +180,54 @@ fn looks_like_a_socket_id(room: &Room) -> bool {
     matches!(room, Room::Name(n) if n.len() >= 20 && n.encode_utf16().count() == 20)
 }
 
-/// Encodes an event with any arguments.
+/// Events as SPUBLISH of `{"type":3,"data":…,"uid":"emitter","nsp":…}` on the channel of
+/// [`Sharded::broadcast_channel`]; requests (types 4, 5, 6) on `<key>#<nsp>#`.
 ///
 /// ```
-/// use symple::packet::sharded::{encode_event, Sharded};
-/// use symple::packet::socketio::Broadcast;
+/// use symple::packet::{sharded::Sharded, socketio::{Broadcast, Request}, Adapter};
 /// let mut b = Broadcast::default();
 /// b.add_rooms([symple::Room::from("team")]);
-/// let p = encode_event(&Sharded::default(), &b, "message", &[serde_json::json!(1)])?;
+/// let p = Sharded::default().encode_event(&b, "message", &[serde_json::json!(1)])?;
 /// assert_eq!((p.command_name(), p.channel.as_str()), ("SPUBLISH", "symple#/#team#"));
 /// assert_eq!(
 ///     p.payload,
 ///     br#"{"type":3,"data":{"packet":{"type":2,"data":["message",1]},"opts":{"rooms":["team"],"except":[],"flags":{}}},"uid":"emitter","nsp":"/"}"#
 /// );
-/// # Ok::<(), symple::Error>(())
-/// ```
-pub fn encode_event(
-    target: &Sharded,
-    broadcast: &Broadcast,
-    event: &str,
-    args: &[Value],
-) -> Result<Packet, Error> {
-    encode::<&Value>(target, broadcast, event, EventArgs::Values(args))
-}
-
-/// Encodes an event whose arguments are [`EventArgs`].
-pub fn encode<'a, V: JsonView<'a>>(
-    target: &Sharded,
-    broadcast: &Broadcast,
-    event: &str,
-    args: EventArgs<'_, 'a, V>,
-) -> Result<Packet, Error> {
-    let mut out = Vec::with_capacity(160 + 448 * args.len());
-    out.extend_from_slice(br#"{"type":"#);
-    write_integer(&mut out, BROADCAST);
-    out.extend_from_slice(br#","data":"#);
-    cluster::write_broadcast(&mut out, broadcast, event, args)?;
-    finish(&mut out, target);
-    Ok(Packet::spublish(
-        target.broadcast_channel(&broadcast.rooms),
-        out,
-    ))
-}
-
-/// Encodes a join, leave or disconnect request (on `<key>#<nsp>#`).
-///
-/// ```
-/// use symple::packet::sharded::{encode_request, Sharded};
-/// use symple::packet::socketio::{Broadcast, Request};
-/// let p = encode_request(&Sharded::default(), &Broadcast::default(), &Request::Disconnect(false))?;
+/// let p = Sharded::default().encode_request(&b, &Request::Disconnect(false))?;
 /// assert_eq!(p.channel, "symple#/#");
 /// assert!(p.payload.starts_with(br#"{"type":6,"data":{"opts":"#));
 /// # Ok::<(), symple::Error>(())
 /// ```
-pub fn encode_request(
-    target: &Sharded,
-    broadcast: &Broadcast,
-    request: &Request,
-) -> Result<Packet, Error> {
-    let mut data = Vec::with_capacity(128);
-    let kind = cluster::write_request(&mut data, broadcast, request)?;
-    let mut out = Vec::with_capacity(data.len() + 64);
-    out.extend_from_slice(br#"{"type":"#);
-    write_integer(&mut out, kind);
-    out.extend_from_slice(br#","data":"#);
-    out.extend_from_slice(&data);
-    finish(&mut out, target);
-    Ok(Packet::spublish(target.channel(), out))
+impl Adapter for Sharded {
+    fn encode<'a, V: JsonView<'a>>(
+        &self,
+        broadcast: &Broadcast,
+        event: &str,
+        args: EventArgs<'_, 'a, V>,
+    ) -> Result<Packet, Error> {
+        let mut out = Vec::with_capacity(160 + 448 * args.len());
+        out.extend_from_slice(br#"{"type":"#);
+        write_integer(&mut out, BROADCAST);
+        out.extend_from_slice(br#","data":"#);
+        cluster::write_broadcast(&mut out, broadcast, event, args)?;
+        finish(&mut out, self);
+        Ok(Packet::spublish(
+            self.broadcast_channel(&broadcast.rooms),
+            out,
+        ))
+    }
+
+    fn encode_request(&self, broadcast: &Broadcast, request: &Request) -> Result<Packet, Error> {
+        let mut data = Vec::with_capacity(128);
+        let kind = cluster::write_request(&mut data, broadcast, request)?;
+        let mut out = Vec::with_capacity(data.len() + 64);
+        out.extend_from_slice(br#"{"type":"#);
+        write_integer(&mut out, kind);
+        out.extend_from_slice(br#","data":"#);
+        out.extend_from_slice(&data);
+        finish(&mut out, self);
+        Ok(Packet::spublish(self.channel(), out))
+    }
 }
 
 /// `,"uid":"emitter","nsp":"<nsp>"}`: the adapter sets both after `type` and `data`.
@@ -326,7 +305,9 @@ mod tests {
             .subscription_mode(SubscriptionMode::DynamicPrivate);
         let mut b = Broadcast::default();
         b.add_rooms(["one".into()]);
-        let p = encode_request(&t, &b, &Request::Join(vec!["vip".into()])).unwrap();
+        let p = t
+            .encode_request(&b, &Request::Join(vec!["vip".into()]))
+            .unwrap();
         assert_eq!(p.channel, "k#/chat#");
         assert_eq!(
             p.payload,

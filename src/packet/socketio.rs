@@ -3,12 +3,11 @@
 //! make sockets join, leave or disconnect.
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::Error;
 use crate::packet::msgpack::{write_array_len, write_int, write_map_len, write_str};
 use crate::packet::view::JsonView;
-use crate::packet::{EventArgs, Packet};
+use crate::packet::{Adapter, EventArgs, Packet};
 use crate::protocol::Room;
 
 /// The uid the JavaScript emitter uses; adapters drop packets whose uid is their own.
@@ -165,86 +164,101 @@ pub fn check_event(event: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Encodes an EVENT packet `[uid, {type: 2, data: [event, ...args], nsp}, {rooms, flags, except}]`,
-/// on `<key>#<nsp>#`, or `<key>#<nsp>#<room>#` when exactly one room is targeted.
+/// The classic adapter: an EVENT packet `[uid, {type: 2, data: [event, ...args], nsp}, {rooms,
+/// flags, except}]` in MessagePack on `<key>#<nsp>#`, or `<key>#<nsp>#<room>#` when exactly one
+/// room is targeted (PUBLISH); requests as JSON on `<key>-request#<nsp>#`.
 ///
 /// ```
-/// use symple::packet::socketio::{encode_event, Broadcast, Server};
+/// use symple::packet::{socketio::{Broadcast, Request, Server}, Adapter};
 /// let mut b = Broadcast::default();
 /// b.add_rooms([symple::Room::from("alice")]);
-/// let p = encode_event(&Server::default(), &b, "message", &[serde_json::json!({"x": 1})])?;
+/// let p = Server::default().encode_event(&b, "message", &[serde_json::json!({"x": 1})])?;
 /// assert_eq!(p.channel, "symple#/#alice#");
 /// assert_eq!(&p.payload[..9], b"\x93\xa7emitter");
+/// let p = Server::default().encode_request(&b, &Request::Join(vec!["vip".into()]))?;
+/// assert_eq!(p.channel, "symple-request#/#");
+/// assert_eq!(p.payload, br#"{"type":2,"opts":{"rooms":["alice"],"except":[]},"rooms":["vip"]}"#);
 /// # Ok::<(), symple::Error>(())
 /// ```
-pub fn encode_event(
-    server: &Server,
-    broadcast: &Broadcast,
-    event: &str,
-    args: &[Value],
-) -> Result<Packet, Error> {
-    encode::<&Value>(server, broadcast, event, EventArgs::Values(args))
-}
+impl Adapter for Server {
+    fn encode<'a, V: JsonView<'a>>(
+        &self,
+        broadcast: &Broadcast,
+        event: &str,
+        args: EventArgs<'_, 'a, V>,
+    ) -> Result<Packet, Error> {
+        check_event(event)?;
+        broadcast.validate()?;
+        let nargs = args.len();
+        let mut out = Vec::with_capacity(64 + event.len() + 448 * nargs);
+        write_array_len(&mut out, 3);
+        write_str(&mut out, UID);
+        // packet: {type, data, nsp}
+        write_map_len(&mut out, 3);
+        write_str(&mut out, "type");
+        write_int(&mut out, EVENT_PACKET);
+        write_str(&mut out, "data");
+        write_array_len(&mut out, 1 + nargs);
+        write_str(&mut out, event);
+        args.write_msgpack(&mut out)?;
+        write_str(&mut out, "nsp");
+        write_str(&mut out, &self.namespace);
+        // opts: {rooms, flags, except}
+        write_map_len(&mut out, 3);
+        write_str(&mut out, "rooms");
+        write_rooms(&mut out, &broadcast.rooms);
+        write_str(&mut out, "flags");
+        let flags = usize::from(broadcast.volatile) + usize::from(broadcast.compress.is_some());
+        write_map_len(&mut out, flags);
+        if broadcast.volatile {
+            write_str(&mut out, "volatile");
+            out.push(0xc3);
+        }
+        if let Some(c) = broadcast.compress {
+            write_str(&mut out, "compress");
+            out.push(if c { 0xc3 } else { 0xc2 });
+        }
+        write_str(&mut out, "except");
+        write_rooms(&mut out, &broadcast.except);
 
-/// [`encode_event`] with one argument: a message map seen through a [`JsonView`], plus
-/// `extra` string fields appended as if inserted last (the `id` and `from` an emitter fills).
-pub fn encode_message<'a, V: JsonView<'a>>(
-    server: &Server,
-    broadcast: &Broadcast,
-    event: &str,
-    message: V::Entries,
-    extra: &[(&str, &str)],
-) -> Result<Packet, Error> {
-    encode::<V>(server, broadcast, event, EventArgs::Message(message, extra))
-}
+        let mut channel = self.broadcast_channel();
+        if let [room] = broadcast.rooms.as_slice() {
+            channel.push_str(&room.to_string());
+            channel.push('#');
+        }
+        Ok(Packet::new(channel, out))
+    }
 
-/// Encodes an event whose arguments are [`EventArgs`].
-pub fn encode<'a, V: JsonView<'a>>(
-    server: &Server,
-    broadcast: &Broadcast,
-    event: &str,
-    args: EventArgs<'_, 'a, V>,
-) -> Result<Packet, Error> {
-    check_event(event)?;
-    broadcast.validate()?;
-    let nargs = args.len();
-    let mut out = Vec::with_capacity(64 + event.len() + 448 * nargs);
-    write_array_len(&mut out, 3);
-    write_str(&mut out, UID);
-    // packet: {type, data, nsp}
-    write_map_len(&mut out, 3);
-    write_str(&mut out, "type");
-    write_int(&mut out, EVENT_PACKET);
-    write_str(&mut out, "data");
-    write_array_len(&mut out, 1 + nargs);
-    write_str(&mut out, event);
-    args.write_msgpack(&mut out)?;
-    write_str(&mut out, "nsp");
-    write_str(&mut out, &server.namespace);
-    // opts: {rooms, flags, except}
-    write_map_len(&mut out, 3);
-    write_str(&mut out, "rooms");
-    write_rooms(&mut out, &broadcast.rooms);
-    write_str(&mut out, "flags");
-    let flags = usize::from(broadcast.volatile) + usize::from(broadcast.compress.is_some());
-    write_map_len(&mut out, flags);
-    if broadcast.volatile {
-        write_str(&mut out, "volatile");
-        out.push(0xc3);
+    fn encode_request(&self, broadcast: &Broadcast, request: &Request) -> Result<Packet, Error> {
+        broadcast.validate()?;
+        let opts = Opts {
+            rooms: &broadcast.rooms,
+            except: &broadcast.except,
+        };
+        let body = match request {
+            Request::Join(rooms) | Request::Leave(rooms) => {
+                if rooms.is_empty() {
+                    return Err(Error::InvalidMessage("no rooms to join or leave".into()));
+                }
+                rooms.iter().try_for_each(Room::validate)?;
+                let kind = if matches!(request, Request::Join(_)) {
+                    REMOTE_JOIN
+                } else {
+                    REMOTE_LEAVE
+                };
+                RequestBody::Rooms { kind, opts, rooms }
+            }
+            Request::Disconnect(close) => RequestBody::Close {
+                kind: REMOTE_DISCONNECT,
+                opts,
+                close: *close,
+            },
+        };
+        Ok(Packet::new(
+            self.request_channel(),
+            serde_json::to_vec(&body)?,
+        ))
     }
-    if let Some(c) = broadcast.compress {
-        write_str(&mut out, "compress");
-        out.push(if c { 0xc3 } else { 0xc2 });
-    }
-    write_str(&mut out, "except");
-    write_rooms(&mut out, &broadcast.except);
-
-    let mut channel = server.broadcast_channel();
-    if let [room] = broadcast.rooms.as_slice() {
-        channel.push_str(&room.to_string());
-        channel.push('#');
-    }
-    Ok(Packet::new(channel, out))
 }
 
 fn write_rooms(out: &mut Vec<u8>, rooms: &[Room]) {
@@ -291,52 +305,6 @@ enum RequestBody<'a> {
     },
 }
 
-/// Encodes a request as JSON on `<key>-request#<nsp>#`.
-///
-/// ```
-/// use symple::packet::socketio::{encode_request, Broadcast, Request, Server};
-/// let mut b = Broadcast::default();
-/// b.add_rooms([symple::Room::from("alice")]);
-/// let p = encode_request(&Server::default(), &b, &Request::Join(vec!["vip".into()]))?;
-/// assert_eq!(p.channel, "symple-request#/#");
-/// assert_eq!(p.payload, br#"{"type":2,"opts":{"rooms":["alice"],"except":[]},"rooms":["vip"]}"#);
-/// # Ok::<(), symple::Error>(())
-/// ```
-pub fn encode_request(
-    server: &Server,
-    broadcast: &Broadcast,
-    request: &Request,
-) -> Result<Packet, Error> {
-    broadcast.validate()?;
-    let opts = Opts {
-        rooms: &broadcast.rooms,
-        except: &broadcast.except,
-    };
-    let body = match request {
-        Request::Join(rooms) | Request::Leave(rooms) => {
-            if rooms.is_empty() {
-                return Err(Error::InvalidMessage("no rooms to join or leave".into()));
-            }
-            rooms.iter().try_for_each(Room::validate)?;
-            let kind = if matches!(request, Request::Join(_)) {
-                REMOTE_JOIN
-            } else {
-                REMOTE_LEAVE
-            };
-            RequestBody::Rooms { kind, opts, rooms }
-        }
-        Request::Disconnect(close) => RequestBody::Close {
-            kind: REMOTE_DISCONNECT,
-            opts,
-            close: *close,
-        },
-    };
-    Ok(Packet::new(
-        server.request_channel(),
-        serde_json::to_vec(&body)?,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +316,9 @@ mod tests {
         b.add_rooms([Room::from("a"), Room::Id(4242), Room::from("a")]);
         b.add_except([Room::from("x")]);
         b.volatile = true;
-        let p = encode_event(&Server::default(), &b, "message", &[json!({"k": "v"})]).unwrap();
+        let p = Server::default()
+            .encode_event(&b, "message", &[json!({"k": "v"})])
+            .unwrap();
         assert_eq!(p.channel, "symple#/#");
         let v = rmpv::decode::read_value(&mut &p.payload[..]).unwrap();
         let expected = rmpv::Value::Array(vec![
@@ -383,7 +353,7 @@ mod tests {
     fn integer_room_channel_and_type() {
         let mut b = Broadcast::default();
         b.add_rooms([Room::Id(4242)]);
-        let p = encode_event(&Server::default(), &b, "message", &[]).unwrap();
+        let p = Server::default().encode_event(&b, "message", &[]).unwrap();
         assert_eq!(p.channel, "symple#/#4242#");
         let v = rmpv::decode::read_value(&mut &p.payload[..]).unwrap();
         assert_eq!(v[2]["rooms"][0], rmpv::Value::from(4242));
@@ -392,29 +362,25 @@ mod tests {
     #[test]
     fn refuses_reserved_and_empty() {
         for ev in RESERVED_EVENTS {
-            let e = encode_event(&Server::default(), &Broadcast::default(), ev, &[]).unwrap_err();
+            let e = Server::default()
+                .encode_event(&Broadcast::default(), ev, &[])
+                .unwrap_err();
             assert!(e.to_string().contains("reserved"), "{e}");
         }
         let mut b = Broadcast::default();
         b.add_rooms([Room::from("")]);
-        assert!(encode_event(&Server::default(), &b, "message", &[]).is_err());
-        assert!(encode_request(
-            &Server::default(),
-            &Broadcast::default(),
-            &Request::Join(vec![])
-        )
-        .is_err());
+        assert!(Server::default().encode_event(&b, "message", &[]).is_err());
+        assert!(Server::default()
+            .encode_request(&Broadcast::default(), &Request::Join(vec![]))
+            .is_err());
         assert!(Server::new("", "/").is_err());
     }
 
     #[test]
     fn disconnect_request() {
-        let p = encode_request(
-            &Server::default(),
-            &Broadcast::default(),
-            &Request::Disconnect(true),
-        )
-        .unwrap();
+        let p = Server::default()
+            .encode_request(&Broadcast::default(), &Request::Disconnect(true))
+            .unwrap();
         assert_eq!(
             p.payload,
             br#"{"type":4,"opts":{"rooms":[],"except":[]},"close":true}"#

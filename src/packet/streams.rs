@@ -13,13 +13,11 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
 use crate::error::Error;
 use crate::packet::cluster::{self, BROADCAST, UID};
 use crate::packet::socketio::{Broadcast, Request, DEFAULT_NAMESPACE};
 use crate::packet::view::JsonView;
-use crate::packet::{EventArgs, Packet, StreamEntry};
+use crate::packet::{Adapter, EventArgs, Packet, StreamEntry};
 
 /// The adapter's default stream name.
 pub const DEFAULT_STREAM: &str = "socket.io";
@@ -165,60 +163,41 @@ impl Streams {
     }
 }
 
-/// Encodes an event with any arguments.
+/// Events as an entry of type 3 and requests as entries of type 4, 5 or 6, each one XADD to
+/// [`Streams::stream_key`].
 ///
 /// ```
-/// use symple::packet::streams::{encode_event, Streams};
-/// use symple::packet::socketio::Broadcast;
-/// let p = encode_event(&Streams::default(), &Broadcast::default(), "message", &[serde_json::json!({"a": 1})])?;
+/// use symple::packet::{socketio::{Broadcast, Request}, streams::Streams, Adapter};
+/// let p = Streams::default().encode_event(&Broadcast::default(), "message", &[serde_json::json!({"a": 1})])?;
 /// assert_eq!((p.command_name(), p.channel.as_str()), ("XADD", "socket.io"));
 /// let args: Vec<String> = p.args().iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
 /// assert_eq!(args, [
 ///     "socket.io", "MAXLEN", "~", "10000", "*", "uid", "emitter", "nsp", "/", "type", "3", "data",
 ///     r#"{"packet":{"type":2,"data":["message",{"a":1}]},"opts":{"rooms":[],"except":[],"flags":{}}}"#,
 /// ]);
-/// # Ok::<(), symple::Error>(())
-/// ```
-pub fn encode_event(
-    target: &Streams,
-    broadcast: &Broadcast,
-    event: &str,
-    args: &[Value],
-) -> Result<Packet, Error> {
-    encode::<&Value>(target, broadcast, event, EventArgs::Values(args))
-}
-
-/// Encodes an event whose arguments are [`EventArgs`].
-pub fn encode<'a, V: JsonView<'a>>(
-    target: &Streams,
-    broadcast: &Broadcast,
-    event: &str,
-    args: EventArgs<'_, 'a, V>,
-) -> Result<Packet, Error> {
-    let mut data = Vec::with_capacity(128 + 448 * args.len());
-    cluster::write_broadcast(&mut data, broadcast, event, args)?;
-    target.packet(BROADCAST, data)
-}
-
-/// Encodes a join, leave or disconnect request: an entry of type 4, 5 or 6.
-///
-/// ```
-/// use symple::packet::streams::{encode_request, Streams};
-/// use symple::packet::socketio::{Broadcast, Request};
 /// let mut b = Broadcast::default();
 /// b.add_rooms([symple::Room::from("alice")]);
-/// let p = encode_request(&Streams::default(), &b, &Request::Join(vec!["vip".into()]))?;
+/// let p = Streams::default().encode_request(&b, &Request::Join(vec!["vip".into()]))?;
 /// assert_eq!(p.payload, br#"{"opts":{"rooms":["alice"],"except":[],"flags":{}},"rooms":["vip"]}"#);
 /// # Ok::<(), symple::Error>(())
 /// ```
-pub fn encode_request(
-    target: &Streams,
-    broadcast: &Broadcast,
-    request: &Request,
-) -> Result<Packet, Error> {
-    let mut data = Vec::with_capacity(128);
-    let kind = cluster::write_request(&mut data, broadcast, request)?;
-    target.packet(kind, data)
+impl Adapter for Streams {
+    fn encode<'a, V: JsonView<'a>>(
+        &self,
+        broadcast: &Broadcast,
+        event: &str,
+        args: EventArgs<'_, 'a, V>,
+    ) -> Result<Packet, Error> {
+        let mut data = Vec::with_capacity(128 + 448 * args.len());
+        cluster::write_broadcast(&mut data, broadcast, event, args)?;
+        self.packet(BROADCAST, data)
+    }
+
+    fn encode_request(&self, broadcast: &Broadcast, request: &Request) -> Result<Packet, Error> {
+        let mut data = Vec::with_capacity(128);
+        let kind = cluster::write_request(&mut data, broadcast, request)?;
+        self.packet(kind, data)
+    }
 }
 
 #[cfg(test)]
@@ -251,12 +230,9 @@ mod tests {
 
     #[test]
     fn disconnect_entry() {
-        let p = encode_request(
-            &Streams::new("chat"),
-            &Broadcast::default(),
-            &Request::Disconnect(true),
-        )
-        .unwrap();
+        let p = Streams::new("chat")
+            .encode_request(&Broadcast::default(), &Request::Disconnect(true))
+            .unwrap();
         let args: Vec<Vec<u8>> = p.args().into_iter().map(|a| a.into_owned()).collect();
         assert_eq!(args[8], b"/chat");
         assert_eq!(args[10], b"6");

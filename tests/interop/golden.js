@@ -27,9 +27,9 @@
 'use strict';
 
 const { Emitter } = require('@socket.io/redis-emitter');
+const { applyCase, errorResult, serveCases } = require('./cases');
 
 function runCase(c) {
-  c = c || {};
   const published = [];
   const fakeRedis = {
     publish(channel, msg) {
@@ -40,42 +40,12 @@ function runCase(c) {
 
   const key = c.key === undefined ? 'symple' : c.key;
   const nsp = c.nsp === undefined ? '/' : c.nsp;
-  const op = c.op === undefined ? 'emit' : c.op;
-  const event = c.event === undefined ? 'message' : c.event;
-  const args = c.args === undefined ? [] : c.args;
-
   try {
     let target = new Emitter(fakeRedis, { key });
     if (nsp !== '/') target = target.of(nsp);
-    for (const room of c.rooms || []) target = target.to(room);
-    for (const room of c.except || []) target = target.except(room);
-    if (c.volatile) target = target.volatile;
-    if (typeof c.compress === 'boolean') target = target.compress(c.compress);
-
-    switch (op) {
-      case 'emit':
-        target.emit(event, ...args);
-        break;
-      case 'socketsJoin':
-        target.socketsJoin(c.joinRooms === undefined ? [] : c.joinRooms);
-        break;
-      case 'socketsLeave':
-        target.socketsLeave(c.joinRooms === undefined ? [] : c.joinRooms);
-        break;
-      case 'disconnectSockets':
-        target.disconnectSockets(c.close === undefined ? false : c.close);
-        break;
-      case 'serverSideEmit':
-        if (typeof target.serverSideEmit !== 'function') {
-          throw new Error('serverSideEmit is only available on the Emitter, not after to/except/volatile/compress');
-        }
-        target.serverSideEmit(...args);
-        break;
-      default:
-        throw new Error('unknown op: ' + op);
-    }
+    applyCase(target, c);
   } catch (err) {
-    return { error: err && err.message !== undefined ? err.message : String(err) };
+    return errorResult(err);
   }
 
   if (published.length !== 1) {
@@ -86,25 +56,4 @@ function runCase(c) {
   return { channel, hex: bytes.toString('hex') };
 }
 
-function main() {
-  const chunks = [];
-  process.stdin.on('data', (d) => chunks.push(d));
-  process.stdin.on('end', () => {
-    const text = Buffer.concat(chunks).toString('utf8').trim();
-    let cases;
-    try {
-      cases = text === '' ? [] : JSON.parse(text);
-    } catch (err) {
-      process.stderr.write('golden.js: stdin is not valid JSON: ' + err.message + '\n');
-      process.exit(2);
-    }
-    if (!Array.isArray(cases)) {
-      process.stderr.write('golden.js: stdin must be a JSON array of cases\n');
-      process.exit(2);
-    }
-    const results = cases.map(runCase);
-    process.stdout.write(JSON.stringify(results) + '\n', () => process.exit(0));
-  });
-}
-
-main();
+serveCases('golden.js', runCase);

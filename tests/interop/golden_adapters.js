@@ -25,6 +25,7 @@
 const { Server } = require('socket.io');
 const { createShardedAdapter } = require('@socket.io/redis-adapter');
 const { createAdapter: createStreamsAdapter } = require('@socket.io/redis-streams-adapter');
+const { applyCase, errorResult, serveCases } = require('./cases');
 
 const never = new Promise(() => {});
 
@@ -87,50 +88,12 @@ function runCase(c) {
     const io = new Server({ adapter });
     const nsp = io.of(c.nsp === undefined ? '/' : c.nsp);
     nsp.adapter.uid = 'emitter';
-    let target = nsp;
-    for (const room of c.rooms || []) target = target.to(room);
-    for (const room of c.except || []) target = target.except(room);
-    if (c.volatile) target = target.volatile;
-    if (typeof c.compress === 'boolean') target = target.compress(c.compress);
-    const op = c.op === undefined ? 'emit' : c.op;
-    switch (op) {
-      case 'emit':
-        target.emit(c.event === undefined ? 'message' : c.event, ...(c.args || []));
-        break;
-      case 'socketsJoin':
-        target.socketsJoin(c.joinRooms === undefined ? [] : c.joinRooms);
-        break;
-      case 'socketsLeave':
-        target.socketsLeave(c.joinRooms === undefined ? [] : c.joinRooms);
-        break;
-      case 'disconnectSockets':
-        target.disconnectSockets(c.close === undefined ? false : c.close);
-        break;
-      default:
-        throw new Error('unknown op: ' + op);
-    }
+    applyCase(nsp, c);
   } catch (err) {
-    return { error: err && err.message !== undefined ? err.message : String(err) };
+    return errorResult(err);
   }
   if (sent.length !== 1) return { error: 'expected exactly one command, got ' + JSON.stringify(sent) };
   return { command: sent[0] };
 }
 
-const chunks = [];
-process.stdin.on('data', (d) => chunks.push(d));
-process.stdin.on('end', () => {
-  let cases;
-  try {
-    cases = JSON.parse(Buffer.concat(chunks).toString('utf8') || '[]');
-  } catch (err) {
-    process.stderr.write('golden_adapters.js: stdin is not valid JSON: ' + err.message + '\n');
-    process.exit(2);
-  }
-  if (!Array.isArray(cases)) {
-    process.stderr.write('golden_adapters.js: stdin must be a JSON array of cases\n');
-    process.exit(2);
-  }
-  const results = cases.map(runCase);
-  // The streams adapters' readers never finish: exit once the output is written.
-  process.stdout.write(JSON.stringify(results) + '\n', () => process.exit(0));
-});
+serveCases('golden_adapters.js', runCase);

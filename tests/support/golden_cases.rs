@@ -3,6 +3,18 @@
 //! with arguments that exercise every JSON and MessagePack form JavaScript distinguishes.
 
 use serde_json::{json, Value};
+use symple::Room;
+
+/// A case's room list (`rooms`, `except`, `joinRooms`): JSON strings and integers.
+pub fn rooms(v: &Value) -> Vec<Room> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| Room::from_json(r).expect("room"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 pub fn symple_message() -> Value {
     json!({
