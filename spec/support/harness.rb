@@ -22,7 +22,7 @@ module Support
                                             chdir: DIR, err: File::NULL)
       @events = []
       @next_id = 0
-      line = read_until(20) { |l| %w[listening fatal].include?(l["event"]) }
+      line = read_until(60) { |l| %w[listening fatal].include?(l["event"]) } # a loaded machine is slow to start Node
       raise "harness failed to start: #{line["message"]}" if line["event"] == "fatal"
     end
 

@@ -75,7 +75,7 @@ async function onEveryNode(args) {
 function keyed(key, args) {
   return CLUSTER ? ctl.sendCommand(key, false, args) : ctl.sendCommand(args);
 }
-const READY_TIMEOUT_MS = 10000;
+const READY_TIMEOUT_MS = 30000;
 const CONNECT_TIMEOUT_MS = 5000;
 const SYNC_TIMEOUT_MS = 5000;
 const SHUTDOWN_TIMEOUT_MS = 3000;

@@ -256,7 +256,8 @@ impl Harness {
             ports: Vec::new(),
             next_id: 1,
         };
-        let ready = h.wait_for(Duration::from_secs(20), |v| {
+        // Generous: on a loaded shared machine, starting Node and its servers alone can take 20 s.
+        let ready = h.wait_for(Duration::from_secs(60), |v| {
             v["event"] == "listening" || v["event"] == "fatal"
         });
         assert_eq!(ready["event"], "listening", "harness failed: {ready}");
