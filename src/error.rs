@@ -34,8 +34,8 @@ pub enum Error {
     /// Invalid session input or a malformed value stored under a session key.
     #[error("invalid session: {0}")]
     InvalidSession(String),
-    /// Redis could not be reached, or the connection broke.
-    #[error("redis connection error ({url}): {source}")]
+    /// Redis could not be reached, the connection broke, or Redis did not answer in time.
+    #[error("redis connection error ({url}): {}", describe(source))]
     Connection {
         /// The URL with any password masked.
         url: String,
@@ -48,6 +48,18 @@ pub enum Error {
     /// The background writer of a queued emitter has stopped.
     #[error("the emitter's background writer has stopped")]
     WriterStopped,
+    /// A setting that cannot work (a server flag or environment variable, a TLS file).
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The operating system refused something the program needs (listening on a port,
+    /// starting a thread or a runtime).
+    #[error("{what}: {}", describe_io(source))]
+    Io {
+        /// What was being done, e.g. "cannot listen on 0.0.0.0:4500".
+        what: String,
+        /// What the system reported.
+        source: std::io::Error,
+    },
 }
 
 /// Shorthand for `Result<T, symple::Error>`.
@@ -67,6 +79,22 @@ impl Error {
         }
     }
 
+    /// The `symple` command's exit status for this error: 1 when something outside the
+    /// command failed (Redis unreachable or silent, a port already in use), 2 when the
+    /// command itself was wrong (bad input, flags or configuration); nothing was done.
+    ///
+    /// ```
+    /// assert_eq!(symple::Error::MissingRecipient.exit_code(), 2);
+    /// assert_eq!(symple::Error::WriterStopped.exit_code(), 1);
+    /// ```
+    pub fn exit_code(&self) -> u8 {
+        if self.is_connection() || matches!(self, Error::Io { .. }) {
+            1
+        } else {
+            2
+        }
+    }
+
     pub(crate) fn from_redis(url: &Redacted, err: redis::RedisError) -> Self {
         if is_io(&err) {
             Error::Connection {
@@ -76,6 +104,27 @@ impl Error {
         } else {
             Error::Redis(err)
         }
+    }
+}
+
+/// A timeout says so (the OS's text for it is "Resource temporarily unavailable").
+fn describe(err: &redis::RedisError) -> String {
+    if err.is_timeout() {
+        "timed out: Redis did not answer within the timeout (connect_timeout to connect, response_timeout per reply)".to_owned()
+    } else {
+        err.to_string()
+    }
+}
+
+/// The common cases in plain words, the rest as the OS puts it.
+fn describe_io(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "address in use (another process listens there)".to_owned()
+        }
+        std::io::ErrorKind::AddrNotAvailable => "address not available on this machine".to_owned(),
+        std::io::ErrorKind::PermissionDenied => format!("permission denied ({err})"),
+        _ => err.to_string(),
     }
 }
 

@@ -34,6 +34,20 @@
 //! # Ok::<(), symple::Error>(())
 //! ```
 
+//!
+//! ## Features
+//!
+//! The default features build the `symple` command (`cli`) and the standalone server
+//! (`server`: axum, hyper, tungstenite, rustls). A worker that only emits and manages
+//! sessions leaves them out:
+//!
+//! ```toml
+//! [dependencies]
+//! symple = { version = "0.1", default-features = false }
+//! ```
+//!
+//! The command itself: `cargo install symple` (or `cargo install --path .` in a checkout).
+
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod emitter;

@@ -74,10 +74,17 @@ impl ConnectOptions {
     }
 
     pub(crate) fn client(&self) -> Result<redis::Client> {
-        redis::Client::open(self.url.as_str()).map_err(|e| Error::Connection {
+        use redis::IntoConnectionInfo;
+        let bad = |e| Error::Connection {
             url: Redacted(self.url.clone()).to_string(),
             source: e,
-        })
+        };
+        let info = self.url.as_str().into_connection_info().map_err(bad)?;
+        // No CLIENT SETINFO at connect: redis-rs reads each handshake reply with the full
+        // timeout, so a Redis that accepts and never answers would cost one connect timeout
+        // per handshake command instead of one in all.
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        redis::Client::open(info.set_redis_settings(settings)).map_err(bad)
     }
 
     pub(crate) fn redacted(&self) -> Redacted {
@@ -305,11 +312,26 @@ impl Connection {
         if n == 0 {
             return Ok(());
         }
+        // Not `req_packed_commands`: after a read timeout it goes on reading every remaining
+        // reply, each with the full timeout, so a batch of n to a silent Redis would take n
+        // response timeouts. Here the first I/O error ends the call (and the connection).
         self.with(|c| {
-            let replies = c.req_packed_commands(buf, 0, n)?;
-            replies
-                .into_iter()
-                .try_for_each(|r| r.extract_error().map(drop))
+            c.send_packed_command(buf)?;
+            let mut first_error = None;
+            let mut left = n;
+            while left > 0 {
+                match c.recv_response()? {
+                    // RESP3 may interleave pushes between replies.
+                    redis::Value::Push { .. } => continue,
+                    reply => {
+                        left -= 1;
+                        if let Err(e) = reply.extract_error() {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+            first_error.map_or(Ok(()), Err)
         })
     }
 }

@@ -398,7 +398,39 @@ fn unreachable_redis_fails_fast_and_clearly() {
         .and_then(|e| e.to("a").send(1));
     let err = result.unwrap_err();
     assert!(err.is_connection(), "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
     // Generous bound: the point is that it returns at all instead of hanging.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // A pipelined batch and the queued writer end at the first timeout, not one timeout per
+    // packet (1,000 x 300 ms before).
+    let opts = |o: symple::redis::ConnectOptions| o.response_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let batch = Emitter::builder(url.clone())
+        .target(Target::Native)
+        .options(opts)
+        .connect()
+        .and_then(|e| {
+            e.to("a")
+                .emit_batch((0..1000).map(|i| json!({"type": "message", "data": i})))
+        });
+    assert!(batch.unwrap_err().to_string().contains("timed out"));
+    let queued = Emitter::builder(url.clone())
+        .target(Target::Native)
+        .queued(true)
+        .options(opts)
+        .connect()
+        .and_then(|e| {
+            for i in 0..1000 {
+                e.to("a").send(i)?;
+            }
+            e.flush()
+        });
+    assert!(queued.unwrap_err().to_string().contains("timed out"));
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "took {:?}",

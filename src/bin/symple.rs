@@ -10,11 +10,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("symple: error: {e}");
-            if e.is_connection() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::from(2)
-            }
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -52,7 +52,11 @@ pub(crate) struct EmitArgs {
     /// Redis URL [default: $SYMPLE_REDIS_URL, then $REDIS_URL, then redis://127.0.0.1:6379]
     #[arg(long)]
     url: Option<String>,
-    /// Which servers read the packets.
+    /// Which servers read the packets: `socketio` (the default) for npm `symple` 2.x and any
+    /// Socket.IO server with the Redis adapter; `native` for `symple server` (this project)
+    /// and the v4 Node server. Packets of the other kind are published but nobody receives
+    /// them; emit warns when Redis shows servers of the other kind only. The Socket.IO
+    /// adapter's other transports: `socketio-sharded`, `socketio-streams`.
     #[arg(long, value_enum, env = "SYMPLE_TARGET", default_value = "socketio")]
     target: TargetKind,
     /// Socket.IO adapter key; the sharded adapter's channelPrefix [default: symple]
@@ -281,9 +285,9 @@ fn emit_stdin(args: &EmitArgs, route: &Route) -> Result<()> {
             continue;
         }
         let what = format!("stdin line {}", n + 1);
-        let packet = parse_object(&line, &what)
-            .and_then(|m| route.raw_packet(m))
-            .map_err(|e| Error::InvalidMessage(format!("{what}: {e}")))?;
+        let packet = route
+            .raw_packet(parse_object(&line, &what)?)
+            .map_err(|e| at(&what, e))?;
         chunk.push(packet);
         if chunk.len() == STDIN_CHUNK {
             total += chunk.len();
@@ -301,6 +305,17 @@ fn emit_stdin(args: &EmitArgs, route: &Route) -> Result<()> {
         println!("{}", json!({ "published": total }));
     }
     Ok(())
+}
+
+/// `e` with where it happened, the kind of problem named once:
+/// "invalid message: stdin line 2: `to` must be …".
+fn at(what: &str, e: Error) -> Error {
+    match e {
+        Error::InvalidMessage(m) => Error::InvalidMessage(format!("{what}: {m}")),
+        Error::InvalidAddress(m) => Error::InvalidAddress(format!("{what}: {m}")),
+        Error::Unsupported(m) => Error::Unsupported(format!("{what}: {m}")),
+        other => Error::InvalidMessage(format!("{what}: {other}")),
+    }
 }
 
 fn deliver(args: &EmitArgs, packets: Vec<Packet>) -> Result<()> {
@@ -333,7 +348,7 @@ fn publish(args: &EmitArgs, emitter: &mut Option<Emitter>, packets: Vec<Packet>)
     if emitter.is_none() {
         let url = args.url.clone().unwrap_or_else(crate::redis::default_url);
         let timeout = Duration::try_from_secs_f64(args.connect_timeout).map_err(|_| {
-            Error::InvalidMessage("--connect-timeout must be a positive number".into())
+            Error::InvalidConfig("--connect-timeout must be a positive number of seconds".into())
         })?;
         *emitter = Some(
             Emitter::builder(url)
@@ -342,7 +357,67 @@ fn publish(args: &EmitArgs, emitter: &mut Option<Emitter>, packets: Vec<Packet>)
         );
     }
     match emitter {
-        Some(e) => e.publish_packets(packets),
+        Some(e) => e.publish_packets(packets)?,
         None => unreachable!("emitter was just connected"),
+    }
+    warn_if_wrong_target(args);
+    Ok(())
+}
+
+/// The channel each kind of server subscribes to: `symple:broadcast` for native servers,
+/// `<key>-request#<nsp>#` for Socket.IO servers with the classic Redis adapter. The sharded
+/// and Streams adapters are not told apart this way.
+fn listening_channel(args: &EmitArgs, target: TargetKind) -> Option<String> {
+    match target {
+        TargetKind::Native => Some(crate::packet::native::CHANNEL.to_owned()),
+        TargetKind::Socketio => {
+            let key = args
+                .key
+                .clone()
+                .unwrap_or_else(|| crate::packet::socketio::DEFAULT_KEY.to_owned());
+            crate::packet::socketio::Server::new(key, &args.namespace)
+                .ok()
+                .map(|s| s.request_channel())
+        }
+        TargetKind::SocketioSharded | TargetKind::SocketioStreams => None,
+    }
+}
+
+/// Warns (stderr) when no server of the chosen kind listens on this Redis but one of the
+/// other kind does: the packets went nowhere. Best effort: a failed check says nothing.
+fn warn_if_wrong_target(args: &EmitArgs) {
+    let other = match args.target {
+        TargetKind::Socketio => TargetKind::Native,
+        TargetKind::Native => TargetKind::Socketio,
+        TargetKind::SocketioSharded | TargetKind::SocketioStreams => return,
+    };
+    let (Some(ours), Some(theirs)) = (
+        listening_channel(args, args.target),
+        listening_channel(args, other),
+    ) else {
+        return;
+    };
+    let url = args.url.clone().unwrap_or_else(crate::redis::default_url);
+    let counts =
+        crate::redis::Connection::open(crate::redis::ConnectOptions::new(url)).and_then(|c| {
+            c.with(|c| {
+                redis::cmd("PUBSUB")
+                    .arg("NUMSUB")
+                    .arg(&ours)
+                    .arg(&theirs)
+                    .query::<Vec<(String, u64)>>(c)
+            })
+        });
+    if let Ok(counts) = counts {
+        let listeners = |ch: &str| counts.iter().find(|(c, _)| c == ch).map_or(0, |(_, n)| *n);
+        if listeners(&ours) == 0 && listeners(&theirs) > 0 {
+            eprintln!(
+                "symple: warning: no server reads --target {} on this Redis (nobody subscribes to {ours}), \
+                 but {} server(s) of the other kind do: use --target {}",
+                args.target.name(),
+                listeners(&theirs),
+                other.name(),
+            );
+        }
     }
 }

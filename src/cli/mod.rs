@@ -20,6 +20,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Publish one message, or JSON lines from stdin (one packet each, pipelined).
+    ///
+    /// Packets go to Socket.IO servers (npm `symple` 2.x) unless `--target native`, which
+    /// `symple server` and the v4 Node server read. Exit status: 0 published, 1 Redis
+    /// unreachable or silent, 2 bad input (nothing published).
     Emit(Box<emit::EmitArgs>),
     /// Manage sessions under `symple:session:<token>`.
     Session(session::SessionArgs),

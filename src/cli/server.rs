@@ -1,9 +1,10 @@
 //! `symple server`: environment variables as the Node server reads them, flags over them.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::Args;
 
 use crate::error::Result;
@@ -11,17 +12,18 @@ use crate::server::{Config, Server};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
-    /// Address to listen on [default: 0.0.0.0:$PORT, port 4500].
-    #[arg(long)]
-    listen: Option<SocketAddr>,
+    /// Address to listen on, HOST:PORT with an IP or a host name (localhost:4600)
+    /// [default: 0.0.0.0:$PORT, port 4500].
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
     /// Redis URL [default: $SYMPLE_REDIS_URL, $REDIS_URL, or none: a lone instance].
     #[arg(long)]
     redis_url: Option<String>,
-    /// Require tokens with a session in Redis [env: SYMPLE_AUTHENTICATION].
-    #[arg(long)]
+    /// Require tokens with a session in Redis; bare means true [env: SYMPLE_AUTHENTICATION].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), value_name = "BOOL")]
     authentication: Option<bool>,
-    /// Allow join/leave [env: SYMPLE_DYNAMIC_ROOMS, default true].
-    #[arg(long)]
+    /// Allow join/leave; bare means true [env: SYMPLE_DYNAMIC_ROOMS, default true].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new(), value_name = "BOOL")]
     dynamic_rooms: Option<bool>,
     /// Session TTL in minutes kept alive for active peers; -1 never [env: SYMPLE_SESSION_TTL].
     #[arg(long, allow_negative_numbers = true)]
@@ -57,14 +59,29 @@ fn seconds(v: f64, what: &str) -> Result<Duration> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| {
-            crate::Error::Unsupported(format!("--{what} must be a positive number of seconds"))
+            crate::Error::InvalidConfig(format!("--{what} must be a positive number of seconds"))
         })
+}
+
+/// `HOST:PORT` with an IP address or a host name; the first address it resolves to.
+fn listen_addr(text: &str) -> Result<SocketAddr> {
+    let bad = |why: String| crate::Error::InvalidConfig(format!("--listen {text:?}: {why}"));
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err(bad("expected HOST:PORT, e.g. localhost:4600".into()));
+    }
+    text.to_socket_addrs()
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("the host name has no address".into()))
 }
 
 pub(crate) fn run(args: ServerArgs) -> Result<()> {
     let mut c = Config::from_env()?;
-    if let Some(a) = args.listen {
-        c.addr = a;
+    if let Some(a) = &args.listen {
+        c.addr = listen_addr(a)?;
     }
     if args.redis_url.is_some() {
         c.redis_url = args.redis_url;
@@ -102,7 +119,10 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| crate::Error::Unsupported(format!("cannot start the runtime: {e}")))?;
+        .map_err(|source| crate::Error::Io {
+            what: "cannot start the runtime".into(),
+            source,
+        })?;
     rt.block_on(async {
         let server = Server::bind(c).await?;
         let addr = server.local_addr()?;
@@ -113,4 +133,25 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
         );
         server.run().await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_addr;
+
+    #[test]
+    fn listen_takes_ips_and_host_names() {
+        assert_eq!(listen_addr("127.0.0.1:4600").unwrap().port(), 4600);
+        assert_eq!(listen_addr("[::1]:4600").unwrap().port(), 4600);
+        let local = listen_addr("localhost:4600").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 4600, "{local}");
+        for bad in ["localhost", "localhost:http-ish", "127.0.0.1:99999"] {
+            let e = listen_addr(bad).unwrap_err();
+            assert!(
+                e.to_string().starts_with("invalid configuration: --listen"),
+                "{e}"
+            );
+            assert_eq!(e.exit_code(), 2);
+        }
+    }
 }

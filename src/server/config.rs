@@ -145,7 +145,7 @@ impl Config {
 }
 
 fn config_error(msg: &str) -> Error {
-    Error::Unsupported(format!("server configuration: {msg}"))
+    Error::InvalidConfig(msg.to_owned())
 }
 
 fn parse<T: std::str::FromStr>(v: &str, what: &str) -> Result<T> {

@@ -93,7 +93,10 @@ impl Server {
         };
         let listener = TcpListener::bind(config.addr)
             .await
-            .map_err(|e| Error::Unsupported(format!("cannot listen on {}: {e}", config.addr)))?;
+            .map_err(|source| Error::Io {
+                what: format!("cannot listen on {}", config.addr),
+                source,
+            })?;
         Ok(Server {
             shared: Arc::new(Shared::new(config, redis)),
             listener,
@@ -104,9 +107,10 @@ impl Server {
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener
-            .local_addr()
-            .map_err(|e| Error::Unsupported(format!("no local address: {e}")))
+        self.listener.local_addr().map_err(|source| Error::Io {
+            what: "no local address".into(),
+            source,
+        })
     }
 
     /// Serves until SIGINT or SIGTERM, then tells every peer (a `shutdown` event), closes
