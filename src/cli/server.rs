@@ -46,6 +46,10 @@ pub(crate) struct ServerArgs {
     /// Seconds between keepalive pings [default 25].
     #[arg(long)]
     ping_interval: Option<f64>,
+    /// Serve a demo page at /demo: a small browser client that shows your roster and the
+    /// messages pushed to you (open it with #token=TOKEN, or #user=NAME without --authentication).
+    #[arg(long)]
+    demo: bool,
     /// TLS private key (PEM) [env: SYMPLE_SSL_KEY with SYMPLE_SSL_ENABLED].
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
@@ -113,9 +117,11 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
     if let Some(v) = args.ping_interval {
         c.ping_interval = seconds(v, "ping-interval")?;
     }
+    c.demo = args.demo;
     if let (Some(k), Some(cert)) = (args.tls_key, args.tls_cert) {
         c.tls = Some((k, cert));
     }
+    let (demo, tls) = (c.demo, c.tls.is_some());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -127,10 +133,12 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
         let server = Server::bind(c).await?;
         let addr = server.local_addr()?;
         // One line on stdout when ready, for scripts and tests.
-        println!(
-            "{}",
-            serde_json::json!({"event": "listening", "addr": addr.to_string()})
-        );
+        let mut ready = serde_json::json!({"event": "listening", "addr": addr.to_string()});
+        if demo {
+            let scheme = if tls { "https" } else { "http" };
+            ready["demo"] = format!("{scheme}://{addr}/demo").into();
+        }
+        println!("{ready}");
         server.run().await
     })
 }

@@ -40,6 +40,8 @@ pub struct Config {
     pub auth_timeout: Duration,
     /// How often to ping an idle client; one that stays silent for twice this is dropped.
     pub ping_interval: Duration,
+    /// Serve the demo page at `/demo` (see `symple server --demo`).
+    pub demo: bool,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             rate_seconds: 10.0,
             auth_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(25),
+            demo: false,
         }
     }
 }

@@ -17,15 +17,17 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 
 use crate::server::shared::Shared;
-use crate::server::{conn, ws};
+use crate::server::{conn, demo, ws};
 
 /// The routes.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let mut routes = Router::new()
         .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .fallback(get(websocket))
-        .with_state(shared)
+        .route("/metrics", get(metrics));
+    if shared.config.demo {
+        routes = routes.merge(demo::router());
+    }
+    routes.fallback(get(websocket)).with_state(shared)
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

@@ -13,6 +13,7 @@ mod auth;
 pub mod cluster;
 mod config;
 mod conn;
+mod demo;
 mod http;
 mod limits;
 pub mod metrics;

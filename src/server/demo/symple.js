@@ -1,0 +1,60 @@
+// A small Symple v4 client for browsers, over the native WebSocket: token auth, a roster
+// kept from presence, messages, join/leave, and reconnection. Served by `symple server --demo`
+// at /demo/symple.js. Events: "connected" (welcome), "roster", "message" (any routed frame),
+// "error" (an error frame), "disconnected" ({code, reason, willRetry}).
+class SympleClient {
+  constructor(url, auth) {
+    this.url = url;
+    this.auth = auth; // {token} or {user, name}: the first frame
+    this.roster = new Map(); // peer id -> peer, from presence
+    this.handlers = {};
+    this.retries = 0;
+    this.stopped = false;
+  }
+
+  on(event, fn) { (this.handlers[event] ||= []).push(fn); return this; }
+  emit(event, arg) { (this.handlers[event] || []).forEach((fn) => fn(arg)); }
+
+  connect() {
+    this.welcomed = false;
+    this.refused = false;
+    const ws = (this.ws = new WebSocket(this.url));
+    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", ...this.auth }));
+    ws.onmessage = (e) => this.receive(JSON.parse(e.data));
+    ws.onclose = (e) => this.closed(e);
+  }
+
+  receive(m) {
+    if (m.type === "welcome") {
+      this.peer = m.peer;
+      this.welcomed = true;
+      this.retries = 0;
+      this.emit("connected", m);
+    } else if (m.type === "presence" && m.data) {
+      if (m.data.id === this.peer?.id) return;
+      if (m.data.online === false) this.roster.delete(m.data.id);
+      else this.roster.set(m.data.id, m.data);
+      this.emit("roster", [...this.roster.values()]);
+    } else if (m.type === "error") {
+      // An auth failure before the welcome: the token is not (or no longer) valid.
+      if (!this.welcomed && m.status === 401) this.refused = true;
+      this.emit("error", m);
+    } else {
+      this.emit("message", m);
+    }
+  }
+
+  closed(e) {
+    this.roster.clear();
+    this.emit("roster", []);
+    // Refused at auth: retrying with the same token cannot help. Otherwise back off and retry.
+    const willRetry = !this.stopped && !this.refused;
+    this.emit("disconnected", { code: e.code, reason: e.reason, welcomed: this.welcomed, willRetry });
+    if (willRetry) setTimeout(() => this.connect(), Math.min(500 * 2 ** this.retries++, 10000));
+  }
+
+  send(to, data, subtype) { this.ws.send(JSON.stringify({ type: "message", to, subtype, data })); }
+  join(room) { this.ws.send(JSON.stringify({ type: "join", room })); }
+  leave(room) { this.ws.send(JSON.stringify({ type: "leave", room })); }
+  close() { this.stopped = true; this.ws.send(JSON.stringify({ type: "close" })); this.ws.close(1000); }
+}
