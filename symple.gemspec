@@ -26,7 +26,7 @@ Gem::Specification.new do |s|
     README.md Cargo.toml Cargo.lock build.rs
     src/**/* benches/**/*.rs examples/**/*.rs tests/*.rs tests/support/**/*.rs
     ext/symple/Cargo.toml ext/symple/extconf.rb ext/symple/src/**/*.rs
-    lib/**/*.rb
+    lib/**/*.rb lib/**/*.tt
   ]
   s.files = patterns.flat_map { |p| Dir.glob(p, base: root) }.select { |f| File.file?(File.join(root, f)) }.uniq.sort
   s.require_paths = ["lib"]

@@ -25,6 +25,10 @@ require_relative "symple/process_hooks"
 module Symple
   autoload :Broadcasts, "symple/broadcasts"
   autoload :SessionSync, "symple/session_sync"
+  autoload :PushJob, "symple/jobs"
+  autoload :SessionSyncJob, "symple/jobs"
+  autoload :Testing, "symple/testing"
+  autoload :LogSubscriber, "symple/log_subscriber"
 
   LOCK = Mutex.new
   private_constant :LOCK
@@ -45,12 +49,19 @@ module Symple
 
     # The shared emitter, built from the settings on first use.
     def emitter
-      @emitter || LOCK.synchronize { @emitter ||= Emitter.new }
+      @emitter || LOCK.synchronize { @emitter ||= @test_backend ? @test_backend.emitter : Emitter.new }
     end
 
     # The shared session store, built from the settings on first use.
     def session
-      @session || LOCK.synchronize { @session ||= Session.new }
+      @session || LOCK.synchronize { @session ||= @test_backend ? @test_backend.session : Session.new }
+    end
+
+    # Used by Symple::Testing: an object whose #emitter and #session replace the real ones
+    # (nil: the real ones again).
+    def test_backend=(backend)
+      LOCK.synchronize { @test_backend = backend }
+      reset!
     end
 
     # config.logger, else Rails.logger, else warnings and errors on $stderr.

@@ -15,13 +15,15 @@ RSpec.describe Symple::Broadcasts do
     end
   end
 
-  it "a committed create pushes exactly once, after the commit" do
+  it "a committed create pushes exactly once, after the commit, naming the model and id only" do
     user = User.create!(username: "alice")
-    msgs = pushes { Post.create!(title: "hello", user_id: user.id) }
+    post = nil
+    msgs = pushes { post = Post.create!(title: "hello", user_id: user.id) }
     expect(msgs.size).to eq(1)
     m = msgs.first
-    expect(m).to include("type" => "message", "subtype" => "post:create", "to" => [user.id])
-    expect(m["data"]).to include("title" => "hello", "user_id" => user.id)
+    expect(m).to include("type" => "message", "subtype" => "post:create", "action" => "create", "to" => [user.id])
+    # No columns unless asked for with data: (the title never leaves the server).
+    expect(m["data"]).to eq("model" => "Post", "id" => post.id)
   end
 
   it "a create in a rolled-back transaction pushes nothing" do
@@ -44,31 +46,50 @@ RSpec.describe Symple::Broadcasts do
         expect(calls("publish")).to eq(before) # still inside the transaction
       end
     end
-    expect(msgs.map { |m| m["data"]["title"] }).to contain_exactly("one", "two")
+    expect(msgs.map { |m| m["data"]["id"] }).to contain_exactly(*Post.where(title: %w[one two]).ids)
   end
 
-  it "pushes on update and destroy, with the action in the subtype" do
+  it "pushes on update and destroy, with the action in the subtype and in `action`" do
     post = Post.create!(title: "a")
     msgs = pushes do
       post.update!(title: "b")
       post.destroy!
     end
-    expect(msgs.map { |m| [m["subtype"], m["data"]["title"], m["to"]] })
-      .to eq([["post:update", "b", "lobby"], ["post:destroy", "b", "lobby"]])
+    expect(msgs.map { |m| [m["subtype"], m["action"], m["data"]["id"], m["to"]] })
+      .to eq([["post:update", "update", post.id, "lobby"], ["post:destroy", "destroy", post.id, "lobby"]])
   end
 
-  it "honours on:, to:, subtype:, data: and if:" do
+  it "honours on:, to:, subtype:, data: and if:, and says the action whatever the subtype" do
     msgs = pushes do
       Announcement.create!(title: "draft")
       a = Announcement.create!(title: "big news")
       a.update!(title: "bigger news")
     end
-    expect(msgs).to match([include("to" => "announcements", "subtype" => "news", "data" => { "title" => "big news" })])
+    expect(msgs).to match([include("to" => "announcements", "subtype" => "news", "action" => "create",
+                                   "data" => { "title" => "big news" })])
   end
 
   it "refuses an unknown action" do
     expect { Class.new(ActiveRecord::Base) { self.table_name = "posts"; include Symple::Broadcasts; symple_broadcast on: :save, to: "x" } }
       .to raise_error(ArgumentError, /on: \[:save\] is not one of/)
+  end
+
+  it "raises a programmer's error at the caller of save when strict, logs it otherwise" do
+    klass = Class.new(ActiveRecord::Base) do
+      self.table_name = "posts"
+      def self.name = "Orphan"
+      include Symple::Broadcasts
+      symple_broadcast on: :create, to: [] # no recipient: refused on the native target
+    end
+    Symple.configure { |c| c.strict = true }
+    expect { klass.create!(title: "x") }.to raise_error(Symple::MissingRecipient)
+    io = StringIO.new
+    Symple.configure do |c|
+      c.strict = false
+      c.logger = Logger.new(io)
+    end
+    klass.create!(title: "y")
+    expect(io.string).to match(/broadcast on create for Orphan#\d+ failed: Symple::MissingRecipient/)
   end
 
   it "logs and instruments a failed push after the commit; the record stays saved" do

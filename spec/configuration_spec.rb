@@ -78,7 +78,21 @@ RSpec.describe "Symple.configure" do
 
   it "refuses unknown values" do
     expect { Symple.configure { |c| c.target = :mqtt } }.to raise_error(Symple::ConfigurationError, /unknown target :mqtt/)
-    expect { Symple.configure { |c| c.callback_errors = :ignore } }.to raise_error(Symple::ConfigurationError, /:log or :raise/)
+    expect { Symple.configure { |c| c.callback_errors = :ignore } }
+      .to raise_error(Symple::ConfigurationError, /:log, :retry or :raise/)
+    expect { Symple.configure { |c| c.pool_size = 0 } }.to raise_error(Symple::ConfigurationError, /pool_size/)
+  end
+
+  it "is strict about programmer errors in development and test only" do
+    Symple.configure { |c| c.strict = nil }
+    %w[development test].each do |env|
+      with_env("RAILS_ENV" => env) { expect(Symple.config.strict?).to be(true) }
+    end
+    with_env("RAILS_ENV" => "production") { expect(Symple.config.strict?).to be(false) }
+    with_env("RAILS_ENV" => nil, "RACK_ENV" => "staging") { expect(Symple.config.strict?).to be(false) }
+    with_env("RAILS_ENV" => nil, "RACK_ENV" => nil) { expect(Symple.config.strict?).to be(true) }
+    Symple.configure { |c| c.strict = false }
+    with_env("RAILS_ENV" => "test") { expect(Symple.config.strict?).to be(false) }
   end
 
   it "logs to the configured logger, else $stderr" do

@@ -164,6 +164,11 @@ macro_rules! emitter_common {
                 &self.route.target
             }
 
+            /// The rooms this emitter sends to (empty: everyone, on Socket.IO).
+            pub fn rooms(&self) -> &[crate::Room] {
+                &self.route.broadcast.rooms
+            }
+
             /// Builds the packet `emit` would publish, without publishing it.
             pub fn packet(&self, message: impl IntoObject) -> Result<Packet> {
                 self.route

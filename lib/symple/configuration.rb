@@ -34,9 +34,20 @@ module Symple
     # before fork); nil means Rails.logger when present, else $stderr.
     attr_accessor :logger
     # What Symple::Broadcasts and Symple::SessionSync do when Redis fails after the row has
-    # committed: :log (default; the commit stands, the error is logged and instrumented) or
-    # :raise.
+    # committed: :log (default; the commit stands, the error is logged and instrumented),
+    # :retry (the same, and the push or the session sync is enqueued as an ActiveJob that
+    # retries: Symple::PushJob, Symple::SessionSyncJob) or :raise.
     attr_reader :callback_errors
+    # Whether a programmer's error in a model callback (Symple::InvalidMessage,
+    # InvalidSession, Unsupported, ConfigurationError) raises at the caller of save (true) or
+    # is logged like a Redis failure (false). Default: true in development and test (Rails.env,
+    # else RAILS_ENV or RACK_ENV, else "development"), false elsewhere.
+    attr_writer :strict
+    # Redis connections a blocking emitter or session store may open, so that threads (Puma's)
+    # do not wait for each other's round trips. Opened as needed; the first at once.
+    attr_reader :pool_size
+    # The ActiveJob queue of Symple::PushJob and Symple::SessionSyncJob.
+    attr_accessor :job_queue
 
     def initialize
       @redis = nil
@@ -53,6 +64,30 @@ module Symple
       @response_timeout = 5.0
       @logger = nil
       @callback_errors = :log
+      @strict = nil
+      @pool_size = 5
+      @job_queue = :default
+    end
+
+    def strict?
+      return @strict unless @strict.nil?
+
+      %w[development test].include?(Configuration.environment)
+    end
+
+    def pool_size=(value)
+      unless value.is_a?(Integer) && value.between?(1, 64)
+        raise ConfigurationError, "pool_size must be an Integer from 1 to 64, not #{value.inspect}"
+      end
+
+      @pool_size = value
+    end
+
+    # The application's environment name, as Rails reads it.
+    def self.environment
+      return ::Rails.env.to_s if defined?(::Rails) && ::Rails.respond_to?(:env) && ::Rails.env
+
+      ENV["RAILS_ENV"] || ENV["RACK_ENV"] || "development"
     end
 
     def target=(value)
@@ -60,8 +95,8 @@ module Symple
     end
 
     def callback_errors=(value)
-      unless %i[log raise].include?(value)
-        raise ConfigurationError, "callback_errors must be :log or :raise, not #{value.inspect}"
+      unless %i[log retry raise].include?(value)
+        raise ConfigurationError, "callback_errors must be :log, :retry or :raise, not #{value.inspect}"
       end
 
       @callback_errors = value

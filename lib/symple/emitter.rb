@@ -41,9 +41,27 @@ module Symple
       setup(native, ctx)
     end
 
+    # An emitter that checks and encodes everything as a connected one does and publishes
+    # nothing, without Redis (what Symple::Testing's fake mode builds on). Keywords as `new`.
+    def self.offline(from: nil, rooms: nil, target: nil, key: nil, namespace: nil,
+                     subscription_mode: nil, stream: nil, maxlen: nil, stream_count: nil)
+      c = Symple.config
+      settings = c.target_options(target: target, key: key, namespace: namespace,
+                                  subscription_mode: subscription_mode, stream: stream,
+                                  maxlen: maxlen, stream_count: stream_count)
+      native = Native::Emitter.offline(settings, (from || c.from).to_s)
+      native = native.to(rooms) unless rooms.nil?
+      allocate.__send__(:setup, native, Context.new(nil, c.connect_timeout, c.response_timeout, nil, Mutex.new))
+    end
+
     # :native, :socketio, :socketio_sharded or :socketio_streams
     def target
       @target ||= @native.target.first.tr("-", "_").to_sym
+    end
+
+    # The rooms this emitter sends to (Strings and Integers), as given to `to`.
+    def rooms
+      @native.rooms
     end
 
     # True when emits return once queued.
@@ -101,7 +119,7 @@ module Symple
     # Hash allocation on every call of this hot path.
     def emit(message = nil, fields = nil)
       message = merge(message, fields) if nil.equal?(message) || fields
-      return publish(:emit) { @native.emit(message) } if Instrumentation.listening?(:emit)
+      return publish(:emit, message: message) { @native.emit(message) } if Instrumentation.listening?(:emit)
 
       @native.emit(message)
       true
@@ -238,9 +256,11 @@ module Symple
     end
 
     # The hot path: no payload, no Proc unless someone subscribed to emit.symple.
-    def publish(method, count = 1)
+    def publish(method, count = 1, message: nil)
       if Instrumentation.listening?(:emit)
-        Instrumentation.instrument(:emit, { method: method, target: target, count: count }) { yield }
+        payload = { method: method, target: target, count: count, rooms: rooms }
+        payload[:message] = message if message
+        Instrumentation.instrument(:emit, payload) { yield }
       else
         yield
       end

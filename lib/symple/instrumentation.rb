@@ -5,11 +5,13 @@ module Symple
   # subscribes, so a plain Ruby process pays nothing:
   #
   #   emit.symple        every publish (emit, send*, emit_raw, emit_event, room operations)
-  #                      payload: method, target, count (messages; 1 except for emit_batch)
+  #                      payload: method, target, count (messages; 1 except for emit_batch),
+  #                      rooms, and message for `emit`
   #   session.symple     every session operation; payload: operation
   #   flush.symple       Emitter#flush
   #   error.symple       a push from a model callback failed after the commit (see
-  #                      Configuration#callback_errors); payload: error, record, operation
+  #                      Configuration#callback_errors); payload: error, record, operation,
+  #                      retried (a retry job was enqueued)
   module Instrumentation
     EVENTS = %i[emit session flush error].to_h { |e| [e, "#{e}.symple"] }.freeze
 

@@ -21,6 +21,14 @@ module Symple
     I64_MAX = 2**63 - 1
     private_constant :I64_MAX
 
+    # Writes the Redis session of one Symple::SessionSync row again, from the row as it is
+    # (its fields and full TTL; deleted when the row was destroyed): after an outage, or from
+    # a console. Returns true.
+    def self.sync(record)
+      require "symple/session_sync"
+      SessionSync.sync(record)
+    end
+
     # All keyword arguments default to Symple.config.
     def initialize(redis: nil, connect_timeout: nil, response_timeout: nil)
       c = Symple.config

@@ -26,6 +26,15 @@ module Support
       Symple::Emitter.new(redis: redis_url, target: :socketio, **opts)
     end
 
+    # Runs the block with these environment variables (nil: unset), then restores them.
+    def with_env(vars)
+      old = vars.keys.to_h { |k| [k, ENV[k]] }
+      vars.each { |k, v| ENV[k] = v }
+      yield
+    ensure
+      old.each { |k, v| ENV[k] = v }
+    end
+
     # Commands Redis has run, by name (from INFO commandstats).
     def calls(command)
       admin.info("commandstats").fetch(command, {}).fetch("calls", 0).to_i

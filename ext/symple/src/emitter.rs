@@ -42,6 +42,8 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     )?;
     class.define_singleton_method("connect", function!(Emitter::connect, 6))?;
     class.define_singleton_method("check_target", function!(Emitter::check_target, 1))?;
+    class.define_singleton_method("offline", function!(Emitter::offline, 2))?;
+    class.define_method("rooms", method!(Emitter::rooms, 0))?;
     class.define_method("to", method!(Emitter::to, 1))?;
     class.define_method("except", method!(Emitter::except, 1))?;
     class.define_method("from", method!(Emitter::from, 1))?;
@@ -105,6 +107,21 @@ fn check_from(ruby: &Ruby, from: &str) -> Result<(), Error> {
         .map_err(|e| errors::from_symple(ruby, e))
 }
 
+/// The publisher of an offline emitter: every packet is built (and so checked) as for Redis,
+/// then dropped. For `Symple::Testing`.
+#[derive(Debug)]
+struct Discard;
+
+impl symple::redis::Publisher for Discard {
+    fn publish(&self, _packet: Packet) -> symple::Result<()> {
+        Ok(())
+    }
+
+    fn publish_batch(&self, _packets: Vec<Packet>) -> symple::Result<()> {
+        Ok(())
+    }
+}
+
 /// The target a Hash of settings names (String keys: `name` and the [`TargetOptions`]
 /// fields), or `Symple::ConfigurationError` naming what is wrong.
 fn target(ruby: &Ruby, settings: RHash) -> Result<Target, Error> {
@@ -149,6 +166,29 @@ fn target(ruby: &Ruby, settings: RHash) -> Result<Target, Error> {
 }
 
 impl Emitter {
+    /// An emitter that checks and encodes everything as a connected one would, and publishes
+    /// nothing: no Redis is needed. `settings` as for `connect`.
+    fn offline(ruby: &Ruby, settings: RHash, from: String) -> Result<Self, Error> {
+        guard(ruby, || {
+            check_from(ruby, &from)?;
+            let target = target(ruby, settings)?;
+            let inner = symple::Emitter::with_publisher(Arc::new(Discard), target).from(&from);
+            Ok(Emitter { inner, root: None })
+        })
+    }
+
+    /// The rooms this emitter sends to (Strings and Integers), for instrumentation.
+    fn rooms(ruby: &Ruby, rb_self: &Self) -> Result<RArray, Error> {
+        let out = ruby.ary_new();
+        for room in rb_self.inner.rooms() {
+            match room {
+                symple::Room::Name(n) => out.push(ruby.str_new(n))?,
+                symple::Room::Id(i) => out.push(ruby.integer_from_i64(*i))?,
+            }
+        }
+        Ok(out)
+    }
+
     /// Checks target settings without connecting (`Symple.configure` calls it).
     fn check_target(ruby: &Ruby, settings: RHash) -> Result<(), Error> {
         guard(ruby, || target(ruby, settings).map(drop))

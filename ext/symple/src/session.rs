@@ -21,6 +21,7 @@ pub struct SessionStore {
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class: RClass = native.define_class("SessionStore", ruby.class_object())?;
     class.define_singleton_method("connect", function!(SessionStore::connect, 3))?;
+    class.define_singleton_method("check", function!(SessionStore::check, 3))?;
     class.define_method("set", method!(SessionStore::set, 3))?;
     class.define_method("create", method!(SessionStore::create, 2))?;
     class.define_method(
@@ -50,6 +51,30 @@ fn seconds(ruby: &Ruby, what: &str, s: f64) -> Result<Duration, Error> {
 }
 
 impl SessionStore {
+    /// Checks a token, session data and a TTL as every operation of the store does, without
+    /// Redis (nil skips a part); returns the data as stored (String keys), or nil. For
+    /// `Symple::Testing`'s in-memory store.
+    fn check(
+        ruby: &Ruby,
+        token: Option<String>,
+        data: Value,
+        ttl: Option<i64>,
+    ) -> Result<Value, Error> {
+        guard(ruby, || {
+            let fail = |e| errors::from_symple(ruby, e);
+            if let Some(t) = &token {
+                symple::session::validate_token(t).map_err(fail)?;
+            }
+            symple::session::validate_ttl(ttl).map_err(fail)?;
+            if data.is_nil() {
+                return Ok(ruby.qnil().as_value());
+            }
+            let data = convert::object(ruby, data)?;
+            symple::session::validate_data(&data).map_err(fail)?;
+            Ok(convert::hash_to_ruby(ruby, &data)?.as_value())
+        })
+    }
+
     fn connect(
         ruby: &Ruby,
         url: String,
