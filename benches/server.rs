@@ -187,12 +187,15 @@ fn run() -> Res<()> {
                 .iter()
                 .filter_map(|c| c.ready["ms"].as_f64())
                 .fold(0.0, f64::max);
-            let frames: u64 = s
-                .clients
-                .iter()
-                .filter_map(|c| c.ready["frames"].as_u64())
-                .sum();
-            format!("{} {:.1} s ({frames} frames)", s.label(), ms / 1000.0)
+            let sum =
+                |k: &str| -> u64 { s.clients.iter().filter_map(|c| c.ready[k].as_u64()).sum() };
+            format!(
+                "{} {:.1} s ({} frames, {} retried)",
+                s.label(),
+                ms / 1000.0,
+                sum("frames"),
+                sum("retried")
+            )
         })
         .collect();
     let fanout = Scenario {
@@ -598,6 +601,7 @@ struct Held {
     held: u64,
     failed: u64,
     errors: String,
+    retried: u64,
     connect_ms: f64,
     rss_idle: u64,
     rss_kb: u64,
@@ -645,6 +649,7 @@ fn held(paths: &Paths, logs: &Logs, kind: ServerKind, redis_url: &str) -> Res<He
         held,
         failed: c.ready["failed"].as_u64().unwrap_or(0),
         errors,
+        retried: c.ready["retried"].as_u64().unwrap_or(0),
         connect_ms: c.ready["ms"].as_f64().unwrap_or(0.0),
         rss_idle,
         rss_kb: server.proc.rss_kb()?,
@@ -661,7 +666,7 @@ fn print_capacity(capacity: &[Held]) {
     for h in capacity {
         println!(
             "  {:<13} held {} of {CAPACITY} {}   VmRSS {:.1} MB ({} KB before) = {:.2} KB/conn   \
-             connected in {:.1} s, failed {}{}, server counts {:?} after {:.0} s, open-files soft {} hard {}",
+             connected in {:.1} s, failed {}{}, retried {}, server counts {:?} after {:.0} s, open-files soft {} hard {}",
             h.kind.label(),
             h.held,
             verdict(h.held >= CAPACITY as u64),
@@ -671,6 +676,7 @@ fn print_capacity(capacity: &[Held]) {
             h.connect_ms / 1000.0,
             h.failed,
             h.errors,
+            h.retried,
             h.counted,
             HOLD.as_secs_f64(),
             h.nofile.0,

@@ -10,7 +10,7 @@
 //! and commands.
 //!
 //! stdout carries JSON lines only; the first is
-//!   {"event":"ready","connected":C,"failed":F,"ms":T,"errors":{...},"frames":K}
+//!   {"event":"ready","connected":C,"failed":F,"retried":R,"ms":T,"errors":{...},"frames":K}
 //! once every connection is up or has failed and incoming traffic (ours: presence) has been
 //! quiet for 500 ms. Commands on stdin, one JSON object per line:
 //!   {"cmd":"measure","id":R,"recipients":K,"messages":M,"timeout_ms":T,"idle_ms":I}
@@ -38,6 +38,9 @@ use crate::wire::{self, Frame, Kind, Ws};
 pub const ROLE_ENV: &str = "SYMPLE_BENCH_ROLE";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Tries per client: a busy shared machine can stall one handshake past the timeout; a
+/// browser would try again too. Retries are reported in the `ready` line.
+const ATTEMPTS: u32 = 3;
 const QUIET: Duration = Duration::from_millis(500);
 const QUIET_LIMIT: Duration = Duration::from_secs(60);
 
@@ -184,7 +187,7 @@ async fn run(config: Config) {
     });
     let commands = read_stdin();
     let t0 = Instant::now();
-    let (failed, errors) = connect_all(&config, &state).await;
+    let (failed, errors, retried) = connect_all(&config, &state).await;
     let ms = t0.elapsed().as_millis() as u64;
     // Ours tells every room member about each newcomer: wait until that has been delivered.
     let quiet_since = Instant::now();
@@ -199,21 +202,30 @@ async fn run(config: Config) {
     state.ready.set(true);
     out(
         &json!({"event": "ready", "connected": config.n - failed, "failed": failed,
+        "retried": retried,
         "ms": ms, "errors": errors, "frames": state.frames.get()}),
     );
     spawn_local(watch_runs(state.clone()));
     control(commands, &state).await;
 }
 
-/// Connects `n` clients, `concurrency` at a time; each connected one gets a task of its own.
-async fn connect_all(config: &Config, state: &Rc<State>) -> (usize, BTreeMap<String, u64>) {
+/// Connects `n` clients, `concurrency` at a time, each tried up to ATTEMPTS times; each
+/// connected one gets a task of its own. Failed clients with the last error of each, and the
+/// number of retries.
+async fn connect_all(config: &Config, state: &Rc<State>) -> (usize, BTreeMap<String, u64>, u64) {
     let config = Rc::new(config.clone());
     let next = Rc::new(Cell::new(0usize));
+    let retried = Rc::new(Cell::new(0u64));
     let errors = Rc::new(RefCell::new(BTreeMap::<String, u64>::new()));
     let workers: Vec<_> = (0..config.concurrency.min(config.n))
         .map(|_| {
-            let (config, next, errors, state) =
-                (config.clone(), next.clone(), errors.clone(), state.clone());
+            let (config, next, errors, state, retried) = (
+                config.clone(),
+                next.clone(),
+                errors.clone(),
+                state.clone(),
+                retried.clone(),
+            );
             spawn_local(async move {
                 loop {
                     let i = next.get();
@@ -221,28 +233,43 @@ async fn connect_all(config: &Config, state: &Rc<State>) -> (usize, BTreeMap<Str
                         break;
                     }
                     next.set(i + 1);
-                    let user = format!("{}{i}", config.prefix);
-                    let rooms = config.rooms_of(i);
-                    let connect = wire::connect(config.kind, &config.url, &user, &rooms);
-                    let err = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
-                        Ok(Ok(ws)) => {
+                    let (result, tries) = connect_one(&config, i).await;
+                    retried.set(retried.get() + u64::from(tries) - 1);
+                    match result {
+                        Ok(ws) => {
                             state.open.set(state.open.get() + 1);
                             spawn_local(serve(state.clone(), i, ws));
-                            continue;
                         }
-                        Ok(Err(e)) => e,
-                        Err(_) => format!("not ready within {} ms", CONNECT_TIMEOUT.as_millis()),
-                    };
-                    *errors.borrow_mut().entry(err).or_default() += 1;
+                        Err(e) => *errors.borrow_mut().entry(e).or_default() += 1,
+                    }
                 }
             })
         })
         .collect();
     for w in workers {
-        let _ = w.await;
+        if let Err(e) = w.await {
+            eprintln!("a connecting task failed: {e}");
+        }
     }
     let errors = errors.take();
-    (errors.values().sum::<u64>() as usize, errors)
+    (errors.values().sum::<u64>() as usize, errors, retried.get())
+}
+
+/// Client `i`, ready, within ATTEMPTS tries of CONNECT_TIMEOUT each (the last error when
+/// none worked), and the tries it took.
+async fn connect_one(config: &Config, i: usize) -> (Result<Ws, String>, u32) {
+    let user = format!("{}{i}", config.prefix);
+    let rooms = config.rooms_of(i);
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        let connect = wire::connect(config.kind, &config.url, &user, &rooms);
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok(ws)) => return (Ok(ws), attempt),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = format!("not ready within {} ms", CONNECT_TIMEOUT.as_millis()),
+        }
+    }
+    (Err(last), ATTEMPTS)
 }
 
 /// Reads one connection until it closes; answers Engine.IO pings.

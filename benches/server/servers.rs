@@ -98,7 +98,7 @@ impl Server {
             }
         };
         let mut proc = Proc::spawn(logs, name, cmd)?;
-        let v = proc.expect("listening", None, Duration::from_secs(15))?;
+        let v = proc.expect("listening", None, Duration::from_secs(60))?;
         let port = match kind {
             ServerKind::Ours => v["addr"]
                 .as_str()
@@ -239,7 +239,7 @@ impl Clients {
             .map(|(n, mut proc)| {
                 // Bounded: connecting, plus (ours) the presence every room member gets per
                 // newcomer.
-                let timeout = Duration::from_secs(60 + (n / 50) as u64);
+                let timeout = Duration::from_secs(180 + (n / 50) as u64);
                 let ready = proc.expect("ready", None, timeout)?;
                 if strict && ready["failed"].as_u64() != Some(0) {
                     let why = format!(
