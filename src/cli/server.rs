@@ -50,6 +50,44 @@ pub(crate) struct ServerArgs {
     /// messages pushed to you (open it with #token=TOKEN, or #user=NAME without --authentication).
     #[arg(long)]
     demo: bool,
+    /// Frames queued for one client before it is disconnected as a slow consumer
+    /// (close code 4008) [default 1024].
+    #[arg(long)]
+    max_queued: Option<usize>,
+    /// Seconds one write to a client may take before it is disconnected as a slow consumer
+    /// (close code 4008) [default 10].
+    #[arg(long)]
+    write_timeout: Option<f64>,
+    /// Seconds a TCP connection may take to finish its HTTP request (the WebSocket upgrade)
+    /// [default 10].
+    #[arg(long)]
+    upgrade_timeout: Option<f64>,
+    /// Most simultaneous connections from one IP address; more are closed at once
+    /// [default: no limit].
+    #[arg(long)]
+    max_connections_per_address: Option<usize>,
+    /// Token mode: let clients join any room, not only those their session's `join` list
+    /// permits (the Node server's behaviour; warned about at start-up).
+    #[arg(long, env = "SYMPLE_OPEN_JOINS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    open_joins: Option<bool>,
+    /// Addresses or CIDRs (comma-separated) whose X-Forwarded-For / X-Real-IP headers are
+    /// believed [env: SYMPLE_TRUSTED_PROXIES; default: none].
+    #[arg(long, env = "SYMPLE_TRUSTED_PROXIES")]
+    trusted_proxies: Option<String>,
+    /// Origins (comma-separated `scheme://host[:port]`) allowed to open a WebSocket; others
+    /// get 403 [env: SYMPLE_ALLOWED_ORIGINS; default: any].
+    #[arg(long, env = "SYMPLE_ALLOWED_ORIGINS")]
+    allowed_origins: Option<String>,
+    /// Keep clients' addresses (`host`) out of their peer objects and presence.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    hide_host: Option<bool>,
+    /// Serve /metrics on this address (e.g. 127.0.0.1:9100) instead of the public port.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+    /// Rooms with more members than this (on one instance) get no presence fan-out on join
+    /// and leave, and no roster [default 1000].
+    #[arg(long)]
+    presence_limit: Option<usize>,
     /// TLS private key (PEM) [env: SYMPLE_SSL_KEY with SYMPLE_SSL_ENABLED].
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
@@ -122,6 +160,46 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
         c.tls = Some((k, cert));
     }
     let (demo, tls) = (c.demo, c.tls.is_some());
+    if let Some(v) = args.max_queued {
+        c.max_queued = v;
+    }
+    if let Some(v) = args.write_timeout {
+        c.write_timeout = seconds(v, "write-timeout")?;
+    }
+    if let Some(v) = args.upgrade_timeout {
+        c.upgrade_timeout = seconds(v, "upgrade-timeout")?;
+    }
+    if let Some(v) = args.max_connections_per_address {
+        c.max_connections_per_address = v;
+    }
+    if let Some(v) = args.open_joins {
+        c.open_joins = v;
+    }
+    if let Some(v) = args.trusted_proxies {
+        c.trusted_proxies = crate::server::parse_networks(&v)?;
+    }
+    if let Some(v) = args.allowed_origins {
+        c.allowed_origins = v
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    if let Some(v) = args.hide_host {
+        c.hide_host = v;
+    }
+    if args.metrics_listen.is_some() {
+        c.metrics_addr = args.metrics_listen;
+    }
+    if let Some(v) = args.presence_limit {
+        c.presence_limit = v;
+    }
+    // Logs go to stderr; stdout carries the one `listening` line scripts read.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,6 +212,9 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
         let addr = server.local_addr()?;
         // One line on stdout when ready, for scripts and tests.
         let mut ready = serde_json::json!({"event": "listening", "addr": addr.to_string()});
+        if let Some(m) = server.metrics_addr() {
+            ready["metrics"] = serde_json::json!(m.to_string());
+        }
         if demo {
             let scheme = if tls { "https" } else { "http" };
             ready["demo"] = format!("{scheme}://{addr}/demo").into();

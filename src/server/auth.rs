@@ -18,6 +18,56 @@ pub struct Authorized {
     pub rooms: Vec<String>,
     /// The token, kept server-side for session touches.
     pub token: Option<String>,
+    /// Which rooms a `join` may name.
+    pub joins: Joins,
+}
+
+/// Which rooms a peer may `join`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Joins {
+    /// Any room (anonymous mode, or token mode with `--open-joins`).
+    Any,
+    /// Only rooms matching one of these names or `*` patterns (token mode: the session's
+    /// `join` list; none when the session has no such list).
+    Only(Vec<String>),
+}
+
+impl Joins {
+    /// Whether `room` may be joined.
+    ///
+    /// ```
+    /// use symple::server::Joins;
+    /// let j = Joins::Only(vec!["team-*".into(), "lobby".into()]);
+    /// assert!(j.permits("team-a") && j.permits("lobby"));
+    /// assert!(!j.permits("team") && !j.permits("lobby2"));
+    /// assert!(Joins::Any.permits("x") && !Joins::Only(vec![]).permits("x"));
+    /// ```
+    pub fn permits(&self, room: &str) -> bool {
+        match self {
+            Joins::Any => true,
+            Joins::Only(patterns) => patterns.iter().any(|p| glob(p, room)),
+        }
+    }
+}
+
+/// `*` matches any run of characters; everything else matches itself.
+fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty(); // no `*`: exact
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// Status and message of a refusal.
@@ -58,7 +108,31 @@ fn rooms_of(v: Option<&Value>) -> Result<Vec<String>, Refusal> {
 }
 
 /// Fields the server owns: a client or session cannot set them.
-const SERVER_FIELDS: [&str; 6] = ["id", "online", "host", "token", "type", "rooms"];
+const SERVER_FIELDS: [&str; 7] = ["id", "online", "host", "token", "type", "rooms", "join"];
+
+fn joins_of(v: Option<&Value>) -> Result<Joins, Refusal> {
+    match v {
+        None | Some(Value::Null) => Ok(Joins::Only(Vec::new())),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|r| match r {
+                Value::String(s) if !s.is_empty() => Ok(s.clone()),
+                Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+                other => Err(refuse(
+                    401,
+                    format!(
+                        "Authentication failed: invalid session (join pattern {other} is not a non-empty string)"
+                    ),
+                )),
+            })
+            .collect::<Result<_, _>>()
+            .map(Joins::Only),
+        Some(other) => Err(refuse(
+            401,
+            format!("Authentication failed: invalid session (`join` must be an array, not {other})"),
+        )),
+    }
+}
 
 fn merge_public(into: &mut Object, from: &Object) {
     for (k, v) in from {
@@ -68,10 +142,12 @@ fn merge_public(into: &mut Object, from: &Object) {
     }
 }
 
-/// Authenticates an `auth` message. `sessions` is `Some` in token mode.
+/// Authenticates an `auth` message. `sessions` is `Some` in token mode; `open_joins` lets a
+/// token-mode peer join any room.
 pub async fn authenticate(
     auth: &Object,
     sessions: Option<&AsyncSessionStore>,
+    open_joins: bool,
 ) -> Result<Authorized, Refusal> {
     let mut peer = Object::new();
     if let Some(Value::Object(data)) = auth.get("data") {
@@ -89,6 +165,7 @@ pub async fn authenticate(
             peer,
             rooms,
             token: None,
+            joins: Joins::Any,
         });
     };
 
@@ -117,6 +194,11 @@ pub async fn authenticate(
         .ok_or_else(|| refuse(401, "Authentication failed: the session has no user"))?;
     let rooms = rooms_of(session.get("rooms"))
         .map_err(|(_, m)| refuse(401, format!("Authentication failed: invalid session ({m})")))?;
+    let joins = if open_joins {
+        Joins::Any
+    } else {
+        joins_of(session.get("join"))?
+    };
     merge_public(&mut peer, &session);
     peer.insert("user".into(), Value::String(user.clone()));
     Ok(Authorized {
@@ -124,5 +206,31 @@ pub async fn authenticate(
         peer,
         rooms,
         token: Some(token),
+        joins,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_patterns() {
+        for (p, n, ok) in [
+            ("*", "", true),
+            ("*", "anything", true),
+            ("a*c", "abc", true),
+            ("a*c", "ac", true),
+            ("a*c", "acb", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "acb", false),
+            ("ab", "ab", true),
+            ("ab", "abc", false),
+            ("*-admin", "team-admin", true),
+            ("a**", "abc", true),
+            ("aa*aa", "aaa", false),
+        ] {
+            assert_eq!(glob(p, n), ok, "{p} {n}");
+        }
+    }
 }

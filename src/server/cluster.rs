@@ -1,7 +1,8 @@
 //! Instances on one Redis behave as one server: client messages, roster requests and
 //! roster answers travel as envelopes on `symple:cluster`; emitter packets arrive on
 //! `symple:broadcast`. Every instance delivers only to its own peers, so nobody gets a
-//! message twice.
+//! message twice. A session store that deletes a session publishes its token on
+//! `symple:logout`; every instance closes the connections authenticated with it.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::packet::native::CHANNEL as BROADCAST;
 use crate::server::metrics::Dropped;
 use crate::server::routing::Sender;
 use crate::server::shared::Shared;
+use crate::session::keys::LOGOUT_CHANNEL;
 
 /// The channel instances talk on.
 pub const CLUSTER: &str = "symple:cluster";
@@ -78,7 +80,9 @@ pub fn spawn_publisher(conn: redis::aio::ConnectionManager) -> mpsc::UnboundedSe
             let mut c = conn.clone();
             // A failed publish loses cluster traffic for this moment; clients stay connected
             // and the connection manager reconnects.
-            let _ = pipe.query_async::<()>(&mut c).await;
+            if let Err(e) = pipe.query_async::<()>(&mut c).await {
+                tracing::warn!(error = %e, "cluster publish failed: other instances missed some traffic");
+            }
         }
     });
     tx
@@ -91,7 +95,11 @@ pub async fn run_subscriber(shared: Arc<Shared>, client: redis::Client) {
     let mut shutdown = shared.stopping();
     loop {
         if let Ok(mut pubsub) = client.get_async_pubsub().await {
-            if pubsub.subscribe(&[BROADCAST, CLUSTER]).await.is_ok() {
+            if pubsub
+                .subscribe(&[BROADCAST, CLUSTER, LOGOUT_CHANNEL])
+                .await
+                .is_ok()
+            {
                 if !first {
                     shared
                         .metrics
@@ -101,6 +109,8 @@ pub async fn run_subscriber(shared: Arc<Shared>, client: redis::Client) {
                 first = false;
                 backoff = Duration::from_millis(100);
                 shared.redis_up.store(true, Ordering::Relaxed);
+                // Logouts published while this instance was not listening were missed.
+                tokio::spawn(check_sessions(shared.clone()));
                 let mut stream = pubsub.on_message();
                 loop {
                     tokio::select! {
@@ -122,7 +132,33 @@ pub async fn run_subscriber(shared: Arc<Shared>, client: redis::Client) {
     }
 }
 
+/// Closes connections whose session no longer exists (token mode).
+async fn check_sessions(shared: Arc<Shared>) {
+    let Some(redis) = &shared.redis else { return };
+    for token in shared.tokens() {
+        match redis.sessions.exists(&token).await {
+            Ok(false) => {
+                shared.end_session(&token);
+            }
+            Ok(true) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check sessions after (re)subscribing");
+                return;
+            }
+        }
+    }
+}
+
 fn on_message(shared: &Shared, channel: &str, payload: &[u8]) {
+    if channel == LOGOUT_CHANNEL {
+        match std::str::from_utf8(payload) {
+            Ok(token) => {
+                shared.end_session(token);
+            }
+            Err(_) => shared.metrics.drop(Dropped::Invalid),
+        }
+        return;
+    }
     if channel == BROADCAST {
         shared.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
         shared.route_from_backend(payload);

@@ -1,6 +1,8 @@
 //! Server settings, read from the same environment variables as the Node symple-server.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use ipnet::IpNet;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -42,6 +44,29 @@ pub struct Config {
     pub ping_interval: Duration,
     /// Serve the demo page at `/demo` (see `symple server --demo`).
     pub demo: bool,
+    /// Frames queued for one client before it is disconnected as a slow consumer (4008).
+    pub max_queued: usize,
+    /// How long one write to a client may take before it is disconnected as a slow
+    /// consumer (4008); while a write is pending this also does the keepalive's job.
+    pub write_timeout: Duration,
+    /// How long a TCP connection may take to complete its HTTP request (the upgrade).
+    pub upgrade_timeout: Duration,
+    /// Most simultaneous connections from one IP address; 0 = no per-address limit.
+    pub max_connections_per_address: usize,
+    /// Token mode: let clients join any room (the Node server's behaviour) instead of only
+    /// the rooms their session's `join` list permits. Warned about at start-up.
+    pub open_joins: bool,
+    /// Proxies whose `X-Forwarded-For` / `X-Real-IP` headers are believed; none by default.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Origins allowed to open a WebSocket (exact `scheme://host[:port]`); empty = any.
+    pub allowed_origins: Vec<String>,
+    /// Keep the client's address (`host`) out of its peer object, so room mates never see it.
+    pub hide_host: bool,
+    /// Serve `/metrics` on this address instead of the public port.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Rooms larger than this (members on this instance) get no presence fan-out: joining
+    /// or leaving one is not announced to its members, and a joiner gets no roster of it.
+    pub presence_limit: usize,
 }
 
 impl Default for Config {
@@ -60,6 +85,16 @@ impl Default for Config {
             auth_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(25),
             demo: false,
+            max_queued: 1024,
+            write_timeout: Duration::from_secs(10),
+            upgrade_timeout: Duration::from_secs(10),
+            max_connections_per_address: 0,
+            open_joins: false,
+            trusted_proxies: Vec::new(),
+            allowed_origins: Vec::new(),
+            hide_host: false,
+            metrics_addr: None,
+            presence_limit: 1000,
         }
     }
 }
@@ -143,8 +178,110 @@ impl Config {
         if self.ping_interval.is_zero() {
             return Err(config_error("ping interval must be positive"));
         }
+        if self.max_queued == 0 {
+            return Err(config_error("max queued frames must be positive"));
+        }
+        if self.write_timeout.is_zero() || self.upgrade_timeout.is_zero() {
+            return Err(config_error("write and upgrade timeouts must be positive"));
+        }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| !valid_origin(o)) {
+            return Err(config_error(&format!(
+                "allowed origin {bad:?} is not scheme://host[:port] (no path, no trailing slash)"
+            )));
+        }
         Ok(())
     }
+
+    /// Warnings about unsafe settings, for start-up.
+    ///
+    /// ```
+    /// let c = symple::server::Config { authentication: true, open_joins: true, ..Default::default() };
+    /// assert!(c.warnings()[0].contains("any room"));
+    /// ```
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.authentication && self.open_joins && self.dynamic_rooms {
+            w.push(
+                "open joins: any authenticated client can join any room, whatever its session \
+                 permits (--open-joins)"
+                    .to_owned(),
+            );
+        }
+        if !self.authentication {
+            w.push(
+                "anonymous mode: clients choose their own user and rooms (set \
+                 SYMPLE_AUTHENTICATION=true for token authentication)"
+                    .to_owned(),
+            );
+        }
+        w
+    }
+
+    /// Whether a WebSocket upgrade with this `Origin` header (or none) may proceed.
+    ///
+    /// ```
+    /// let c = symple::server::Config { allowed_origins: vec!["https://app.example".into()], ..Default::default() };
+    /// assert!(c.origin_allowed(Some("https://app.example")));
+    /// assert!(!c.origin_allowed(Some("https://evil.example")));
+    /// assert!(!c.origin_allowed(None), "a list means browsers only, from those origins");
+    /// assert!(symple::server::Config::default().origin_allowed(None));
+    /// ```
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        if self.allowed_origins.is_empty() {
+            return true;
+        }
+        origin.is_some_and(|o| {
+            self.allowed_origins
+                .iter()
+                .any(|a| a == "*" || a.eq_ignore_ascii_case(o))
+        })
+    }
+
+    /// Whether forwarding headers from `peer` are believed.
+    pub fn trusts_proxy(&self, peer: IpAddr) -> bool {
+        let peer = canonical(peer);
+        self.trusted_proxies.iter().any(|n| n.contains(&peer))
+    }
+}
+
+/// An IPv4 address seen as IPv6 (`::ffff:a.b.c.d`, from a dual-stack listener) as IPv4.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn valid_origin(o: &str) -> bool {
+    if o == "*" {
+        return true;
+    }
+    match o.split_once("://") {
+        Some((scheme, host)) => {
+            !scheme.is_empty() && !host.is_empty() && !host.contains('/') && !host.contains(' ')
+        }
+        None => false,
+    }
+}
+
+/// Reads a list of addresses or CIDRs (`10.0.0.1`, `10.0.0.0/8`, `::1`), comma-separated.
+///
+/// ```
+/// let nets = symple::server::parse_networks("127.0.0.1, 10.0.0.0/8")?;
+/// assert_eq!(nets.len(), 2);
+/// assert!(symple::server::parse_networks("10.0.0.0/99").is_err());
+/// # Ok::<(), symple::Error>(())
+/// ```
+pub fn parse_networks(list: &str) -> Result<Vec<IpNet>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| config_error(&format!("{s:?} is not an IP address or CIDR")))
+        })
+        .collect()
 }
 
 fn config_error(msg: &str) -> Error {

@@ -1,6 +1,5 @@
 //! One WebSocket connection: authentication, then frames in and out until it ends.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,20 +8,36 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::OnUpgrade;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::{self, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::protocol::Object;
-use crate::server::auth::{self, Authorized};
+use crate::server::auth::{self, Authorized, Joins};
 use crate::server::limits::TokenBucket;
 use crate::server::metrics::Dropped;
-use crate::server::outbox::{outbox, Inbox};
+use crate::server::outbox::{outbox, Ended, Inbox, Next};
 use crate::server::registry::LocalPeer;
 use crate::server::routing::{self, Sender, Target};
-use crate::server::shared::Shared;
+use crate::server::shared::{Shared, WRITE_TIMEOUT};
 use crate::server::ws::{self, Socket};
 
-/// Frames waiting for a slow client before new ones are dropped for it.
-const OUTBOUND_QUEUE: usize = 1024;
+/// Closes answering the client's own close, or its `close` message.
+const NORMAL: Ended = Ended {
+    code: 1000,
+    reason: "",
+};
+
+/// The close after the shutdown notice.
+const SHUTDOWN: Ended = Ended {
+    code: 1001,
+    reason: "Server shutting down",
+};
+
+/// How long the server waits for the client's answer to its close frame: a slow reader
+/// must first read what is still in flight (dropping the socket before would reset it, and
+/// the client would lose the frames and the close frame that explains why).
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 fn error_frame(status: u16, message: &str) -> Message {
     Message::Text(
@@ -32,10 +47,48 @@ fn error_frame(status: u16, message: &str) -> Message {
     )
 }
 
+/// Sends a close frame and waits (bounded) for the client's, so the close handshake
+/// completes and the client sees our code rather than an abrupt end (1006).
+async fn close(ws: &mut Socket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    let ended = async {
+        // An error here means the socket is already gone or closing: nothing more to say.
+        if ws.send(Message::Close(Some(frame))).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    };
+    if tokio::time::timeout(CLOSE_GRACE, ended).await.is_err() {
+        tracing::debug!("client did not answer the close frame in time");
+    }
+}
+
+/// Answers a client's close frame: tungstenite queued the echo; write it, then wait for
+/// the end of the stream (bounded).
+async fn answer_close(ws: &mut Socket) {
+    use tokio::io::AsyncWriteExt;
+    let ended = async {
+        if ws.flush().await.is_ok() {
+            // Having answered, tungstenite hands the reply to the I/O layer and stops
+            // without flushing it: `Lean` still holds it.
+            if ws.get_mut().flush().await.is_ok() {
+                while let Some(Ok(_)) = ws.next().await {}
+            }
+        }
+    };
+    if tokio::time::timeout(CLOSE_GRACE, ended).await.is_err() {
+        tracing::debug!("client did not end the stream after the close handshake");
+    }
+}
+
+/// An auth refusal: the error frame, then a close whose code is 4000 + the status.
 async fn refuse(ws: &mut Socket, shared: &Shared, status: u16, message: &str) {
     shared.metrics.refused.fetch_add(1, Ordering::Relaxed);
-    let _ = ws.send(error_frame(status, message)).await;
-    let _ = ws.send(Message::Close(None)).await;
+    if ws.send(error_frame(status, message)).await.is_ok() {
+        close(ws, 4000 + status, message).await;
+    }
 }
 
 /// Keeps the connection gauge right however the task ends.
@@ -47,37 +100,51 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// Runs a connection, from the upgrade to its end. `max_size` bounds incoming frames.
+/// Why a connection is refused before authentication.
+#[derive(Clone, Copy, Debug)]
+pub enum Refuse {
+    /// Over `--max-connections`.
+    Limit,
+}
+
+/// Runs a connection, from the upgrade to its end. `max_size` bounds incoming frames;
+/// `refuse` is set when the socket was accepted over a limit (it is told so and closed).
 ///
 /// A task's memory is fixed by its largest state, so everything but the idle loop of
 /// [`Peer::serve`] runs boxed and only small values are held across it: an idle connection
 /// pays for what that loop needs and no more. (Large arguments of an `async fn` are also
 /// stored twice, hence the small ones here.)
-pub async fn run(shared: Arc<Shared>, upgrade: OnUpgrade, host: String, max_size: usize) {
-    let open = shared.metrics.connections.fetch_add(1, Ordering::Relaxed) + 1;
+pub async fn run(
+    shared: Arc<Shared>,
+    upgrade: OnUpgrade,
+    host: Option<String>,
+    max_size: usize,
+    refuse: Option<Refuse>,
+) {
+    shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
     shared
         .metrics
         .connections_total
         .fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(&shared);
-    let Some((peer, inbox)) = Box::pin(admit(&shared, upgrade, host, max_size, open)).await else {
+    let Some((peer, inbox)) = Box::pin(admit(&shared, upgrade, host, max_size, refuse)).await
+    else {
         return;
     };
     peer.serve(inbox).await;
 }
 
-/// Completes the upgrade, checks the connection limit, authenticates, registers and
-/// welcomes the peer; `None` when it was refused or went away.
+/// Completes the upgrade, applies a refusal, authenticates, registers and welcomes the
+/// peer; `None` when it was refused or went away.
 async fn admit(
     shared: &Arc<Shared>,
     upgrade: OnUpgrade,
-    host: String,
+    host: Option<String>,
     max_size: usize,
-    open: u64,
+    refusal: Option<Refuse>,
 ) -> Option<(Peer, Inbox)> {
     let mut ws = ws::socket(upgrade.await.ok()?, max_size).await;
-    let max = shared.config.max_connections;
-    if max > 0 && open > max as u64 {
+    if let Some(Refuse::Limit) = refusal {
         refuse(&mut ws, shared, 503, "Too many connections").await;
         return None;
     }
@@ -98,7 +165,7 @@ async fn authenticate(ws: &mut Socket, shared: &Shared) -> Option<Authorized> {
                 } else {
                     None
                 };
-                match auth::authenticate(&auth, sessions).await {
+                match auth::authenticate(&auth, sessions, shared.config.open_joins).await {
                     Ok(a) => return Some(a),
                     Err(refusal) => refusal,
                 }
@@ -108,14 +175,19 @@ async fn authenticate(ws: &mut Socket, shared: &Shared) -> Option<Authorized> {
     None
 }
 
-/// Waits for the first frame; it must be an `auth` object.
+/// Waits for the first frame that is valid JSON; it must be an `auth` object. Frames that
+/// are not JSON are ignored, as the reference server does.
 async fn read_auth(ws: &mut Socket, shared: &Shared) -> Option<Result<Object, (u16, String)>> {
     loop {
         let text = match ws.next().await? {
             Ok(Message::Text(t)) => t,
             Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
             Ok(Message::Binary(_)) => return Some(Err((401, "Expected an auth message".into()))),
-            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(Message::Close(_)) => {
+                answer_close(ws).await;
+                return None;
+            }
+            Err(_) => return None,
         };
         shared.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
         if text.len() > shared.config.max_message_size {
@@ -123,7 +195,11 @@ async fn read_auth(ws: &mut Socket, shared: &Shared) -> Option<Result<Object, (u
         }
         return Some(match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(obj)) if obj.get("type") == Some(&json!("auth")) => Ok(obj),
-            _ => Err((401, "Expected an auth message".into())),
+            Ok(_) => Err((401, "Expected an auth message".into())),
+            Err(_) => {
+                shared.metrics.drop(Dropped::Invalid);
+                continue;
+            }
         });
     }
 }
@@ -134,8 +210,10 @@ struct Peer {
     ws: Socket,
     id: String,
     user: String,
+    /// Named rooms (the personal room is `user`).
     rooms: Vec<String>,
     token: Option<String>,
+    joins: Joins,
     bucket: TokenBucket,
     last_touch: Instant,
 }
@@ -143,21 +221,26 @@ struct Peer {
 /// What the loop does after a frame.
 enum Flow {
     Continue,
-    Close,
+    /// Close with this code and reason.
+    Close(Ended),
+    /// The client closed: answer its close frame.
+    ClientClosed,
+    /// The socket failed: just stop.
+    Gone,
 }
 
 impl Peer {
     /// Registers the peer, welcomes it and sends its roster; `None` if the client went away.
     async fn start(
         shared: Arc<Shared>,
-        mut ws: Socket,
+        ws: Socket,
         a: Authorized,
-        host: String,
+        host: Option<String>,
     ) -> Option<(Peer, Inbox)> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let mut rooms = vec![a.user.clone()];
+        let mut rooms: Vec<String> = Vec::new();
         for r in a.rooms {
-            if !rooms.contains(&r) {
+            if r != a.user && !rooms.contains(&r) {
                 rooms.push(r);
             }
         }
@@ -167,30 +250,29 @@ impl Peer {
             peer.insert("name".into(), Value::String(a.user.clone()));
         }
         peer.insert("online".into(), Value::Bool(true));
-        peer.insert("host".into(), Value::String(host));
+        if let Some(host) = host {
+            peer.insert("host".into(), Value::String(host));
+        }
 
+        let all_rooms: Vec<&String> = std::iter::once(&a.user).chain(&rooms).collect();
         let welcome = json!({
             "type": "welcome", "protocol": "symple/4", "status": 200,
-            "peer": &peer, "rooms": &rooms,
+            "peer": &peer, "rooms": all_rooms,
         })
         .to_string();
         // Registered before the welcome goes out: once welcomed, a client can count on being
         // reachable (messages routed meanwhile wait in its queue, behind the welcome).
-        let (tx, inbox) = outbox(OUTBOUND_QUEUE);
-        shared.claim_user(&a.user);
+        let (tx, inbox) = outbox(shared.config.max_queued);
         let local = LocalPeer {
             id: id.clone(),
             user: a.user.clone(),
             peer: Value::Object(peer).to_string().into(),
-            rooms: rooms.iter().cloned().collect::<HashSet<_>>(),
+            rooms: rooms.iter().cloned().collect(),
             tx,
+            token: a.token.as_deref().map(Box::from),
         };
         let online = local.presence(true);
-        shared.registry().add(local);
-        if ws.send(Message::Text(welcome.into())).await.is_err() {
-            shared.registry().remove(&id);
-            return None;
-        }
+        shared.add_peer(local);
         let c = &shared.config;
         let mut me = Peer {
             bucket: TokenBucket::new(
@@ -204,12 +286,17 @@ impl Peer {
             user: a.user,
             rooms,
             token: a.token,
+            joins: a.joins,
             last_touch: Instant::now(),
         };
+        if me.write_now(Message::Text(welcome.into())).await.is_err() {
+            shared.remove_peer(&me.id);
+            return None;
+        }
         me.touch_session(true);
-        shared.route_from_peer(&me.sender(), &Target::Rooms, online);
-        let rooms = me.rooms.clone();
-        if me.send_roster(&rooms).await.is_err() {
+        let announced = me.presence_rooms(&me.rooms.clone());
+        shared.route_from_peer(&me.sender(), &Target::List(announced.clone()), online);
+        if me.send_roster(&announced).await.is_err() {
             me.finish();
             return None;
         }
@@ -228,45 +315,67 @@ impl Peer {
         format!("{}|{}", self.user, self.id)
     }
 
+    /// The personal room and those of `rooms` small enough for presence fan-out.
+    fn presence_rooms(&self, rooms: &[String]) -> Vec<String> {
+        let limit = self.shared.config.presence_limit;
+        let reg = self.shared.registry();
+        std::iter::once(self.user.clone())
+            .chain(rooms.iter().filter(|r| reg.room_size(r) <= limit).cloned())
+            .collect()
+    }
+
     /// Serves the peer until it leaves, then takes it out of the registry.
     ///
     /// Not an `async fn`: that would store the peer twice in the future.
     #[allow(clippy::manual_async_fn)]
     fn serve(mut self, inbox: Inbox) -> impl Future<Output = ()> + Send {
         async move {
-            self.serve_loop(inbox).await;
+            let end = self.serve_loop(inbox).await;
+            // Out of the registry first: nothing more is routed to a closing connection.
             self.finish();
+            match end {
+                Flow::Close(why) => Box::pin(close(&mut self.ws, why.code, why.reason)).await,
+                Flow::ClientClosed => Box::pin(answer_close(&mut self.ws)).await,
+                Flow::Continue | Flow::Gone => {}
+            }
         }
     }
 
     /// The idle loop: what it holds across its `select!` is what an idle connection costs.
-    async fn serve_loop(&mut self, mut inbox: Inbox) {
+    async fn serve_loop(&mut self, mut inbox: Inbox) -> Flow {
         let ping_every = self.shared.config.ping_interval;
         let mut last_heard = Instant::now();
         let mut pulse = self.shared.pulse();
         loop {
             tokio::select! {
                 frame = self.ws.next() => {
-                    let Some(Ok(frame)) = frame else { return };
+                    let Some(Ok(frame)) = frame else { return Flow::Gone };
                     last_heard = Instant::now();
                     // Boxed, like the writes below: handling a frame (joins, Redis lookups)
                     // needs far more state than waiting for one.
-                    if let Flow::Close = Box::pin(self.on_frame(frame)).await {
-                        let _ = self.ws.send(Message::Close(None)).await;
-                        return;
+                    match Box::pin(self.on_frame(frame)).await {
+                        Flow::Continue => {}
+                        end => return end,
                     }
                 }
-                first = inbox.recv() => {
-                    if Box::pin(self.write_queued(first, &mut inbox)).await.is_err() { return }
-                }
+                next = inbox.recv() => match next {
+                    Next::Frame(first) => {
+                        if let Err(end) = Box::pin(self.write_queued(first, &mut inbox)).await {
+                            return end;
+                        }
+                    }
+                    Next::End(why) => return Flow::Close(why),
+                },
                 changed = pulse.changed() => {
                     if changed.is_err() || *pulse.borrow_and_update() {
                         return Box::pin(self.say_goodbye()).await;
                     }
                     // A keepalive tick. A client that vanished without a close frame answers
                     // no ping.
-                    if last_heard.elapsed() > ping_every * 2 { return }
-                    if self.ws.send(Message::Ping(Default::default())).await.is_err() { return }
+                    if last_heard.elapsed() > ping_every * 2 { return Flow::Gone }
+                    if self.write_now(Message::Ping(Default::default())).await.is_err() {
+                        return Flow::Gone;
+                    }
                 }
             }
         }
@@ -280,69 +389,117 @@ impl Peer {
                 self.send_error(400, "Binary frames are not supported")
                     .await
             }
-            Message::Close(_) => Flow::Close,
+            Message::Close(_) => Flow::ClientClosed,
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Flow::Continue,
         }
     }
 
-    /// The server is stopping: tell the client, then close.
-    async fn say_goodbye(&mut self) {
-        let bye = json!({"type": "event", "name": "shutdown", "from": "server",
+    /// The server is stopping: tell the client (in the reference server's words, plus a
+    /// `name` for code that reads events by name), then close with 1001.
+    async fn say_goodbye(&mut self) -> Flow {
+        let bye = json!({"type": "event", "subtype": "shutdown", "name": "shutdown",
+            "message": "Server shutting down", "from": "server",
             "time": chrono::Utc::now().timestamp(), "data": {}});
-        let _ = self.ws.send(Message::Text(bye.to_string().into())).await;
-        let _ = self.ws.send(Message::Close(None)).await;
+        match self.write_now(Message::Text(bye.to_string().into())).await {
+            Ok(()) => Flow::Close(SHUTDOWN),
+            Err(end) => end,
+        }
     }
 
-    /// Writes the presence of local peers sharing `rooms` straight to the socket (a large
-    /// room must not overflow the queue), and asks other instances for theirs.
-    async fn send_roster(&mut self, rooms: &[String]) -> Result<(), tungstenite::Error> {
+    /// Writes one frame within the write timeout; `Err` says how the connection ends.
+    async fn write_now(&mut self, m: Message) -> Result<(), Flow> {
+        let limit = self.shared.config.write_timeout;
+        match tokio::time::timeout(limit, self.ws.send(m)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Flow::Gone),
+            Err(_) => Err(self.write_timed_out()),
+        }
+    }
+
+    /// Ends the connection as a slow consumer, counted once (its queue may have overflowed
+    /// while the write was stuck, which already counted it).
+    fn write_timed_out(&self) -> Flow {
+        let first = self
+            .shared
+            .registry()
+            .get(&self.id)
+            .is_none_or(|p| p.tx.end(WRITE_TIMEOUT));
+        if first {
+            self.shared
+                .metrics
+                .slow_consumers
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(peer = %self.address(), timeout = ?self.shared.config.write_timeout,
+                "slow consumer: a write timed out, disconnecting");
+        }
+        Flow::Close(WRITE_TIMEOUT)
+    }
+
+    /// Writes the presence of local peers sharing `rooms` straight to the socket, in one
+    /// batch (a large room must not overflow the queue), and asks other instances for theirs.
+    async fn send_roster(&mut self, rooms: &[String]) -> Result<(), Flow> {
         let local = self.shared.roster(&self.sender(), rooms);
         self.shared
             .metrics
             .messages_out
             .fetch_add(local.len() as u64, Ordering::Relaxed);
-        for m in local {
-            self.ws
-                .feed(Message::Text(Utf8Bytes::from(m.to_string())))
-                .await?;
+        let limit = self.shared.config.write_timeout;
+        let ws = &mut self.ws;
+        let write = async move {
+            for m in local {
+                ws.feed(Message::Text(Utf8Bytes::from(m.to_string())))
+                    .await?;
+            }
+            ws.flush().await
+        };
+        match tokio::time::timeout(limit, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(Flow::Gone),
+            Err(_) => return Err(self.write_timed_out()),
         }
-        self.ws.flush().await?;
         self.shared.request_remote_roster(&self.sender(), rooms);
         Ok(())
     }
 
     /// Writes `first` and whatever else is queued, with one flush: under load a busy room
-    /// costs one write per batch instead of one per message.
-    async fn write_queued(
-        &mut self,
-        first: Utf8Bytes,
-        inbox: &mut Inbox,
-    ) -> Result<(), tungstenite::Error> {
-        self.ws.feed(Message::Text(first)).await?;
-        for _ in 0..OUTBOUND_QUEUE {
-            match inbox.try_recv() {
-                Some(t) => self.ws.feed(Message::Text(t)).await?,
-                None => break,
+    /// costs one write per batch instead of one per message. The whole batch must go out
+    /// within the write timeout. If the queue overflowed meanwhile, what is left in it is
+    /// dropped and the loop then closes the connection with the reason.
+    async fn write_queued(&mut self, first: Utf8Bytes, inbox: &mut Inbox) -> Result<(), Flow> {
+        let limit = self.shared.config.write_timeout;
+        let max = self.shared.config.max_queued;
+        let ws = &mut self.ws;
+        let write = async {
+            ws.feed(Message::Text(first)).await?;
+            for _ in 0..max {
+                match inbox.try_recv() {
+                    Some(t) => ws.feed(Message::Text(t)).await?,
+                    None => break,
+                }
             }
+            ws.flush().await
+        };
+        match tokio::time::timeout(limit, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Flow::Gone),
+            Err(_) => Err(self.write_timed_out()),
         }
-        self.ws.flush().await
     }
 
     async fn send_error(&mut self, status: u16, message: &str) -> Flow {
-        match self.ws.send(error_frame(status, message)).await {
+        match self.write_now(error_frame(status, message)).await {
             Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
+            Err(end) => end,
         }
     }
 
     async fn send_json(&mut self, v: Value) -> Flow {
         match self
-            .ws
-            .send(Message::Text(Utf8Bytes::from(v.to_string())))
+            .write_now(Message::Text(Utf8Bytes::from(v.to_string())))
             .await
         {
             Ok(()) => Flow::Continue,
-            Err(_) => Flow::Close,
+            Err(end) => end,
         }
     }
 
@@ -378,8 +535,9 @@ impl Peer {
                     Ok(t) => t,
                     Err(why) => return self.invalid(&why).await,
                 };
+                let sender = self.sender();
                 if let Target::List(rooms) = &target {
-                    if rooms.iter().any(|r| !self.rooms.contains(r)) {
+                    if rooms.iter().any(|r| !sender.is_in(r)) {
                         shared.metrics.drop(Dropped::NotPermitted);
                     }
                 }
@@ -388,12 +546,12 @@ impl Peer {
                 if kind == "presence" {
                     self.own_presence(&mut msg);
                 }
-                shared.route_from_peer(&self.sender(), &target, Value::Object(msg));
+                shared.route_from_peer(&sender, &target, Value::Object(msg));
                 Flow::Continue
             }
             "join" => self.join(msg.get("room")).await,
             "leave" => self.leave(msg.get("room")).await,
-            "close" => Flow::Close,
+            "close" => Flow::Close(NORMAL),
             "auth" => self.invalid("Already authenticated").await,
             other => {
                 self.invalid(&format!("Unknown message type {other:?}"))
@@ -440,37 +598,52 @@ impl Peer {
         let Some(room) = Self::room_name(room) else {
             return self.invalid("`room` must be a non-empty string").await;
         };
-        if !self.rooms.contains(&room) {
-            if is_personal_room(&self.shared, &room).await {
-                return self
-                    .send_error(403, "Cannot join another user's personal room")
-                    .await;
-            }
-            self.shared.registry().join(&self.id, &room);
-            self.rooms.push(room.clone());
-            let online = self
-                .shared
-                .registry()
-                .get(&self.id)
-                .map(|p| p.presence(true));
-            let only = Target::List(vec![room.clone()]);
-            if let Some(online) = online {
-                self.shared.route_from_peer(&self.sender(), &only, online);
-            }
-            if let Flow::Close = self
+        if room == self.user || self.rooms.contains(&room) {
+            return self
                 .send_json(json!({"type": "join:ok", "room": room}))
-                .await
-            {
-                return Flow::Close;
-            }
-            // Then who is already in the room.
-            return match self.send_roster(std::slice::from_ref(&room)).await {
-                Ok(()) => Flow::Continue,
-                Err(_) => Flow::Close,
-            };
+                .await;
         }
-        self.send_json(json!({"type": "join:ok", "room": room}))
+        if !self.joins.permits(&room) {
+            self.shared.metrics.drop(Dropped::NotPermitted);
+            return self
+                .send_error(403, "Joining this room is not permitted by your session")
+                .await;
+        }
+        if is_personal_room(&self.shared, &room).await {
+            return self
+                .send_error(403, "Cannot join another user's personal room")
+                .await;
+        }
+        self.shared.registry().join(&self.id, &room);
+        self.rooms.push(room.clone());
+        if let Flow::Close(why) = self
+            .send_json(json!({"type": "join:ok", "room": room}))
             .await
+        {
+            return Flow::Close(why);
+        }
+        // Announced to the room and answered with who is there, unless it is too big.
+        let announced: Vec<String> = self
+            .presence_rooms(std::slice::from_ref(&room))
+            .into_iter()
+            .filter(|r| *r == room)
+            .collect();
+        if announced.is_empty() {
+            return Flow::Continue;
+        }
+        let online = self
+            .shared
+            .registry()
+            .get(&self.id)
+            .map(|p| p.presence(true));
+        if let Some(online) = online {
+            self.shared
+                .route_from_peer(&self.sender(), &Target::List(announced.clone()), online);
+        }
+        match self.send_roster(&announced).await {
+            Ok(()) => Flow::Continue,
+            Err(end) => end,
+        }
     }
 
     async fn leave(&mut self, room: Option<&Value>) -> Flow {
@@ -506,35 +679,56 @@ impl Peer {
         let (store, token) = (redis.sessions.clone(), token.clone());
         let secs = ttl.as_secs().max(1) as i64;
         tokio::spawn(async move {
-            let _ = store.touch(&token, secs).await;
+            if let Err(e) = store.touch(&token, secs).await {
+                tracing::warn!(error = %e, "could not extend a session's TTL");
+            }
         });
     }
 
-    /// Leaves the registry and tells the rooms.
+    /// Leaves the registry and tells the rooms (those small enough for presence).
     fn finish(&self) {
-        let gone = self.shared.registry().remove(&self.id);
+        let gone = self.shared.remove_peer(&self.id);
         if let Some(p) = gone {
+            let limit = self.shared.config.presence_limit;
+            let rooms: Vec<String> = {
+                let reg = self.shared.registry();
+                std::iter::once(self.user.clone())
+                    .chain(
+                        self.rooms
+                            .iter()
+                            .filter(|r| reg.room_size(r) < limit)
+                            .cloned(),
+                    )
+                    .collect()
+            };
             self.shared
-                .route_from_peer(&self.sender(), &Target::Rooms, p.presence(false));
+                .route_from_peer(&self.sender(), &Target::List(rooms), p.presence(false));
         }
     }
 }
 
-/// Whether `room` is some other user's personal room, so it cannot be joined.
+/// Whether `room` is some user's personal room, so it cannot be joined as a named room: a
+/// user connected to this instance, or (with Redis) one that has sessions in the store.
 async fn is_personal_room(shared: &Shared, room: &str) -> bool {
-    if shared.is_known_user(room) {
+    if shared.registry().has_user(room) {
         return true;
     }
-    // Users with sessions in Redis have bookkeeping under the session store's index.
     match &shared.redis {
         Some(r) => {
             let mut c = r.conn.clone();
             let key = crate::session::keys::user_index(room);
-            redis::cmd("EXISTS")
+            match redis::cmd("EXISTS")
                 .arg(key)
                 .query_async::<bool>(&mut c)
                 .await
-                .unwrap_or(false)
+            {
+                Ok(exists) => exists,
+                Err(e) => {
+                    // Refuse rather than risk putting someone in another user's room.
+                    tracing::warn!(error = %e, "cannot check a room name against the session store");
+                    true
+                }
+            }
         }
         None => false,
     }
@@ -551,7 +745,7 @@ mod tests {
         // keep the idle loop lean and everything else boxed.
         let shared = Arc::new(Shared::new(Config::default(), None));
         let upgrade = hyper::upgrade::on(axum::http::Request::new(()));
-        let task = run(shared, upgrade, String::new(), 1 << 20);
+        let task = run(shared, upgrade, None, 1 << 20, None);
         let size = std::mem::size_of_val(&task);
         assert!(size <= 1200, "{size} bytes");
     }

@@ -1,9 +1,11 @@
-//! One port for everything: the WebSocket upgrade, `GET /health` and `GET /metrics`, over
-//! plain TCP or TLS.
+//! One port for everything: the WebSocket upgrade, `GET /health` and `GET /metrics` (or
+//! `/metrics` on its own address), over plain TCP or TLS. Every accepted socket holds a slot
+//! until it ends; one that does not finish its HTTP request in time is closed.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -16,18 +18,126 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tower_service::Service;
 
+use crate::server::config::canonical;
+use crate::server::conn::{self, Refuse};
 use crate::server::shared::Shared;
-use crate::server::{conn, demo, ws};
+use crate::server::{demo, ws};
 
-/// The routes.
-pub fn router(shared: Arc<Shared>) -> Router {
-    let mut routes = Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics));
-    if shared.config.demo {
-        routes = routes.merge(demo::router());
+/// Sockets beyond `--max-connections` that are still answered (a 503) before new ones are
+/// closed at once; the server's descriptor reserve covers them.
+pub const REFUSAL_SLACK: usize = 32;
+
+/// Accepted sockets, in all and by address.
+#[derive(Debug, Default)]
+pub struct Sockets {
+    open: std::sync::atomic::AtomicUsize,
+    by_address: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Sockets {
+    /// Open sockets.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
     }
-    routes.fallback(get(websocket)).with_state(shared)
+
+    fn addresses(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.by_address.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One accepted socket's place; freed on drop, when the socket (and the WebSocket
+/// connection it became) ends.
+pub struct Slot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let sockets = &self.shared.sockets;
+        sockets.open.fetch_sub(1, Ordering::Relaxed);
+        let mut map = sockets.addresses();
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What the accept loop decided for a socket.
+enum Admission {
+    Serve(Arc<Slot>, Option<Refuse>),
+    Close,
+}
+
+fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Admission {
+    let c = &shared.config;
+    let total = shared.sockets.open.fetch_add(1, Ordering::Relaxed) + 1;
+    let per_address = {
+        let mut map = shared.sockets.addresses();
+        let n = map.entry(ip).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let slot = Arc::new(Slot {
+        shared: shared.clone(),
+        ip,
+    });
+    if c.max_connections_per_address > 0
+        && per_address > c.max_connections_per_address
+        && !c.trusts_proxy(ip)
+    {
+        shared
+            .metrics
+            .refused_per_address
+            .fetch_add(1, Ordering::Relaxed);
+        return Admission::Close;
+    }
+    if c.max_connections > 0 && total > c.max_connections {
+        shared.metrics.refused_limit.fetch_add(1, Ordering::Relaxed);
+        if total > c.max_connections + REFUSAL_SLACK {
+            return Admission::Close;
+        }
+        return Admission::Serve(slot, Some(Refuse::Limit));
+    }
+    Admission::Serve(slot, None)
+}
+
+/// What a request knows about its socket.
+#[derive(Clone)]
+struct Accepted {
+    remote: SocketAddr,
+    slot: Arc<Slot>,
+    refuse: Option<Refuse>,
+}
+
+/// The routes of the public port.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let mut r = Router::new().route("/health", get(health));
+    if shared.config.metrics_addr.is_none() {
+        r = r.route("/metrics", get(metrics));
+    }
+    if shared.config.demo {
+        r = r.merge(demo::router());
+    }
+    r.fallback(get(websocket)).with_state(shared)
+}
+
+/// Serves `/metrics` (and `/health`) on their own listener until shutdown.
+pub async fn serve_metrics(listener: TcpListener, shared: Arc<Shared>) {
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .with_state(shared.clone());
+    let mut stop = shared.stopping();
+    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop.changed().await;
+    });
+    if let Err(e) = serving.await {
+        tracing::error!(error = %e, "the metrics listener failed");
+    }
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
@@ -66,20 +176,58 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     )
 }
 
+/// The client's address: the socket's peer, or, when that peer is a trusted proxy, what
+/// the proxy says (`X-Forwarded-For` read from the right, skipping trusted proxies, then
+/// `X-Real-IP`).
+fn client_address(shared: &Shared, remote: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+    let c = &shared.config;
+    let remote = canonical(remote);
+    if !c.trusts_proxy(remote) {
+        return remote;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if c.trusts_proxy(ip) => continue,
+            Ok(ip) => return canonical(ip),
+            Err(_) => break,
+        }
+    }
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<IpAddr>().ok())
+        .map_or(remote, canonical)
+}
+
 async fn websocket(
     State(shared): State<Arc<Shared>>,
-    Extension(remote): Extension<SocketAddr>,
+    Extension(accepted): Extension<Accepted>,
     mut req: Request,
 ) -> Response {
     let Some((on_upgrade, response)) = ws::accept(&mut req) else {
         return (StatusCode::OK, "symple server: connect with a WebSocket\n").into_response();
     };
-    // Behind a proxy the client's address comes in a header, as the Node server reads it.
-    let host = ["x-real-ip", "x-forwarded-for"]
-        .iter()
-        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
-        .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
-        .unwrap_or_else(|| remote.ip().to_string());
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
+    if !shared.config.origin_allowed(origin) {
+        shared
+            .metrics
+            .refused_origin
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(origin = ?origin, "WebSocket upgrade refused: origin not allowed");
+        return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
+    }
+    let host = (!shared.config.hide_host)
+        .then(|| client_address(&shared, accepted.remote.ip(), req.headers()).to_string());
     // Frames above the limit get a 413 and the connection lives on; only frames far above
     // it are refused by the WebSocket layer itself.
     let ws_limit = shared
@@ -87,7 +235,11 @@ async fn websocket(
         .max_message_size
         .saturating_mul(16)
         .max(1 << 20);
-    tokio::spawn(conn::run(shared, on_upgrade, host, ws_limit));
+    let (slot, refuse) = (accepted.slot, accepted.refuse);
+    tokio::spawn(async move {
+        conn::run(shared, on_upgrade, host, ws_limit, refuse).await;
+        drop(slot);
+    });
     response
 }
 
@@ -96,15 +248,37 @@ async fn keepalive(shared: Arc<Shared>) {
     let mut shutdown = shared.stopping();
     let mut every = tokio::time::interval(shared.config.ping_interval);
     every.tick().await;
+    let mut ended_at_trim = 0u64;
     loop {
         tokio::select! {
-            _ = every.tick() => shared.tick(),
+            _ = every.tick() => {
+                shared.tick();
+                // After many connections went away, hand their memory back to the system:
+                // glibc keeps freed memory in its per-thread arenas otherwise, and the
+                // process would stay at its high-water mark.
+                let m = &shared.metrics;
+                let ended = m.connections_total.load(Ordering::Relaxed)
+                    .saturating_sub(m.connections.load(Ordering::Relaxed));
+                if ended >= ended_at_trim + 1000 {
+                    release_free_memory();
+                    ended_at_trim = ended;
+                }
+            }
             _ = shutdown.changed() => return,
         }
     }
 }
 
-/// Accepts connections until shutdown; each one is served on its own task.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Accepts connections until shutdown; each one is served on its own task, and must
+/// finish its HTTP request (the upgrade, for a WebSocket) within the upgrade timeout.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
@@ -118,32 +292,63 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 // Out of file descriptors and the like: keep serving the others.
-                Err(_) => { tokio::time::sleep(std::time::Duration::from_millis(50)).await; continue }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue
+                }
             },
             _ = shutdown.changed() => return,
         };
-        let _ = stream.set_nodelay(true);
+        let (slot, refuse) = match admit(&shared, canonical(remote.ip())) {
+            Admission::Serve(slot, refuse) => (slot, refuse),
+            Admission::Close => continue,
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
         let app = app.clone();
         let tls = tls.clone();
+        let limit = shared.config.upgrade_timeout;
+        let shared = shared.clone();
         tokio::spawn(async move {
+            let accepted = Accepted {
+                remote,
+                slot,
+                refuse,
+            };
             let service =
                 hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(remote);
+                    req.extensions_mut().insert(accepted.clone());
                     app.clone().call(req)
                 });
             let builder = auto::Builder::new(TokioExecutor::new());
-            match tls {
-                Some(acceptor) => {
-                    if let Ok(stream) = acceptor.accept(stream).await {
-                        let _ = builder
+            // An upgraded connection leaves this future at the upgrade; anything else
+            // (a slow or idle socket, a keep-alive HTTP client) is closed at the limit.
+            let serving = async {
+                match tls {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(stream) => builder
                             .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                            .await;
-                    }
-                }
-                None => {
-                    let _ = builder
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("TLS handshake: {e}")),
+                    },
+                    None => builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await;
+                        .await
+                        .map_err(|e| e.to_string()),
+                }
+            };
+            match tokio::time::timeout(limit, serving).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, %remote, "HTTP connection ended"),
+                Err(_) => {
+                    shared
+                        .metrics
+                        .upgrade_timeouts
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%remote, "HTTP request not completed in time: closed");
                 }
             }
         });
@@ -159,7 +364,7 @@ pub fn tls_acceptor(
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let bad = |what: &str, e: &dyn std::fmt::Display| {
-        crate::Error::InvalidConfig(format!("TLS {what}: {e}"))
+        crate::Error::Unsupported(format!("TLS {what}: {e}"))
     };
     let certs = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(&format!("certificate {}", cert.display()), &e))?

@@ -47,6 +47,19 @@ pub struct Metrics {
     pub messages_out: AtomicU64,
     /// Times the Redis subscription was re-established.
     pub redis_reconnects: AtomicU64,
+    /// Connections closed as slow consumers (queue full or write timeout).
+    pub slow_consumers: AtomicU64,
+    /// Connections closed because their session was deleted.
+    pub logouts: AtomicU64,
+    /// Connections refused before authentication, by reason: the server-wide limit, the
+    /// per-address limit, an upgrade that did not finish in time, a disallowed Origin.
+    pub refused_limit: AtomicU64,
+    /// See [`refused_limit`](Self::refused_limit).
+    pub refused_per_address: AtomicU64,
+    /// See [`refused_limit`](Self::refused_limit).
+    pub upgrade_timeouts: AtomicU64,
+    /// See [`refused_limit`](Self::refused_limit).
+    pub refused_origin: AtomicU64,
     drops: [AtomicU64; 7],
 }
 
@@ -123,6 +136,42 @@ impl Metrics {
             "counter",
             "Redis subscription reconnects.",
             get(&self.redis_reconnects),
+        );
+        metric(
+            "slow_consumers_total",
+            "counter",
+            "Connections closed as slow consumers (code 4008).",
+            get(&self.slow_consumers),
+        );
+        metric(
+            "logouts_total",
+            "counter",
+            "Connections closed because their session was deleted (code 4401).",
+            get(&self.logouts),
+        );
+        metric(
+            "refused_limit_total",
+            "counter",
+            "Connections refused by --max-connections.",
+            get(&self.refused_limit),
+        );
+        metric(
+            "refused_per_address_total",
+            "counter",
+            "Connections refused by --max-connections-per-address.",
+            get(&self.refused_per_address),
+        );
+        metric(
+            "upgrade_timeouts_total",
+            "counter",
+            "Connections closed because the HTTP upgrade did not finish in time.",
+            get(&self.upgrade_timeouts),
+        );
+        metric(
+            "refused_origin_total",
+            "counter",
+            "WebSocket upgrades refused for their Origin (403).",
+            get(&self.refused_origin),
         );
         if let Some(up) = redis_up {
             metric(

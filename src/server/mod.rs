@@ -30,6 +30,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+pub use auth::Joins;
+pub use config::parse_networks;
 pub use config::Config;
 pub use limits::TokenBucket;
 
@@ -45,6 +47,7 @@ const FD_RESERVE: u64 = 64;
 pub struct Server {
     shared: Arc<Shared>,
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     redis_client: Option<redis::Client>,
 }
@@ -98,9 +101,20 @@ impl Server {
                 what: format!("cannot listen on {}", config.addr),
                 source,
             })?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| Error::Io {
+                what: format!("cannot listen on {addr} for /metrics"),
+                source,
+            })?),
+            None => None,
+        };
+        for w in config.warnings() {
+            tracing::warn!("{w}");
+        }
         Ok(Server {
             shared: Arc::new(Shared::new(config, redis)),
             listener,
+            metrics_listener,
             tls,
             redis_client,
         })
@@ -114,12 +128,22 @@ impl Server {
         })
     }
 
+    /// Where `/metrics` is served when it has its own address.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until SIGINT or SIGTERM, then tells every peer (a `shutdown` event), closes
     /// their connections and returns.
     pub async fn run(self) -> Result<()> {
         let shared = self.shared.clone();
         if let Some(client) = self.redis_client {
             tokio::spawn(cluster::run_subscriber(shared.clone(), client));
+        }
+        if let Some(l) = self.metrics_listener {
+            tokio::spawn(http::serve_metrics(l, shared.clone()));
         }
         let serving = tokio::spawn(http::serve(self.listener, shared.clone(), self.tls));
         wait_for_signal().await;

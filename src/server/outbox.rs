@@ -1,6 +1,12 @@
 //! A connection's queue of frames to write. Bounded like a channel, but nothing is allocated
 //! while it is empty: a tokio mpsc channel costs over 1 KiB per idle connection (its shared
 //! state is cache-padded and it allocates a block of 32 slots up front).
+//!
+//! A frame that finds the queue full is not dropped for that client alone: the queue is
+//! marked [`Ended`] and the connection closes with a code that says why, so the client knows
+//! it missed something (and reconnects) instead of silently losing frames. Other parts of the
+//! server end a connection the same way (a logout). Either way the client has received a
+//! gap-free prefix of what was routed to it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,9 +23,28 @@ pub enum Refused {
     Closed,
 }
 
+/// Why the server ends a connection: a WebSocket close code and its reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// The close code.
+    pub code: u16,
+    /// The close reason.
+    pub reason: &'static str,
+}
+
+/// What the connection takes from its queue.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A frame to write.
+    Frame(Utf8Bytes),
+    /// Stop and close with this code.
+    End(Ended),
+}
+
 struct Queue {
     frames: VecDeque<Utf8Bytes>,
     closed: bool,
+    ended: Option<Ended>,
 }
 
 struct Shared {
@@ -50,6 +75,7 @@ pub fn outbox(bound: usize) -> (Outbox, Inbox) {
         queue: Mutex::new(Queue {
             frames: VecDeque::new(),
             closed: false,
+            ended: None,
         }),
         bound,
         filled: Notify::new(),
@@ -69,7 +95,7 @@ impl Outbox {
     pub fn try_send(&self, frame: Utf8Bytes) -> Result<(), Refused> {
         {
             let mut q = self.0.queue();
-            if q.closed {
+            if q.closed || q.ended.is_some() {
                 return Err(Refused::Closed);
             }
             if q.frames.len() >= self.0.bound {
@@ -80,6 +106,38 @@ impl Outbox {
         // Stores a permit when the connection is not waiting: no wake-up is lost.
         self.0.filled.notify_one();
         Ok(())
+    }
+
+    /// Queues a frame; a full queue ends the connection with `overflow` instead (see
+    /// [`end`](Self::end)). `Err` when the frame was not queued; `Full` only for the call
+    /// that ended it.
+    pub fn push_or_end(&self, frame: Utf8Bytes, overflow: Ended) -> Result<(), Refused> {
+        match self.try_send(frame) {
+            Err(Refused::Full(f)) => {
+                self.end(overflow);
+                Err(Refused::Full(f))
+            }
+            other => other,
+        }
+    }
+
+    /// Asks the connection to close with `why`, dropping what is still queued: the client
+    /// has a gap-free prefix of its frames, then the close frame as soon as the socket takes
+    /// it (a slow reader would otherwise need long to learn why). The first reason given
+    /// wins; returns whether this call ended it.
+    pub fn end(&self, why: Ended) -> bool {
+        let dropped = {
+            let mut q = self.0.queue();
+            if q.closed || q.ended.is_some() {
+                return false;
+            }
+            q.ended = Some(why);
+            std::mem::take(&mut q.frames)
+        };
+        drop(dropped);
+        self.0.filled.notify_one();
+        self.0.room.notify_waiters();
+        true
     }
 
     /// Queues a frame, waiting for room while the queue is full; `Err` once it is closed.
@@ -100,14 +158,22 @@ impl Outbox {
 }
 
 impl Inbox {
-    /// The next frame, waiting for one.
-    pub async fn recv(&mut self) -> Utf8Bytes {
+    /// The next frame, waiting for one; the end once everything queued before it is taken.
+    pub async fn recv(&mut self) -> Next {
         loop {
             if let Some(f) = self.try_recv() {
-                return f;
+                return Next::Frame(f);
+            }
+            if let Some(why) = self.0.queue().ended {
+                return Next::End(why);
             }
             self.0.filled.notified().await;
         }
+    }
+
+    /// Whether the connection was asked to end.
+    pub fn ended(&self) -> Option<Ended> {
+        self.0.queue().ended
     }
 
     /// The next frame if one is queued.
@@ -156,7 +222,7 @@ mod tests {
         tx.try_send(t("a")).unwrap();
         tx.clone().try_send(t("b")).unwrap();
         assert_eq!(tx.try_send(t("c")), Err(Refused::Full(t("c"))));
-        assert_eq!(rx.recv().await, "a");
+        assert_eq!(rx.recv().await, Next::Frame(t("a")));
         assert_eq!(rx.try_recv().as_deref(), Some("b"));
         assert_eq!(rx.try_recv(), None);
         // Waits for a frame queued later.
@@ -167,7 +233,7 @@ mod tests {
                 tx.try_send(t("d")).unwrap();
             })
         };
-        assert_eq!(rx.recv().await, "d");
+        assert_eq!(rx.recv().await, Next::Frame(t("d")));
         later.await.unwrap();
         drop(rx);
         assert_eq!(tx.try_send(t("e")), Err(Refused::Closed));
@@ -184,14 +250,40 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "queue full: the sender waits");
-        assert_eq!(rx.recv().await, "a");
+        assert_eq!(rx.recv().await, Next::Frame(t("a")));
         assert_eq!(waiting.await.unwrap(), Ok(()));
-        assert_eq!(rx.recv().await, "b");
+        assert_eq!(rx.recv().await, Next::Frame(t("b")));
         // A waiting sender learns that the connection went away.
         tx.try_send(t("c")).unwrap();
         let waiting = tokio::spawn(async move { tx.send(t("d")).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(rx);
         assert_eq!(waiting.await.unwrap(), Err(()));
+    }
+
+    #[tokio::test]
+    async fn overflow_ends_the_connection() {
+        let why = Ended {
+            code: 4008,
+            reason: "slow",
+        };
+        let (tx, mut rx) = outbox(2);
+        tx.push_or_end(t("a"), why).unwrap();
+        tx.push_or_end(t("b"), why).unwrap();
+        assert_eq!(tx.push_or_end(t("c"), why), Err(Refused::Full(t("c"))));
+        assert_eq!(tx.try_send(t("d")), Err(Refused::Closed), "nothing after");
+        assert!(
+            !tx.end(Ended {
+                code: 1,
+                reason: ""
+            }),
+            "the first reason wins"
+        );
+        assert_eq!(
+            rx.recv().await,
+            Next::End(why),
+            "what was queued is dropped"
+        );
+        assert_eq!(rx.ended(), Some(why));
     }
 }

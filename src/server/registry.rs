@@ -1,4 +1,10 @@
-//! The peers connected to this instance and their rooms.
+//! The peers connected to this instance, their users and their rooms.
+//!
+//! A user's personal room and named rooms are kept apart: the personal room of `alice` holds
+//! exactly the sessions whose user is `alice`, and a named room called `alice` (if anyone
+//! made one) is another set. So a user name can never take a named room from its members,
+//! and nobody can be put into another user's personal room. Entries are freed as soon as
+//! their last member leaves: memory follows who is connected, not every name ever seen.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,10 +23,12 @@ pub struct LocalPeer {
     /// The public peer object (never holds a token), as compact JSON: a parsed object
     /// costs several times its text per connection, and is needed only for presence.
     pub peer: Box<str>,
-    /// Rooms, the personal room included.
+    /// Named rooms (the personal room is `user`, kept apart).
     pub rooms: HashSet<String>,
     /// The connection's outbound queue.
     pub tx: Outbox,
+    /// The session token it authenticated with (token mode), so a logout finds it.
+    pub token: Option<Box<str>>,
 }
 
 impl LocalPeer {
@@ -46,65 +54,69 @@ impl LocalPeer {
     }
 }
 
-/// Peers by id, and room membership.
+/// Peers by id, by user and by named room.
 #[derive(Debug, Default)]
 pub struct Registry {
     peers: HashMap<String, LocalPeer>,
+    users: HashMap<String, HashSet<String>>,
     rooms: HashMap<String, HashSet<String>>,
 }
 
+fn add_to(map: &mut HashMap<String, HashSet<String>>, key: &str, id: &str) {
+    map.entry(key.to_owned()).or_default().insert(id.to_owned());
+}
+
+/// Removes `id` from the set under `key`, and the set once empty.
+fn remove_from(map: &mut HashMap<String, HashSet<String>>, key: &str, id: &str) {
+    if let Some(members) = map.get_mut(key) {
+        members.remove(id);
+        if members.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
 impl Registry {
-    /// Adds a peer and puts it in its rooms.
+    /// Adds a peer under its user and in its rooms.
     pub fn add(&mut self, peer: LocalPeer) {
+        add_to(&mut self.users, &peer.user, &peer.id);
         for room in &peer.rooms {
-            self.rooms
-                .entry(room.clone())
-                .or_default()
-                .insert(peer.id.clone());
+            add_to(&mut self.rooms, room, &peer.id);
         }
         self.peers.insert(peer.id.clone(), peer);
     }
 
-    /// Removes a peer from everything.
+    /// Removes a peer from everything, freeing user and room entries left empty.
     pub fn remove(&mut self, id: &str) -> Option<LocalPeer> {
         let peer = self.peers.remove(id)?;
+        remove_from(&mut self.users, &peer.user, id);
         for room in &peer.rooms {
-            self.leave_room(room, id);
+            remove_from(&mut self.rooms, room, id);
         }
         Some(peer)
     }
 
-    fn leave_room(&mut self, room: &str, id: &str) {
-        if let Some(members) = self.rooms.get_mut(room) {
-            members.remove(id);
-            if members.is_empty() {
-                self.rooms.remove(room);
-            }
-        }
-    }
-
-    /// Puts a peer in a room; false when the peer is unknown.
+    /// Puts a peer in a named room; false when the peer is unknown or already in it.
     pub fn join(&mut self, id: &str, room: &str) -> bool {
         let Some(peer) = self.peers.get_mut(id) else {
             return false;
         };
-        peer.rooms.insert(room.to_owned());
-        self.rooms
-            .entry(room.to_owned())
-            .or_default()
-            .insert(id.to_owned());
+        if !peer.rooms.insert(room.to_owned()) {
+            return false;
+        }
+        add_to(&mut self.rooms, room, id);
         true
     }
 
-    /// Takes a peer out of a room (never its personal room); false when it was not in it.
+    /// Takes a peer out of a named room; false when it was not in it.
     pub fn leave(&mut self, id: &str, room: &str) -> bool {
         let Some(peer) = self.peers.get_mut(id) else {
             return false;
         };
-        if room == peer.user || !peer.rooms.remove(room) {
+        if !peer.rooms.remove(room) {
             return false;
         }
-        self.leave_room(room, id);
+        remove_from(&mut self.rooms, room, id);
         true
     }
 
@@ -113,13 +125,30 @@ impl Registry {
         self.peers.get(id)
     }
 
-    /// Members of a room.
-    pub fn members(&self, room: &str) -> impl Iterator<Item = &LocalPeer> {
-        self.rooms
-            .get(room)
+    fn members_of<'a>(
+        &'a self,
+        map: &'a HashMap<String, HashSet<String>>,
+        key: &str,
+    ) -> impl Iterator<Item = &'a LocalPeer> + 'a {
+        map.get(key)
             .into_iter()
             .flatten()
             .filter_map(|id| self.peers.get(id))
+    }
+
+    /// Members of a named room.
+    pub fn members(&self, room: &str) -> impl Iterator<Item = &LocalPeer> {
+        self.members_of(&self.rooms, room)
+    }
+
+    /// The sessions of a user (its personal room).
+    pub fn sessions(&self, user: &str) -> impl Iterator<Item = &LocalPeer> {
+        self.members_of(&self.users, user)
+    }
+
+    /// Number of members of a named room on this instance.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.rooms.get(room).map_or(0, HashSet::len)
     }
 
     /// Every peer.
@@ -129,23 +158,7 @@ impl Registry {
 
     /// Whether some local peer is `user`.
     pub fn has_user(&self, user: &str) -> bool {
-        self.members(user).any(|p| p.user == user)
-    }
-
-    /// Removes peers of other users from `user`'s personal room; returns their ids.
-    pub fn evict_from_personal_room(&mut self, user: &str) -> Vec<String> {
-        let intruders: Vec<String> = self
-            .members(user)
-            .filter(|p| p.user != user)
-            .map(|p| p.id.clone())
-            .collect();
-        for id in &intruders {
-            if let Some(p) = self.peers.get_mut(id) {
-                p.rooms.remove(user);
-            }
-            self.leave_room(user, id);
-        }
-        intruders
+        self.users.contains_key(user)
     }
 
     /// Number of peers.
@@ -158,8 +171,56 @@ impl Registry {
         self.peers.is_empty()
     }
 
-    /// Number of rooms with members.
+    /// Number of rooms with members: named rooms plus users' personal rooms.
     pub fn room_count(&self) -> usize {
-        self.rooms.len()
+        self.rooms.len() + self.users.len()
+    }
+
+    /// Number of users with a local session.
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::outbox::outbox;
+
+    fn peer(id: &str, user: &str, rooms: &[&str]) -> LocalPeer {
+        LocalPeer {
+            id: id.into(),
+            user: user.into(),
+            peer: Default::default(),
+            rooms: rooms.iter().map(|r| r.to_string()).collect(),
+            tx: outbox(1).0,
+            token: None,
+        }
+    }
+
+    #[test]
+    fn a_user_named_like_a_room_takes_nothing_and_entries_are_freed() {
+        let mut reg = Registry::default();
+        reg.add(peer("a", "alice", &["lobby"]));
+        reg.add(peer("b", "bob", &["lobby"]));
+        reg.add(peer("e", "lobby", &[]));
+        let ids = |it: Vec<&LocalPeer>| {
+            let mut v: Vec<_> = it.iter().map(|p| p.id.clone()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(reg.members("lobby").collect()), ["a", "b"]);
+        assert_eq!(ids(reg.sessions("lobby").collect()), ["e"]);
+        assert!(!reg.join("b", "lobby"), "already a member");
+        assert_eq!(
+            reg.room_count(),
+            4,
+            "lobby, and the users alice, bob, lobby"
+        );
+        for id in ["a", "b", "e"] {
+            reg.remove(id);
+        }
+        assert_eq!((reg.room_count(), reg.user_count(), reg.len()), (0, 0, 0));
+        assert!(reg.rooms.capacity() < 64 && reg.users.capacity() < 64);
     }
 }

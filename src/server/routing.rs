@@ -14,8 +14,15 @@ pub struct Sender {
     pub id: String,
     /// User.
     pub user: String,
-    /// Rooms the sender is in.
+    /// Named rooms the sender is in (its personal room is `user`).
     pub rooms: Vec<String>,
+}
+
+impl Sender {
+    /// Whether the sender may address `room`: its own user's room or a named room it is in.
+    pub fn is_in(&self, room: &str) -> bool {
+        self.user == room || self.rooms.iter().any(|r| r == room)
+    }
 }
 
 /// A parsed `to`.
@@ -75,7 +82,7 @@ pub fn parse_to(to: Option<&Value>) -> Result<Target, String> {
 }
 
 fn shares_room(peer: &LocalPeer, sender: &Sender) -> bool {
-    sender.rooms.iter().any(|r| peer.rooms.contains(r))
+    peer.user == sender.user || sender.rooms.iter().any(|r| peer.rooms.contains(r))
 }
 
 /// Recipients on this instance of a message from a peer. Rooms are the permission boundary:
@@ -88,11 +95,20 @@ pub fn from_peer<'r>(reg: &'r Registry, sender: &Sender, target: &Target) -> Vec
             out.push(p);
         }
     };
-    let in_room = |room: &str| sender.rooms.iter().any(|r| r == room);
+    // A room the sender is in: its own user's sessions, or a named room's members.
+    let room = |name: &str, add: &mut dyn FnMut(&'r LocalPeer)| {
+        if name == sender.user {
+            reg.sessions(name).for_each(&mut *add);
+        }
+        if sender.rooms.iter().any(|r| r == name) {
+            reg.members(name).for_each(&mut *add);
+        }
+    };
     match target {
         Target::Rooms => {
-            for room in &sender.rooms {
-                reg.members(room).for_each(&mut add);
+            room(&sender.user, &mut add);
+            for r in &sender.rooms {
+                room(r, &mut add);
             }
         }
         Target::Session { user, id } => {
@@ -108,24 +124,24 @@ pub fn from_peer<'r>(reg: &'r Registry, sender: &Sender, target: &Target) -> Vec
                 if shares_room(p, sender) {
                     add(p);
                 }
-            } else if in_room(name) {
-                reg.members(name).for_each(&mut add);
             } else {
-                reg.members(name)
-                    .filter(|p| &p.user == name && shares_room(p, sender))
+                room(name, &mut add);
+                reg.sessions(name)
+                    .filter(|p| shares_room(p, sender))
                     .for_each(&mut add);
             }
         }
         Target::List(rooms) => {
-            for room in rooms.iter().filter(|r| in_room(r)) {
-                reg.members(room).for_each(&mut add);
+            for r in rooms {
+                room(r, &mut add);
             }
         }
     }
     out
 }
 
-/// Recipients on this instance of a message injected through Redis by a trusted backend.
+/// Recipients on this instance of a message injected through Redis by a trusted backend: a
+/// name reaches the user of that name and the named room of that name.
 /// `None` when it has no `to` (dropped: native servers never broadcast such a packet).
 pub fn from_backend<'r>(reg: &'r Registry, target: &Target) -> Option<Vec<&'r LocalPeer>> {
     let mut seen = HashSet::new();
@@ -134,6 +150,10 @@ pub fn from_backend<'r>(reg: &'r Registry, target: &Target) -> Option<Vec<&'r Lo
         if seen.insert(p.id.as_str()) {
             out.push(p);
         }
+    };
+    let name = |n: &str, add: &mut dyn FnMut(&'r LocalPeer)| {
+        reg.sessions(n).for_each(&mut *add);
+        reg.members(n).for_each(&mut *add);
     };
     match target {
         Target::Rooms => return None,
@@ -144,10 +164,10 @@ pub fn from_backend<'r>(reg: &'r Registry, target: &Target) -> Option<Vec<&'r Lo
                 }
             }
         }
-        Target::Name(name) => reg.members(name).for_each(&mut add),
+        Target::Name(n) => name(n, &mut add),
         Target::List(rooms) => {
-            for room in rooms {
-                reg.members(room).for_each(&mut add);
+            for r in rooms {
+                name(r, &mut add);
             }
         }
     }
@@ -161,14 +181,13 @@ mod tests {
     use serde_json::json;
 
     fn peer(id: &str, user: &str, rooms: &[&str]) -> LocalPeer {
-        let mut set: HashSet<String> = rooms.iter().map(|r| r.to_string()).collect();
-        set.insert(user.into());
         LocalPeer {
             id: id.into(),
             user: user.into(),
             peer: Default::default(),
-            rooms: set,
+            rooms: rooms.iter().map(|r| r.to_string()).collect(),
             tx: outbox(1).0,
+            token: None,
         }
     }
 
@@ -194,7 +213,7 @@ mod tests {
         reg.add(peer("a2", "alice", &[]));
         reg.add(peer("b1", "bob", &["team", "other"]));
         reg.add(peer("c1", "carol", &["other"]));
-        reg.add(peer("m1", "mallory", &["alice"])); // joined alice's room by name
+        reg.add(peer("m1", "mallory", &["alice"])); // a named room called "alice"
         (reg, s)
     }
 
@@ -204,7 +223,8 @@ mod tests {
         let to = |v: Value| ids(from_peer(&reg, &alice, &parse_to(Some(&v)).unwrap()));
         assert_eq!(
             ids(from_peer(&reg, &alice, &Target::Rooms)),
-            ["a2", "b1", "m1"]
+            ["a2", "b1"],
+            "the named room \"alice\" is not alice's personal room"
         );
         assert_eq!(to(json!("bob|b1")), ["b1"]);
         assert_eq!(
@@ -240,6 +260,7 @@ mod tests {
             "once each"
         );
         assert_eq!(to(json!("bob|zz")), Vec::<String>::new());
+        assert_eq!(to(json!("alice")), ["a1", "a2", "m1"], "user and room");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! State shared by every connection of one instance, and the delivery of messages to it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -11,9 +11,28 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::server::cluster::Envelope;
 use crate::server::config::Config;
 use crate::server::metrics::{Dropped, Metrics};
+use crate::server::outbox::{Ended, Refused};
 use crate::server::registry::{LocalPeer, Registry};
 use crate::server::routing::{self, Sender, Target};
 use crate::session::AsyncSessionStore;
+
+/// The close of a connection whose queue overflowed.
+pub const SLOW_CONSUMER: Ended = Ended {
+    code: 4008,
+    reason: "Slow consumer: too many messages waiting to be sent",
+};
+
+/// The close of a connection whose write did not finish in time.
+pub const WRITE_TIMEOUT: Ended = Ended {
+    code: 4008,
+    reason: "Slow consumer: a write timed out",
+};
+
+/// The close of a connection whose session was deleted.
+pub const LOGGED_OUT: Ended = Ended {
+    code: 4401,
+    reason: "Unauthorized: the session was deleted (logged out)",
+};
 
 /// Redis handles of an instance that has Redis.
 pub struct RedisLink {
@@ -32,10 +51,12 @@ pub struct Shared {
     /// This instance's id (uuid), unique in the cluster.
     pub instance: String,
     registry: Mutex<Registry>,
-    /// Users seen anywhere in the cluster: their personal rooms cannot be joined by others.
-    known_users: Mutex<HashSet<String>>,
+    /// Connections by session token (token mode), so a logout finds them.
+    tokens: Mutex<HashMap<Box<str>, HashSet<String>>>,
     /// Counters.
     pub metrics: Metrics,
+    /// Accepted sockets, counted against the connection limits.
+    pub sockets: crate::server::http::Sockets,
     /// Redis, when configured.
     pub redis: Option<RedisLink>,
     /// Whether the subscription is live.
@@ -55,8 +76,9 @@ impl Shared {
             config,
             instance: uuid::Uuid::new_v4().to_string(),
             registry: Mutex::new(Registry::default()),
-            known_users: Mutex::new(HashSet::new()),
+            tokens: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
+            sockets: Default::default(),
             redis,
             redis_up: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
@@ -100,23 +122,63 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Remembers that `user` exists and clears other users out of its personal room.
-    pub fn claim_user(&self, user: &str) {
-        self.known_users
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(user.to_owned());
-        self.registry().evict_from_personal_room(user);
+    /// Registers a peer (and its token, for logouts).
+    pub fn add_peer(&self, peer: LocalPeer) {
+        if let Some(t) = &peer.token {
+            self.tokens_map()
+                .entry(t.clone())
+                .or_default()
+                .insert(peer.id.clone());
+        }
+        self.registry().add(peer);
     }
 
-    /// Whether `room` is the personal room of a user this instance knows of.
-    pub fn is_known_user(&self, room: &str) -> bool {
-        self.registry().has_user(room)
-            || self
-                .known_users
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(room)
+    /// Unregisters a peer; `None` when it was not registered.
+    pub fn remove_peer(&self, id: &str) -> Option<LocalPeer> {
+        let gone = self.registry().remove(id)?;
+        if let Some(t) = &gone.token {
+            let mut tokens = self.tokens_map();
+            if let Some(ids) = tokens.get_mut(t) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    tokens.remove(t);
+                }
+            }
+        }
+        Some(gone)
+    }
+
+    fn tokens_map(&self) -> MutexGuard<'_, HashMap<Box<str>, HashSet<String>>> {
+        self.tokens.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Closes every local connection authenticated with `token` (its session was deleted);
+    /// returns how many.
+    pub fn end_session(&self, token: &str) -> usize {
+        let ids: Vec<String> = self
+            .tokens_map()
+            .get(token)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        let reg = self.registry();
+        let mut n = 0;
+        for id in ids {
+            if let Some(p) = reg.get(&id) {
+                if p.tx.end(LOGGED_OUT) {
+                    n += 1;
+                }
+            }
+        }
+        if n > 0 {
+            self.metrics.logouts.fetch_add(n as u64, Ordering::Relaxed);
+            tracing::info!(connections = n, "session deleted: closing its connections");
+        }
+        n
+    }
+
+    /// Tokens of every local peer (to check after missed logout notices).
+    pub fn tokens(&self) -> Vec<Box<str>> {
+        self.tokens_map().keys().cloned().collect()
     }
 
     fn publish(&self, env: Envelope) {
@@ -125,14 +187,25 @@ impl Shared {
         }
     }
 
-    /// Queues `text` for each peer; a full queue drops the message for that peer only.
+    /// Queues `text` for each peer. A peer whose queue is full is disconnected as a slow
+    /// consumer (its close frame says so), never skipped in silence.
     pub fn deliver<'a>(&self, peers: impl IntoIterator<Item = &'a LocalPeer>, text: &Utf8Bytes) {
         for p in peers {
-            match p.tx.try_send(text.clone()) {
+            match p.tx.push_or_end(text.clone(), SLOW_CONSUMER) {
                 Ok(()) => {
                     self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(_) => self.metrics.drop(Dropped::SlowConsumer),
+                Err(Refused::Full(_)) => {
+                    self.metrics.drop(Dropped::SlowConsumer);
+                    self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        peer = %p.address(),
+                        queued = self.config.max_queued,
+                        "slow consumer: outbound queue full, disconnecting"
+                    );
+                }
+                // Already ending (its close frame tells the client why).
+                Err(Refused::Closed) => self.metrics.drop(Dropped::SlowConsumer),
             }
         }
     }
@@ -185,9 +258,6 @@ impl Shared {
                 let Ok(target) = routing::parse_to(message.get("to")) else {
                     return self.metrics.drop(Dropped::Invalid);
                 };
-                if !self.is_known_user(&sender.user) {
-                    self.claim_user(&sender.user);
-                }
                 let text = Utf8Bytes::from(message.to_string());
                 let reg = self.registry();
                 self.deliver(routing::from_peer(&reg, &sender, &target), &text);
@@ -228,13 +298,20 @@ impl Shared {
     pub fn roster(&self, requester: &Sender, rooms: &[String]) -> Vec<Value> {
         let reg = self.registry();
         let mut seen = HashSet::new();
-        rooms
-            .iter()
-            .filter(|r| requester.rooms.contains(r))
-            .flat_map(|r| reg.members(r))
-            .filter(|p| p.id != requester.id && seen.insert(p.id.clone()))
-            .map(|p| p.presence(true))
-            .collect()
+        let mut out = Vec::new();
+        for r in rooms.iter().filter(|r| requester.is_in(r)) {
+            let members: Box<dyn Iterator<Item = &LocalPeer>> = if *r == requester.user {
+                Box::new(reg.sessions(r))
+            } else {
+                Box::new(reg.members(r))
+            };
+            for p in members {
+                if p.id != requester.id && seen.insert(p.id.as_str()) {
+                    out.push(p.presence(true));
+                }
+            }
+        }
+        out
     }
 
     /// Asks the other instances for the presence of their peers sharing `rooms` with the

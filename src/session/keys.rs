@@ -8,6 +8,10 @@ pub const USER_INDEX_PREFIX: &str = "symple:user-sessions:";
 /// One sorted set of `token\nuser` scored by expiry, so cleanup reads only what is due.
 pub const EXPIRY_INDEX: &str = "symple:session-expiry";
 
+/// The channel a deleted session's token is published on (one message per token, the
+/// token as the payload), so servers close the connections authenticated with it.
+pub const LOGOUT_CHANNEL: &str = "symple:logout";
+
 /// `symple:session:<token>`
 pub fn session(token: &str) -> String {
     format!("{SESSION_PREFIX}{token}")

@@ -85,7 +85,7 @@ return 1
     )
 });
 
-// KEYS: session, expiry index. ARGV: token, user index prefix.
+// KEYS: session, expiry index. ARGV: token, user index prefix, logout channel.
 static DELETE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -94,6 +94,7 @@ if not old then return 0 end
 redis.call('DEL', KEYS[1])
 local user = user_of(old)
 if user then forget(ARGV[2], KEYS[2], user, ARGV[1]) end
+redis.call('PUBLISH', ARGV[3], ARGV[1])
 return 1
 ",
     )
@@ -147,8 +148,8 @@ return out
     )
 });
 
-// KEYS: user index, expiry index. ARGV: user, session prefix. Deletes the user's sessions
-// (only those whose value still names this user) and the bookkeeping.
+// KEYS: user index, expiry index. ARGV: user, session prefix, logout channel. Deletes the
+// user's sessions (only those whose value still names this user) and the bookkeeping.
 static DELETE_USER: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -157,6 +158,7 @@ for _, token in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = ARGV[2] .. token
   if user_of(redis.call('GET', key)) == ARGV[1] then
     redis.call('DEL', key)
+    redis.call('PUBLISH', ARGV[3], token)
     n = n + 1
   end
   redis.call('ZREM', KEYS[2], token .. '\n' .. ARGV[1])
@@ -386,7 +388,11 @@ pub(crate) fn delete(token: &str) -> Result<Op<bool>> {
     let call = Call::script(
         &DELETE,
         vec![keys::session(token), EXPIRY_INDEX.into()],
-        vec![token.into(), USER_INDEX_PREFIX.into()],
+        vec![
+            token.into(),
+            USER_INDEX_PREFIX.into(),
+            keys::LOGOUT_CHANNEL.into(),
+        ],
     );
     Ok(Op::new(call, |v| Ok(int(&v)? == 1)))
 }
@@ -474,7 +480,11 @@ pub(crate) fn delete_user(user: &str) -> Result<Op<u64>> {
     let call = Call::script(
         &DELETE_USER,
         vec![keys::user_index(user), EXPIRY_INDEX.into()],
-        vec![user.into(), SESSION_PREFIX.into()],
+        vec![
+            user.into(),
+            SESSION_PREFIX.into(),
+            keys::LOGOUT_CHANNEL.into(),
+        ],
     );
     Ok(Op::new(call, |v| Ok(int(&v)?.max(0) as u64)))
 }

@@ -168,8 +168,12 @@ pub fn repo_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// The `symple` binary under test; `SYMPLE_TEST_BIN` points the server tests at another
+/// build (for example the previous commit's, to see a new test fail there).
 pub fn symple_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_symple"))
+    std::env::var_os("SYMPLE_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_symple")))
 }
 
 fn interop_dir() -> PathBuf {

@@ -16,6 +16,8 @@ use super::symple_bin;
 pub struct ServerProc {
     pub child: Child,
     pub addr: String,
+    /// Where /metrics is served when it has its own address.
+    pub metrics_addr: Option<String>,
 }
 
 impl ServerProc {
@@ -28,13 +30,30 @@ impl ServerProc {
 
     /// Starts the server under a hard open-file limit (through the shell's `ulimit`).
     pub fn start_with_nofile(limit: u32) -> ServerProc {
+        Self::start_with_nofile_args(limit, &[])
+    }
+
+    /// [`start_with_nofile`](Self::start_with_nofile) with more flags.
+    pub fn start_with_nofile_args(limit: u32, args: &[&str]) -> ServerProc {
         let mut cmd = Command::new("bash");
         cmd.arg("-c")
             .arg(format!(
-                "ulimit -n {limit} && exec \"$0\" server --listen 127.0.0.1:0"
+                "ulimit -n {limit} && exec \"$0\" server --listen 127.0.0.1:0 \"$@\""
             ))
-            .arg(symple_bin());
+            .arg(symple_bin())
+            .args(args);
         Self::spawn(cmd, &[])
+    }
+
+    /// The server's resident memory in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
     }
 
     fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> ServerProc {
@@ -46,7 +65,11 @@ impl ServerProc {
         cmd.envs(env.iter().copied());
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if std::env::var_os("SYMPLE_TEST_SERVER_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("spawn symple server");
         let stdout = child.stdout.take().expect("stdout");
@@ -57,7 +80,12 @@ impl ServerProc {
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|_| panic!("server did not start: {line:?}"));
         let addr = v["addr"].as_str().expect("addr").to_owned();
-        ServerProc { child, addr }
+        let metrics_addr = v["metrics"].as_str().map(str::to_owned);
+        ServerProc {
+            child,
+            addr,
+            metrics_addr,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -65,8 +93,24 @@ impl ServerProc {
     }
 
     pub fn http(&self, path: &str) -> (u16, String) {
+        http_get(&self.addr, path)
+    }
+
+    /// A counter or gauge from /metrics on the metrics address.
+    pub fn metrics_text(&self) -> String {
+        http_get(
+            self.metrics_addr.as_deref().unwrap_or(&self.addr),
+            "/metrics",
+        )
+        .1
+    }
+}
+
+/// `GET path` on `addr`: status and body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&self.addr).expect("connect http");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect http");
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         write!(
             s,
@@ -83,10 +127,12 @@ impl ServerProc {
         let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
         (status, body)
     }
+}
 
+impl ServerProc {
     /// A counter or gauge from /metrics.
     pub fn metric(&self, name: &str) -> u64 {
-        let (_, body) = self.http("/metrics");
+        let body = self.metrics_text();
         body.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
             .and_then(|v| v.trim().parse().ok())
@@ -223,6 +269,22 @@ impl Client {
             .into_iter()
             .filter(|v| v["type"] == "message")
             .collect()
+    }
+
+    /// The server's close frame (code, reason) within WAIT, skipping frames before it;
+    /// `None` when the connection ended without one (or did not end).
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Ok(Some(Ok(Message::Close(Some(f))))) => {
+                    return Some((f.code.into(), f.reason.to_string()))
+                }
+                Ok(Some(Ok(Message::Close(None)))) => return Some((1005, String::new())),
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
     }
 
     /// Whether the server closed the connection within WAIT (frames before it are skipped).
