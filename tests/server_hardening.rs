@@ -196,25 +196,84 @@ async fn memory_stays_flat_under_churn() {
     reading.abort();
 }
 
-// Point 3: a slow reader is disconnected with a close code that says so, after a gap-free
-// prefix; a stalled one is dropped by the write timeout; fast clients lose nothing.
-#[tokio::test]
-async fn slow_consumers_are_disconnected_and_told() {
-    let redis = Redis::start();
-    let srv = instance(&redis, &["--max-queued", "512", "--write-timeout", "1"]);
-    wait_redis_up(&srv).await;
-    let url = srv.url();
-    let mut fast = Client::auth(&url, json!({"user": "fast", "rooms": ["flood"]})).await;
-    let mut slow = Client::auth(&url, json!({"user": "slow", "rooms": ["flood"]})).await;
-    let stalled = Client::auth(&url, json!({"user": "stalled", "rooms": ["flood"]})).await;
-    fast.drain().await;
-    slow.drain().await;
+/// A client that reads nothing for `pause`, then everything: the messages it got (a
+/// gap-free prefix of 0, 1, 2, ...) and the close frame that ended it.
+async fn pausing_reader(mut c: Client, pause: Duration) -> (u64, Option<(u16, String)>) {
+    tokio::time::sleep(pause).await;
+    let mut next = 0u64;
+    loop {
+        match tokio::time::timeout(WAIT * 3, c.ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["type"] == "message" {
+                    assert_eq!(v["data"]["n"], next, "a gap-free prefix");
+                    next += 1;
+                }
+            }
+            Ok(Some(Ok(Message::Close(Some(f))))) => {
+                return (next, Some((u16::from(f.code), f.reason.to_string())))
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return (next, None),
+        }
+    }
+}
+
+/// Publishes `total` numbered 10 KB messages to `room`, `per_10ms` every 10 ms.
+fn flood(
+    redis: &Redis,
+    room: &'static str,
+    total: u64,
+    per_10ms: u64,
+) -> tokio::task::JoinHandle<()> {
     let emitter = Emitter::builder(redis.url())
         .target(Target::Native)
         .connect()
         .unwrap();
+    let pad = "x".repeat(10_000);
+    tokio::task::spawn_blocking(move || {
+        for n in 0..total {
+            emitter
+                .to([room])
+                .send(json!({"n": n, "pad": pad}))
+                .unwrap();
+            if n % per_10ms == per_10ms - 1 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    })
+}
+
+// Point 3: a client whose queue overflows, or whose write times out, is disconnected with
+// close code 4008 and a reason, after a gap-free prefix; it is counted; a client that reads
+// loses nothing; one that reads nothing at all is dropped by the write timeout.
+#[tokio::test]
+async fn slow_consumers_are_disconnected_and_told() {
+    let redis = Redis::start();
+    // The queue overflows first: a short queue, a long write timeout.
+    let srv = instance(&redis, &["--max-queued", "50", "--write-timeout", "60"]);
+    wait_redis_up(&srv).await;
+    let slow = Client::auth(&srv.url(), json!({"user": "slow", "rooms": ["flood"]})).await;
+    let reader = tokio::spawn(pausing_reader(slow, Duration::from_secs(2)));
+    flood(&redis, "flood", 1500, 10).await.unwrap();
+    let (got, close) = reader.await.unwrap();
+    let (code, reason) = close.expect("told by a close frame");
+    assert_eq!(code, 4008, "{reason}");
+    assert!(reason.contains("too many messages waiting"), "{reason}");
+    assert!(got < 1500, "it was disconnected before the end ({got})");
+    assert_eq!(srv.metric("symple_slow_consumers_total"), 1);
+    assert!(srv.metric("symple_dropped_total{reason=\"slow_consumer\"}") >= 1);
+    assert_eq!(srv.metric("symple_peers"), 0);
+
+    // A write that does not finish in time: a long queue, a short write timeout.
+    let srv = instance(&redis, &["--max-queued", "5000", "--write-timeout", "1"]);
+    wait_redis_up(&srv).await;
+    let url = srv.url();
+    let mut fast = Client::auth(&url, json!({"user": "fast", "rooms": ["flood2"]})).await;
+    let slow = Client::auth(&url, json!({"user": "slow", "rooms": ["flood2"]})).await;
+    let stalled = Client::auth(&url, json!({"user": "stalled", "rooms": ["flood2"]})).await;
+    fast.drain().await;
     let total = 3000u64;
-    let big = "x".repeat(10_000);
     let offline = |v: &Value| v["type"] == "presence" && v["data"]["online"] == false;
     let fast_reader = tokio::spawn(async move {
         let mut next = 0u64;
@@ -235,43 +294,13 @@ async fn slow_consumers_are_disconnected_and_told() {
         }
         (fast, gone)
     });
-    let slow_reader = tokio::spawn(async move {
-        let mut next = 0u64;
-        loop {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            match tokio::time::timeout(WAIT, slow.ws.next()).await {
-                Ok(Some(Ok(Message::Text(t)))) => {
-                    let v: Value = serde_json::from_str(&t).unwrap();
-                    if v["type"] == "message" {
-                        assert_eq!(v["data"]["n"], next, "a gap-free prefix");
-                        next += 1;
-                    }
-                }
-                Ok(Some(Ok(Message::Close(Some(f))))) => {
-                    return (u16::from(f.code), f.reason.to_string(), next)
-                }
-                Ok(Some(Ok(_))) => {}
-                other => panic!("slow client: no close frame: {other:?}"),
-            }
-        }
-    });
-    // Paced (10 every 5 ms), so a client that reads keeps up even on a busy machine.
-    let publisher = tokio::task::spawn_blocking(move || {
-        for n in 0..total {
-            emitter
-                .to(["flood"])
-                .send(json!({"n": n, "pad": big}))
-                .unwrap();
-            if n % 10 == 9 {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    });
-    let (code, reason, got) = slow_reader.await.unwrap();
+    let slow_reader = tokio::spawn(pausing_reader(slow, Duration::from_secs(3)));
+    flood(&redis, "flood2", total, 10).await.unwrap();
+    let (got, close) = slow_reader.await.unwrap();
+    let (code, reason) = close.expect("told by a close frame");
     assert_eq!(code, 4008, "{reason}");
-    assert!(reason.contains("Slow consumer"), "{reason}");
+    assert!(reason.contains("timed out"), "{reason}");
     assert!(got < total, "it was disconnected before the end ({got})");
-    publisher.await.unwrap();
     let (mut fast, mut gone) = fast_reader.await.unwrap();
     while gone.len() < 2 {
         let v = fast.expect("offline presence", offline).await;
@@ -280,7 +309,6 @@ async fn slow_consumers_are_disconnected_and_told() {
     gone.sort_by_key(|v| v.to_string());
     assert_eq!(gone, [json!("slow"), json!("stalled")]);
     assert_eq!(srv.metric("symple_slow_consumers_total"), 2);
-    assert!(srv.metric("symple_dropped_total{reason=\"slow_consumer\"}") >= 1);
     assert_eq!(srv.metric("symple_peers"), 1);
     drop(stalled);
 }

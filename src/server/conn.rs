@@ -419,18 +419,16 @@ impl Peer {
     /// Ends the connection as a slow consumer, counted once (its queue may have overflowed
     /// while the write was stuck, which already counted it).
     fn write_timed_out(&self) -> Flow {
-        let first = self
-            .shared
-            .registry()
-            .get(&self.id)
-            .is_none_or(|p| p.tx.end(WRITE_TIMEOUT));
-        if first {
-            self.shared
-                .metrics
-                .slow_consumers
-                .fetch_add(1, Ordering::Relaxed);
+        let ended = match self.shared.registry().get(&self.id) {
+            Some(p) => p.tx.end(WRITE_TIMEOUT),
+            None => Some(0),
+        };
+        if let Some(dropped) = ended {
+            let m = &self.shared.metrics;
+            m.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            m.drop_n(Dropped::SlowConsumer, dropped as u64);
             tracing::warn!(peer = %self.address(), timeout = ?self.shared.config.write_timeout,
-                "slow consumer: a write timed out, disconnecting");
+                dropped, "slow consumer: a write timed out, disconnecting");
         }
         Flow::Close(WRITE_TIMEOUT)
     }

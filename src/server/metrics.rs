@@ -66,8 +66,13 @@ pub struct Metrics {
 impl Metrics {
     /// Counts a dropped message.
     pub fn drop(&self, why: Dropped) {
+        self.drop_n(why, 1);
+    }
+
+    /// Counts `n` dropped messages.
+    pub fn drop_n(&self, why: Dropped, n: u64) {
         if let Some(i) = DROPS.iter().position(|(d, _)| *d == why) {
-            self.drops[i].fetch_add(1, Ordering::Relaxed);
+            self.drops[i].fetch_add(n, Ordering::Relaxed);
         }
     }
 

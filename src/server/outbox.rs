@@ -19,8 +19,11 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 pub enum Refused {
     /// The queue is at its bound (the frame is handed back).
     Full(Utf8Bytes),
-    /// The connection is gone.
+    /// The connection is gone, or already ending.
     Closed,
+    /// The queue was full: this call ended the connection, dropping this many frames (the
+    /// one given and those that were queued).
+    Overflowed(usize),
 }
 
 /// Why the server ends a connection: a WebSocket close code and its reason.
@@ -109,14 +112,14 @@ impl Outbox {
     }
 
     /// Queues a frame; a full queue ends the connection with `overflow` instead (see
-    /// [`end`](Self::end)). `Err` when the frame was not queued; `Full` only for the call
-    /// that ended it.
+    /// [`end`](Self::end)). `Err` when the frame was not queued; `Overflowed` only for the
+    /// call that ended it.
     pub fn push_or_end(&self, frame: Utf8Bytes, overflow: Ended) -> Result<(), Refused> {
         match self.try_send(frame) {
-            Err(Refused::Full(f)) => {
-                self.end(overflow);
-                Err(Refused::Full(f))
-            }
+            Err(Refused::Full(_)) => Err(match self.end(overflow) {
+                Some(n) => Refused::Overflowed(n + 1),
+                None => Refused::Closed,
+            }),
             other => other,
         }
     }
@@ -124,20 +127,21 @@ impl Outbox {
     /// Asks the connection to close with `why`, dropping what is still queued: the client
     /// has a gap-free prefix of its frames, then the close frame as soon as the socket takes
     /// it (a slow reader would otherwise need long to learn why). The first reason given
-    /// wins; returns whether this call ended it.
-    pub fn end(&self, why: Ended) -> bool {
+    /// wins; returns how many frames this call dropped, `None` when it was already ending.
+    pub fn end(&self, why: Ended) -> Option<usize> {
         let dropped = {
             let mut q = self.0.queue();
             if q.closed || q.ended.is_some() {
-                return false;
+                return None;
             }
             q.ended = Some(why);
             std::mem::take(&mut q.frames)
         };
+        let n = dropped.len();
         drop(dropped);
         self.0.filled.notify_one();
         self.0.room.notify_waiters();
-        true
+        Some(n)
     }
 
     /// Queues a frame, waiting for room while the queue is full; `Err` once it is closed.
@@ -149,8 +153,8 @@ impl Outbox {
             room.as_mut().enable();
             match self.try_send(frame) {
                 Ok(()) => return Ok(()),
-                Err(Refused::Closed) => return Err(()),
                 Err(Refused::Full(f)) => frame = f,
+                Err(Refused::Closed | Refused::Overflowed(_)) => return Err(()),
             }
             room.await;
         }
@@ -270,15 +274,14 @@ mod tests {
         let (tx, mut rx) = outbox(2);
         tx.push_or_end(t("a"), why).unwrap();
         tx.push_or_end(t("b"), why).unwrap();
-        assert_eq!(tx.push_or_end(t("c"), why), Err(Refused::Full(t("c"))));
+        assert_eq!(tx.push_or_end(t("c"), why), Err(Refused::Overflowed(3)));
         assert_eq!(tx.try_send(t("d")), Err(Refused::Closed), "nothing after");
-        assert!(
-            !tx.end(Ended {
-                code: 1,
-                reason: ""
-            }),
-            "the first reason wins"
-        );
+        assert_eq!(tx.push_or_end(t("d"), why), Err(Refused::Closed));
+        let other = Ended {
+            code: 1,
+            reason: "",
+        };
+        assert_eq!(tx.end(other), None, "the first reason wins");
         assert_eq!(
             rx.recv().await,
             Next::End(why),

@@ -164,7 +164,8 @@ impl Shared {
         let mut n = 0;
         for id in ids {
             if let Some(p) = reg.get(&id) {
-                if p.tx.end(LOGGED_OUT) {
+                // What was queued for it is dropped: a logged-out client gets nothing more.
+                if p.tx.end(LOGGED_OUT).is_some() {
                     n += 1;
                 }
             }
@@ -195,8 +196,8 @@ impl Shared {
                 Ok(()) => {
                     self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(Refused::Full(_)) => {
-                    self.metrics.drop(Dropped::SlowConsumer);
+                Err(Refused::Overflowed(n)) => {
+                    self.metrics.drop_n(Dropped::SlowConsumer, n as u64);
                     self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
                         peer = %p.address(),
@@ -204,8 +205,8 @@ impl Shared {
                         "slow consumer: outbound queue full, disconnecting"
                     );
                 }
-                // Already ending (its close frame tells the client why).
-                Err(Refused::Closed) => self.metrics.drop(Dropped::SlowConsumer),
+                // Already ending (its close frame tells the client why), or gone.
+                Err(Refused::Closed | Refused::Full(_)) => self.metrics.drop(Dropped::SlowConsumer),
             }
         }
     }
