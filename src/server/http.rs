@@ -248,21 +248,15 @@ async fn keepalive(shared: Arc<Shared>) {
     let mut shutdown = shared.stopping();
     let mut every = tokio::time::interval(shared.config.ping_interval);
     every.tick().await;
-    let mut ended_at_trim = 0u64;
     loop {
         tokio::select! {
             _ = every.tick() => {
                 shared.tick();
-                // After many connections went away, hand their memory back to the system:
-                // glibc keeps freed memory in its per-thread arenas otherwise, and the
-                // process would stay at its high-water mark.
-                let m = &shared.metrics;
-                let ended = m.connections_total.load(Ordering::Relaxed)
-                    .saturating_sub(m.connections.load(Ordering::Relaxed));
-                if ended >= ended_at_trim + 1000 {
-                    release_free_memory();
-                    ended_at_trim = ended;
-                }
+                // Hand memory freed since the last tick back to the system: glibc keeps it
+                // in its per-thread arenas otherwise, and after a burst of connections or
+                // traffic the process would stay at its high-water mark. Cheap next to a
+                // keepalive round.
+                release_free_memory();
             }
             _ = shutdown.changed() => return,
         }

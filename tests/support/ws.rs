@@ -47,13 +47,18 @@ impl ServerProc {
 
     /// The server's resident memory in KiB (Linux).
     pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `RssAnon:`, ...).
+    pub fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("read /proc status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
+            .unwrap_or_else(|| panic!("no {field} in /proc status"))
     }
 
     fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> ServerProc {
