@@ -358,7 +358,7 @@ pub fn tls_acceptor(
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let bad = |what: &str, e: &dyn std::fmt::Display| {
-        crate::Error::Unsupported(format!("TLS {what}: {e}"))
+        crate::Error::InvalidConfig(format!("TLS {what}: {e}"))
     };
     let certs = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(&format!("certificate {}", cert.display()), &e))?
