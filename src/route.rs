@@ -98,7 +98,7 @@ impl Target {
                 Target::SocketIoStreams(streams)
             }
             _ => {
-                return Err(Error::InvalidMessage(format!(
+                return Err(Error::InvalidConfig(format!(
                     "unknown target {name:?}: use {}",
                     Target::NAMES.join(", ")
                 )))

@@ -175,7 +175,7 @@ fn target(args: &EmitArgs) -> Result<Target> {
         ),
     ];
     if let Some((flag, ..)) = given.iter().find(|(_, set, applies)| *set && !applies) {
-        return Err(Error::InvalidMessage(format!(
+        return Err(Error::InvalidConfig(format!(
             "{flag} does not apply to --target {}",
             kind.name()
         )));

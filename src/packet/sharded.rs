@@ -80,7 +80,7 @@ impl FromStr for SubscriptionMode {
             .into_iter()
             .find(|m| m.as_str() == s)
             .ok_or_else(|| {
-                Error::InvalidMessage(format!(
+                Error::InvalidConfig(format!(
                     "unknown subscription mode {s:?}: use static, dynamic or dynamic-private"
                 ))
             })

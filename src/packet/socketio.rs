@@ -63,7 +63,7 @@ impl Server {
     pub fn new(key: impl Into<String>, namespace: &str) -> Result<Self, Error> {
         let key = key.into();
         if key.is_empty() {
-            return Err(Error::InvalidMessage("empty Socket.IO adapter key".into()));
+            return Err(Error::InvalidConfig("empty Socket.IO adapter key".into()));
         }
         Ok(Server {
             key,

@@ -63,7 +63,7 @@ impl Streams {
     pub fn stream(mut self, name: impl Into<String>) -> Result<Self, Error> {
         let name = name.into();
         if name.is_empty() {
-            return Err(Error::InvalidMessage("empty stream name".into()));
+            return Err(Error::InvalidConfig("empty stream name".into()));
         }
         self.stream = name;
         Ok(self)
@@ -73,7 +73,7 @@ impl Streams {
     /// least 1: a reconnecting client finds missed broadcasts only while they are kept.
     pub fn maxlen(mut self, maxlen: u64) -> Result<Self, Error> {
         if maxlen == 0 {
-            return Err(Error::InvalidMessage(
+            return Err(Error::InvalidConfig(
                 "maxlen must be at least 1 (the adapter's maxLen; its default is 10000)".into(),
             ));
         }
@@ -84,7 +84,7 @@ impl Streams {
     /// The adapter's `streamCount` (default 1).
     pub fn stream_count(mut self, count: u32) -> Result<Self, Error> {
         if count == 0 || count > i32::MAX as u32 {
-            return Err(Error::InvalidMessage(format!(
+            return Err(Error::InvalidConfig(format!(
                 "stream_count must be between 1 and {}, not {count}",
                 i32::MAX
             )));
@@ -139,7 +139,7 @@ impl Streams {
             .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
         let i = hash % self.stream_count as i32;
         if i < 0 {
-            return Err(Error::Unsupported(format!(
+            return Err(Error::InvalidConfig(format!(
                 "namespace {:?} maps to stream \"{}-{i}\" with stream_count {}, which the Redis \
                  Streams adapter's servers never read (its hash is negative); use another \
                  namespace or stream_count 1",

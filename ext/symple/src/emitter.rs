@@ -150,19 +150,13 @@ fn target(ruby: &Ruby, settings: RHash) -> Result<Target, Error> {
         namespace: text("namespace")?,
         subscription_mode: text("subscription_mode")?
             .parse()
-            .map_err(|e: symple::Error| config(e.to_string()))?,
+            .map_err(|e| errors::from_symple(ruby, e))?,
         stream: text("stream")?,
         maxlen: number("maxlen")?,
         stream_count: u32::try_from(count)
             .map_err(|_| config(format!("stream_count must be at most {}", u32::MAX)))?,
     };
-    Target::from_name(&text("name")?, &opts).map_err(|e| {
-        let message = match e {
-            symple::Error::InvalidMessage(m) | symple::Error::Unsupported(m) => m,
-            other => other.to_string(),
-        };
-        config(message)
-    })
+    Target::from_name(&text("name")?, &opts).map_err(|e| errors::from_symple(ruby, e))
 }
 
 impl Emitter {
