@@ -25,6 +25,7 @@ require_relative "symple/process_hooks"
 module Symple
   autoload :Broadcasts, "symple/broadcasts"
   autoload :SessionSync, "symple/session_sync"
+  autoload :Job, "symple/jobs"
   autoload :PushJob, "symple/jobs"
   autoload :SessionSyncJob, "symple/jobs"
   autoload :Testing, "symple/testing"

@@ -33,7 +33,6 @@
 //! emitter.to("alice").send(serde_json::json!({"text": "hello from Rust"}))?;
 //! # Ok::<(), symple::Error>(())
 //! ```
-
 //!
 //! ## Features
 //!
