@@ -149,26 +149,9 @@ pub async fn authenticate(
     sessions: Option<&AsyncSessionStore>,
     open_joins: bool,
 ) -> Result<Authorized, Refusal> {
-    let mut peer = Object::new();
-    if let Some(Value::Object(data)) = auth.get("data") {
-        merge_public(&mut peer, data);
-    }
-    merge_public(&mut peer, auth);
-
     let Some(store) = sessions else {
-        let user = user_of(auth.get("user"))
-            .ok_or_else(|| refuse(401, "Authentication failed: missing user"))?;
-        let rooms = rooms_of(auth.get("rooms"))?;
-        peer.insert("user".into(), Value::String(user.clone()));
-        return Ok(Authorized {
-            user,
-            peer,
-            rooms,
-            token: None,
-            joins: Joins::Any,
-        });
+        return anonymous(auth);
     };
-
     let token = match auth.get("token") {
         Some(Value::String(t)) if !t.is_empty() => t.clone(),
         _ => return Err(refuse(401, "Authentication failed: missing token")),
@@ -189,7 +172,61 @@ pub async fn authenticate(
         }
         Err(e) => return Err(refuse(500, format!("Authentication unavailable: {e}"))),
     };
-    // The session decides: its user, its rooms, its fields over the client's.
+    from_session(auth, &token, &session, open_joins)
+}
+
+/// The public fields a client's `auth` message (and its `data`) gives a peer.
+fn client_fields(auth: &Object) -> Object {
+    let mut peer = Object::new();
+    if let Some(Value::Object(data)) = auth.get("data") {
+        merge_public(&mut peer, data);
+    }
+    merge_public(&mut peer, auth);
+    peer
+}
+
+/// Anonymous mode: the client says who it is and which rooms it is in.
+///
+/// ```
+/// let auth = serde_json::json!({"type": "auth", "user": 7, "rooms": ["r"], "token": "t"});
+/// let a = symple::server::auth::anonymous(auth.as_object().unwrap()).unwrap();
+/// assert_eq!((a.user.as_str(), a.rooms.as_slice()), ("7", &["r".to_owned()][..]));
+/// assert!(a.peer.get("token").is_none());
+/// ```
+pub fn anonymous(auth: &Object) -> Result<Authorized, Refusal> {
+    let mut peer = client_fields(auth);
+    let user = user_of(auth.get("user"))
+        .ok_or_else(|| refuse(401, "Authentication failed: missing user"))?;
+    let rooms = rooms_of(auth.get("rooms"))?;
+    peer.insert("user".into(), Value::String(user.clone()));
+    Ok(Authorized {
+        user,
+        peer,
+        rooms,
+        token: None,
+        joins: Joins::Any,
+    })
+}
+
+/// Token mode, once `session` was found under `token`: the session decides (its user, its
+/// rooms, its `join` list and its fields over the client's).
+///
+/// ```
+/// use serde_json::json;
+/// let auth = json!({"user": "mallory", "rooms": ["admins"]});
+/// let session = json!({"user": "alice", "rooms": ["team"], "join": ["team-*"]});
+/// let a = symple::server::auth::from_session(
+///     auth.as_object().unwrap(), "t", session.as_object().unwrap(), false).unwrap();
+/// assert_eq!((a.user.as_str(), a.rooms.as_slice()), ("alice", &["team".to_owned()][..]));
+/// assert!(a.joins.permits("team-b") && !a.joins.permits("admins"));
+/// ```
+pub fn from_session(
+    auth: &Object,
+    token: &str,
+    session: &Object,
+    open_joins: bool,
+) -> Result<Authorized, Refusal> {
+    let mut peer = client_fields(auth);
     let user = user_of(session.get("user"))
         .ok_or_else(|| refuse(401, "Authentication failed: the session has no user"))?;
     let rooms = rooms_of(session.get("rooms"))
@@ -199,13 +236,13 @@ pub async fn authenticate(
     } else {
         joins_of(session.get("join"))?
     };
-    merge_public(&mut peer, &session);
+    merge_public(&mut peer, session);
     peer.insert("user".into(), Value::String(user.clone()));
     Ok(Authorized {
         user,
         peer,
         rooms,
-        token: Some(token),
+        token: Some(token.to_owned()),
         joins,
     })
 }

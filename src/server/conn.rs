@@ -14,11 +14,12 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::protocol::Object;
 use crate::server::auth::{self, Authorized, Joins};
+use crate::server::handler::{self, Frame};
 use crate::server::limits::TokenBucket;
 use crate::server::metrics::Dropped;
 use crate::server::outbox::{outbox, Ended, Inbox, Next};
 use crate::server::registry::LocalPeer;
-use crate::server::routing::{self, Sender, Target};
+use crate::server::routing::{Sender, Target};
 use crate::server::shared::{Shared, WRITE_TIMEOUT};
 use crate::server::ws::{self, Socket};
 
@@ -504,10 +505,6 @@ impl Peer {
     async fn on_text(&mut self, text: &str) -> Flow {
         let shared = self.shared.clone();
         shared.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
-        if text.len() > shared.config.max_message_size {
-            shared.metrics.drop(Dropped::TooLarge);
-            return self.send_error(413, "Message too large").await;
-        }
         if let Err(report) = self.bucket.take(Instant::now()) {
             shared.metrics.drop(Dropped::RateLimited);
             return if report {
@@ -517,22 +514,20 @@ impl Peer {
                 Flow::Continue
             };
         }
-        let mut msg = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => return self.invalid("A message must be a JSON object").await,
-            Err(_) => return self.invalid("Invalid JSON").await,
+        let frame = match handler::parse(text, shared.config.max_message_size) {
+            Ok(f) => f,
+            Err(refused) => {
+                shared.metrics.drop(refused.reason);
+                return self.send_error(refused.status, &refused.message).await;
+            }
         };
         self.touch_session(false);
-        let kind = match msg.get("type") {
-            Some(Value::String(t)) => t.clone(),
-            _ => return self.invalid("Message has no type").await,
-        };
-        match kind.as_str() {
-            "message" | "command" | "event" | "presence" => {
-                let target = match routing::parse_to(msg.get("to")) {
-                    Ok(t) => t,
-                    Err(why) => return self.invalid(&why).await,
-                };
+        match frame {
+            Frame::Route {
+                kind,
+                target,
+                mut message,
+            } => {
                 let sender = self.sender();
                 if let Target::List(rooms) = &target {
                     if rooms.iter().any(|r| !sender.is_in(r)) {
@@ -540,27 +535,17 @@ impl Peer {
                     }
                 }
                 // No spoofing: `from` is always the sender.
-                msg.insert("from".into(), Value::String(self.address()));
+                message.insert("from".into(), Value::String(self.address()));
                 if kind == "presence" {
-                    self.own_presence(&mut msg);
+                    self.own_presence(&mut message);
                 }
-                shared.route_from_peer(&sender, &target, Value::Object(msg));
+                shared.route_from_peer(&sender, &target, Value::Object(message));
                 Flow::Continue
             }
-            "join" => self.join(msg.get("room")).await,
-            "leave" => self.leave(msg.get("room")).await,
-            "close" => Flow::Close(NORMAL),
-            "auth" => self.invalid("Already authenticated").await,
-            other => {
-                self.invalid(&format!("Unknown message type {other:?}"))
-                    .await
-            }
+            Frame::Join(room) => self.join(room).await,
+            Frame::Leave(room) => self.leave(room).await,
+            Frame::Close => Flow::Close(NORMAL),
         }
-    }
-
-    async fn invalid(&mut self, why: &str) -> Flow {
-        self.shared.metrics.drop(Dropped::Invalid);
-        self.send_error(400, why).await
     }
 
     /// Client presence keeps `probe`, but speaks only for the sender.
@@ -581,21 +566,10 @@ impl Peer {
         msg.insert("data".into(), Value::Object(data));
     }
 
-    fn room_name(v: Option<&Value>) -> Option<String> {
-        match v {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-            _ => None,
-        }
-    }
-
-    async fn join(&mut self, room: Option<&Value>) -> Flow {
+    async fn join(&mut self, room: String) -> Flow {
         if !self.shared.config.dynamic_rooms {
             return self.send_error(403, "Dynamic rooms are disabled").await;
         }
-        let Some(room) = Self::room_name(room) else {
-            return self.invalid("`room` must be a non-empty string").await;
-        };
         if room == self.user || self.rooms.contains(&room) {
             return self
                 .send_json(json!({"type": "join:ok", "room": room}))
@@ -644,13 +618,10 @@ impl Peer {
         }
     }
 
-    async fn leave(&mut self, room: Option<&Value>) -> Flow {
+    async fn leave(&mut self, room: String) -> Flow {
         if !self.shared.config.dynamic_rooms {
             return self.send_error(403, "Dynamic rooms are disabled").await;
         }
-        let Some(room) = Self::room_name(room) else {
-            return self.invalid("`room` must be a non-empty string").await;
-        };
         if room == self.user {
             return self.send_error(403, "Cannot leave your own room").await;
         }

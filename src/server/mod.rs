@@ -9,11 +9,12 @@
 //! # }
 //! ```
 
-mod auth;
+pub mod auth;
 pub mod cluster;
 mod config;
 mod conn;
 mod demo;
+pub mod handler;
 mod http;
 mod limits;
 pub mod metrics;

@@ -28,3 +28,16 @@ mod validate;
 pub use ops::{SessionInfo, Ttl};
 pub use store::{AsyncSessionStore, SessionStore};
 pub use validate::{data_object, validate_data, validate_token, validate_ttl, MAX_TOKEN_LEN};
+
+/// Reads a value stored under the session key `key`: a JSON object, else an error naming
+/// the key (what every server does with a session it finds).
+///
+/// ```
+/// let s = symple::session::parse_stored_value("symple:session:t", br#"{"user":"a"}"#)?;
+/// assert_eq!(s["user"], "a");
+/// assert!(symple::session::parse_stored_value("k", b"[1]").is_err());
+/// # Ok::<(), symple::Error>(())
+/// ```
+pub fn parse_stored_value(key: &str, bytes: &[u8]) -> crate::Result<crate::protocol::Object> {
+    ops::parse_stored(key, bytes).map(|(obj, _)| obj)
+}
