@@ -12,8 +12,11 @@ use std::sync::LazyLock;
 use serde_json::{json, Value};
 use symple::packet::msgpack;
 use symple::packet::native::{self, Fill};
-use symple::packet::socketio::{self, Broadcast, Server};
+use symple::packet::sharded::Sharded;
+use symple::packet::socketio::{Broadcast, Server};
+use symple::packet::streams::Streams;
 use symple::packet::view::{self, Ser};
+use symple::packet::{Adapter, EventArgs};
 use symple::protocol::Object;
 use symple::server::cluster::Envelope;
 use symple::server::handler::{self, Frame};
@@ -22,8 +25,11 @@ use symple::server::registry::{LocalPeer, Registry};
 use symple::server::routing::{self, Sender, Target};
 use symple::{Address, Room, To};
 
+/// One target's check.
+pub type Check = fn(&[u8]);
+
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Check); 6] = [
     ("frame", frame),
     ("to", to),
     ("auth", auth),
@@ -115,7 +121,11 @@ pub fn to(data: &[u8]) {
     let theirs = To::from_json(&v);
     if let Ok(t) = &theirs {
         let back = serde_json::to_value(t).expect("a To serializes");
-        assert_eq!(To::from_json(&back).ok().as_ref(), Some(t), "round trip of {v}");
+        assert_eq!(
+            To::from_json(&back).ok().as_ref(),
+            Some(t),
+            "round trip of {v}"
+        );
     }
     if let Value::Array(items) = &v {
         for item in items {
@@ -184,8 +194,10 @@ pub fn session(data: &[u8]) {
         Ok(obj) => {
             let _ = symple::session::validate_data(&obj);
             if let Some(Value::Array(list)) = obj.get("join") {
-                let patterns: Vec<String> =
-                    list.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect();
+                let patterns: Vec<String> = list
+                    .iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect();
                 let joins = symple::server::Joins::Only(patterns);
                 for room in ["", "a", "team-a", "*", "lobby"] {
                     let _ = joins.permits(room);
@@ -229,7 +241,9 @@ pub fn envelope(data: &[u8]) {
                 check_peer_routing(reg, &sender, &target);
             }
         }
-        Envelope::Roster { requester, rooms, .. } => {
+        Envelope::Roster {
+            requester, rooms, ..
+        } => {
             for r in rooms.iter().filter(|r| requester.is_in(r)) {
                 let _ = reg.members(r).count() + reg.sessions(r).count();
             }
@@ -265,16 +279,21 @@ pub fn json_view(data: &[u8]) {
             assert_eq!(back.len(), obj.len());
         }
         let b = Broadcast::default();
-        if let Ok(p) = socketio::encode_message::<&Value>(
-            &Server::default(),
-            &b,
-            "message",
-            view::entries(obj),
-            &[],
-        ) {
+        let args = || EventArgs::<&Value>::Message(view::entries(obj), &[]);
+        if let Ok(p) = Server::default().encode(&b, "message", args()) {
             let mut rest = &p.payload[..];
             rmpv::decode::read_value(&mut rest).expect("a Socket.IO packet decodes");
             assert!(rest.is_empty());
+        }
+        // The JSON families write the message as JSON.
+        for p in [
+            Sharded::default().encode(&b, "message", args()),
+            Streams::default().encode(&b, "message", args()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            serde_json::from_slice::<Value>(&p.payload).expect("a JSON packet parses");
         }
     }
 }
