@@ -685,3 +685,35 @@ async fn integer_users_from_sessions() {
     tokio::time::sleep(QUIET).await;
     assert_eq!(marks(&ada.drain().await), ["int", "text"]);
 }
+
+// Point 9: rooms above --presence-limit get no presence fan-out (join, leave, roster), and
+// what was announced is taken back when its peer goes.
+#[tokio::test]
+async fn big_rooms_get_no_presence_fan_out() {
+    let srv = ServerProc::start(&["--presence-limit", "2"], &[]);
+    let url = srv.url();
+    let online = |v: &Value| v["type"] == "presence" && v["data"]["online"] == true;
+    let mut a = Client::auth(&url, json!({"user": "a", "rooms": ["big"]})).await;
+    let mut b = Client::auth(&url, json!({"user": "b", "rooms": ["big"]})).await;
+    assert_eq!(a.expect("b online", online).await["data"]["user"], "b");
+    assert_eq!(b.expect("roster: a", online).await["data"]["user"], "a");
+    // The third member makes the room bigger than the limit: nobody is told, no roster.
+    let mut c = Client::auth(&url, json!({"user": "c", "rooms": ["big"]})).await;
+    assert!(c.drain().await.is_empty(), "no roster in a big room");
+    assert!(a.drain().await.is_empty() && b.drain().await.is_empty());
+    // Messages still reach everyone.
+    c.send(json!({"type": "message", "to": ["big"], "data": {"mark": "hi"}}))
+        .await;
+    assert_eq!(marks(&a.drain().await), ["hi"]);
+    assert_eq!(marks(&b.drain().await), ["hi"]);
+    // b was announced, so its going is too, though the room is big now; c's is not.
+    drop(b);
+    let gone = a
+        .expect("b offline", |v| {
+            v["type"] == "presence" && v["data"]["online"] == false
+        })
+        .await;
+    assert_eq!(gone["data"]["user"], "b");
+    c.ws.close(None).await.unwrap();
+    assert!(a.drain().await.is_empty(), "c was never announced");
+}

@@ -86,6 +86,12 @@ function theirs(i) {
     s.emit('message', { type: 'message', from: `u${i}|${s.id}`, to: ['__storm_sync__'], data: {} }, () => isJoined());
   });
   s.on('message', (m) => onMessage(roster, m));
+  s.on('disconnect', (reason) => {
+    if (settled < N) {
+      out({ event: 'fatal', message: `client ${i} disconnected: ${reason}` });
+      process.exit(1);
+    }
+  });
   s.on('connect_error', (e) => {
     out({ event: 'fatal', message: `client ${i}: ${e.message}` });
     process.exit(1);

@@ -85,7 +85,7 @@ pub(crate) struct ServerArgs {
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
     /// Rooms with more members than this (on one instance) get no presence fan-out on join
-    /// and leave, and no roster [default 1000].
+    /// and leave, and no roster [default 100].
     #[arg(long)]
     presence_limit: Option<usize>,
     /// TLS private key (PEM) [env: SYMPLE_SSL_KEY with SYMPLE_SSL_ENABLED].

@@ -94,7 +94,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             hide_host: false,
             metrics_addr: None,
-            presence_limit: 1000,
+            presence_limit: 100,
         }
     }
 }

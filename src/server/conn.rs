@@ -215,6 +215,9 @@ struct Peer {
     rooms: Vec<String>,
     token: Option<String>,
     joins: Joins,
+    /// Named rooms told that this peer is online (the small ones), so the same rooms are
+    /// told when it goes.
+    announced: Vec<String>,
     bucket: TokenBucket,
     last_touch: Instant,
 }
@@ -288,6 +291,7 @@ impl Peer {
             rooms,
             token: a.token,
             joins: a.joins,
+            announced: Vec::new(),
             last_touch: Instant::now(),
         };
         if me.write_now(Message::Text(welcome.into())).await.is_err() {
@@ -296,6 +300,7 @@ impl Peer {
         }
         me.touch_session(true);
         let announced = me.presence_rooms(&me.rooms.clone());
+        me.announced = announced[1..].to_vec();
         shared.route_from_peer(&me.sender(), &Target::List(announced.clone()), online);
         if me.send_roster(&announced).await.is_err() {
             me.finish();
@@ -609,6 +614,7 @@ impl Peer {
             .get(&self.id)
             .map(|p| p.presence(true));
         if let Some(online) = online {
+            self.announced.push(room);
             self.shared
                 .route_from_peer(&self.sender(), &Target::List(announced.clone()), online);
         }
@@ -627,6 +633,7 @@ impl Peer {
         }
         if self.shared.registry().leave(&self.id, &room) {
             self.rooms.retain(|r| r != &room);
+            self.announced.retain(|r| r != &room);
         }
         self.send_json(json!({"type": "leave:ok", "room": room}))
             .await
@@ -654,22 +661,13 @@ impl Peer {
         });
     }
 
-    /// Leaves the registry and tells the rooms (those small enough for presence).
+    /// Leaves the registry and tells the rooms that were told it came.
     fn finish(&self) {
         let gone = self.shared.remove_peer(&self.id);
         if let Some(p) = gone {
-            let limit = self.shared.config.presence_limit;
-            let rooms: Vec<String> = {
-                let reg = self.shared.registry();
-                std::iter::once(self.user.clone())
-                    .chain(
-                        self.rooms
-                            .iter()
-                            .filter(|r| reg.room_size(r) < limit)
-                            .cloned(),
-                    )
-                    .collect()
-            };
+            let rooms = std::iter::once(self.user.clone())
+                .chain(self.announced.iter().cloned())
+                .collect();
             self.shared
                 .route_from_peer(&self.sender(), &Target::List(rooms), p.presence(false));
         }
