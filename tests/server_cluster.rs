@@ -20,22 +20,12 @@ fn marks(v: Vec<Value>) -> Vec<String> {
         .collect()
 }
 
-async fn wait_redis_up(srv: &ServerProc) {
-    for _ in 0..100 {
-        if srv.metric("symple_redis_up") == 1 {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("instance never subscribed");
-}
-
 #[tokio::test]
 async fn two_instances_behave_as_one() {
     let redis = Redis::start();
     let (a, b) = (instance(&redis, &[]), instance(&redis, &[]));
-    wait_redis_up(&a).await;
-    wait_redis_up(&b).await;
+    a.wait_redis_up().await;
+    b.wait_redis_up().await;
 
     let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": ["team"]})).await;
     // Bob on the other instance: each sees the other (presence and roster cross instances).
@@ -153,7 +143,7 @@ async fn sessions_created_by_the_store_authenticate_on_any_instance() {
 async fn clients_survive_a_redis_restart() {
     let mut redis = Redis::start();
     let srv = instance(&redis, &[]);
-    wait_redis_up(&srv).await;
+    srv.wait_redis_up().await;
     let mut alice = Client::auth(&srv.url(), json!({"user": "alice", "rooms": ["r"]})).await;
     let mut bob = Client::auth(&srv.url(), json!({"user": "bob", "rooms": ["r"]})).await;
     alice.drain().await;

@@ -24,16 +24,6 @@ fn instance(redis: &Redis, args: &[&str]) -> ServerProc {
     ServerProc::start(args, &[("SYMPLE_REDIS_URL", &redis.url())])
 }
 
-async fn wait_redis_up(srv: &ServerProc) {
-    for _ in 0..100 {
-        if srv.metric("symple_redis_up") == 1 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("instance never subscribed");
-}
-
 /// Polls `f` until it holds (bounded).
 async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     for _ in 0..600 {
@@ -65,8 +55,8 @@ fn msg(mark: &str, to: Option<Value>) -> Value {
 async fn a_user_name_cannot_take_over_a_room() {
     let redis = Redis::start();
     let (a, b) = (instance(&redis, &[]), instance(&redis, &[]));
-    wait_redis_up(&a).await;
-    wait_redis_up(&b).await;
+    a.wait_redis_up().await;
+    b.wait_redis_up().await;
     let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": ["lobby"]})).await;
     let mut bob = Client::auth(&a.url(), json!({"user": "bob", "rooms": ["lobby"]})).await;
     let mut carol = Client::auth(&b.url(), json!({"user": "carol", "rooms": ["lobby"]})).await;
@@ -121,8 +111,8 @@ async fn memory_stays_flat_under_churn() {
     // Ticks every second: the server hands freed memory back to the system on each tick.
     let fast_ticks = ["--ping-interval", "1"];
     let (a, b) = (instance(&redis, &fast_ticks), instance(&redis, &fast_ticks));
-    wait_redis_up(&a).await;
-    wait_redis_up(&b).await;
+    a.wait_redis_up().await;
+    b.wait_redis_up().await;
     // A peer on B in the room every churning client passes through: B sees them all.
     let mut watcher = Client::auth(&b.url(), json!({"user": "watcher", "rooms": ["hall"]})).await;
     // It reads everything (presence of every churning client), or it would rightly be
@@ -267,7 +257,7 @@ async fn slow_consumers_are_disconnected_and_told() {
     let redis = Redis::start();
     // The queue overflows first: a short queue, a long write timeout.
     let srv = instance(&redis, &["--max-queued", "50", "--write-timeout", "60"]);
-    wait_redis_up(&srv).await;
+    srv.wait_redis_up().await;
     let slow = Client::auth(&srv.url(), json!({"user": "slow", "rooms": ["flood"]})).await;
     let publisher = flood(&redis, "flood", 1500, 10);
     let (got, close) = pausing_reader(slow, &srv, 1).await;
@@ -282,7 +272,7 @@ async fn slow_consumers_are_disconnected_and_told() {
 
     // A write that does not finish in time: a long queue, a short write timeout.
     let srv = instance(&redis, &["--max-queued", "5000", "--write-timeout", "2"]);
-    wait_redis_up(&srv).await;
+    srv.wait_redis_up().await;
     let url = srv.url();
     let mut fast = Client::auth(&url, json!({"user": "fast", "rooms": ["flood2"]})).await;
     let slow = Client::auth(&url, json!({"user": "slow", "rooms": ["flood2"]})).await;
@@ -419,7 +409,7 @@ async fn token_mode_joins_only_what_the_session_permits() {
     let redis = Redis::start();
     let store = SessionStore::connect(redis.url()).unwrap();
     let srv = instance(&redis, &["--authentication", "true"]);
-    wait_redis_up(&srv).await;
+    srv.wait_redis_up().await;
     let t = session(
         &store,
         json!({"user": "alice", "rooms": ["team-a"], "join": ["team-*", "lobby"]}),
@@ -480,8 +470,8 @@ async fn logout_disconnects_on_every_instance() {
         instance(&redis, &["--authentication", "true"]),
         instance(&redis, &["--authentication", "true"]),
     );
-    wait_redis_up(&a).await;
-    wait_redis_up(&b).await;
+    a.wait_redis_up().await;
+    b.wait_redis_up().await;
     let phone = session(&store, json!({"user": "alice", "rooms": ["team"]}));
     let laptop = session(&store, json!({"user": "alice", "rooms": ["team"]}));
     let bob_t = session(&store, json!({"user": "bob", "rooms": ["team"]}));
@@ -664,7 +654,7 @@ async fn protocol_details_match_the_reference() {
 async fn integer_users_from_sessions() {
     let redis = Redis::start();
     let srv = instance(&redis, &["--authentication", "true"]);
-    wait_redis_up(&srv).await;
+    srv.wait_redis_up().await;
     let _: () = redis::Commands::set(
         &mut redis.conn(),
         "symple:session:int-token",

@@ -103,12 +103,7 @@ async fn soak() {
         .map(|_| ServerProc::start(&[], &[("SYMPLE_REDIS_URL", &redis.url())]))
         .collect();
     for s in &servers {
-        for _ in 0..100 {
-            if s.metric("symple_redis_up") == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        s.wait_redis_up().await;
     }
     let received = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::new();

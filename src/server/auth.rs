@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::protocol::Object;
+use crate::server::handler::room_name;
 use crate::session::AsyncSessionStore;
 
 /// A peer that passed authentication.
@@ -77,61 +78,39 @@ fn refuse(status: u16, msg: impl Into<String>) -> Refusal {
     (status, msg.into())
 }
 
-/// A user: a non-empty string, or an integer (Rails ids), read as its decimal text.
+/// A user: a non-empty string, or an integer (Rails ids), read as its decimal text (the same
+/// reading as a room's).
 fn user_of(v: Option<&Value>) -> Option<String> {
-    match v {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-        _ => None,
-    }
+    room_name(v)
 }
 
-fn rooms_of(v: Option<&Value>) -> Result<Vec<String>, Refusal> {
+/// A list of names (rooms, join patterns): absent, or an array of non-empty strings and
+/// integers. `Err` says what is wrong with `field`.
+fn names_of(v: Option<&Value>, field: &str) -> Result<Vec<String>, String> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|r| match r {
-                Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-                other => Err(refuse(
-                    400,
-                    format!("room {other} is not a non-empty string"),
-                )),
+            .map(|r| {
+                room_name(Some(r))
+                    .ok_or_else(|| format!("{field} entry {r} is not a non-empty string"))
             })
             .collect(),
-        Some(other) => Err(refuse(
-            400,
-            format!("`rooms` must be an array, not {other}"),
-        )),
+        Some(other) => Err(format!("`{field}` must be an array, not {other}")),
     }
+}
+
+fn rooms_of(v: Option<&Value>) -> Result<Vec<String>, Refusal> {
+    names_of(v, "rooms").map_err(|m| refuse(400, m))
 }
 
 /// Fields the server owns: a client or session cannot set them.
 const SERVER_FIELDS: [&str; 7] = ["id", "online", "host", "token", "type", "rooms", "join"];
 
 fn joins_of(v: Option<&Value>) -> Result<Joins, Refusal> {
-    match v {
-        None | Some(Value::Null) => Ok(Joins::Only(Vec::new())),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|r| match r {
-                Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-                other => Err(refuse(
-                    401,
-                    format!(
-                        "Authentication failed: invalid session (join pattern {other} is not a non-empty string)"
-                    ),
-                )),
-            })
-            .collect::<Result<_, _>>()
-            .map(Joins::Only),
-        Some(other) => Err(refuse(
-            401,
-            format!("Authentication failed: invalid session (`join` must be an array, not {other})"),
-        )),
-    }
+    names_of(v, "join")
+        .map(Joins::Only)
+        .map_err(|m| refuse(401, format!("Authentication failed: invalid session ({m})")))
 }
 
 fn merge_public(into: &mut Object, from: &Object) {

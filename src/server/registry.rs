@@ -183,11 +183,12 @@ impl Registry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::server::outbox::outbox;
 
-    fn peer(id: &str, user: &str, rooms: &[&str]) -> LocalPeer {
+    /// A peer for unit tests (here and in routing).
+    pub(crate) fn peer(id: &str, user: &str, rooms: &[&str]) -> LocalPeer {
         LocalPeer {
             id: id.into(),
             user: user.into(),

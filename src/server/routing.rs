@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::server::handler::room_name;
 use crate::server::registry::{LocalPeer, Registry};
 
 /// The sender of a client message, as every instance needs to know it.
@@ -65,12 +66,9 @@ pub fn parse_to(to: Option<&Value>) -> Result<Target, String> {
         }
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(|r| match r {
-                Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-                other => Err(format!(
-                    "room {other} is not a non-empty string or an integer"
-                )),
+            .map(|r| {
+                room_name(Some(r))
+                    .ok_or_else(|| format!("room {r} is not a non-empty string or an integer"))
             })
             .collect::<Result<_, _>>()
             .map(Target::List),
@@ -177,19 +175,8 @@ pub fn from_backend<'r>(reg: &'r Registry, target: &Target) -> Option<Vec<&'r Lo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::outbox::outbox;
+    use crate::server::registry::tests::peer;
     use serde_json::json;
-
-    fn peer(id: &str, user: &str, rooms: &[&str]) -> LocalPeer {
-        LocalPeer {
-            id: id.into(),
-            user: user.into(),
-            peer: Default::default(),
-            rooms: rooms.iter().map(|r| r.to_string()).collect(),
-            tx: outbox(1).0,
-            token: None,
-        }
-    }
 
     fn sender(p: &LocalPeer) -> Sender {
         Sender {

@@ -144,6 +144,17 @@ impl ServerProc {
             .unwrap_or_else(|| panic!("no metric {name}"))
     }
 
+    /// Waits (bounded) until the instance's Redis subscription is live.
+    pub async fn wait_redis_up(&self) {
+        for _ in 0..100 {
+            if self.metric("symple_redis_up") == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("instance never subscribed");
+    }
+
     /// Sends a signal and waits for the exit status (bounded).
     pub fn signal(&mut self, sig: &str) -> Option<i32> {
         let pid = self.child.id().to_string();
