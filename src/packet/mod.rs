@@ -193,6 +193,7 @@ pub enum EventArgs<'x, 'a, V: JsonView<'a>> {
 
 impl<'a, V: JsonView<'a>> EventArgs<'_, 'a, V> {
     /// How many arguments follow the event name.
+    #[inline]
     pub fn len(&self) -> usize {
         match self {
             EventArgs::Values(v) => v.len(),
@@ -206,6 +207,7 @@ impl<'a, V: JsonView<'a>> EventArgs<'_, 'a, V> {
     }
 
     /// Appends the arguments as MessagePack items (notepack-exact).
+    #[inline]
     pub(crate) fn write_msgpack(self, out: &mut Vec<u8>) -> Result<(), Error> {
         match self {
             EventArgs::Values(values) => {

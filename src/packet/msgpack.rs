@@ -49,20 +49,54 @@ pub fn write_view<'a, V: JsonView<'a>>(out: &mut Vec<u8>, value: V) -> Result<()
     Ok(())
 }
 
-/// Appends a string.
+/// Appends a string: fixstr, str8, str16 or str32 by length, as notepack picks. Written by
+/// hand (not through rmp's `Write` calls) so it inlines into the encoders: it is on every
+/// emit's path, once per key and string value.
+#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing to a Vec cannot fail, and JSON strings are far below 4 GiB.
-    let _ = encode::write_str(out, s);
+    let n = len_u32(s.len());
+    match n {
+        0..=31 => out.push(0xa0 | n as u8),
+        32..=0xff => out.extend_from_slice(&[0xd9, n as u8]),
+        0x100..=0xffff => {
+            out.push(0xda);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(0xdb);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(s.as_bytes());
 }
 
-/// Appends an array header.
+/// Appends an array header (fixarray, array16 or array32).
+#[inline]
 pub fn write_array_len(out: &mut Vec<u8>, len: usize) {
-    let _ = encode::write_array_len(out, len_u32(len));
+    write_container_len(out, len, 0x90, 0xdc);
 }
 
-/// Appends a map header.
+/// Appends a map header (fixmap, map16 or map32).
+#[inline]
 pub fn write_map_len(out: &mut Vec<u8>, len: usize) {
-    let _ = encode::write_map_len(out, len_u32(len));
+    write_container_len(out, len, 0x80, 0xde);
+}
+
+#[inline]
+fn write_container_len(out: &mut Vec<u8>, len: usize, fix: u8, marker16: u8) {
+    let n = len_u32(len);
+    match n {
+        0..=15 => out.push(fix | n as u8),
+        16..=0xffff => {
+            out.push(marker16);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        _ => {
+            // The 32-bit marker follows the 16-bit one (0xdc/0xdd, 0xde/0xdf).
+            out.push(marker16 + 1);
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+    }
 }
 
 /// Appends a signed integer in its smallest form (positive values use the unsigned family).
@@ -131,6 +165,23 @@ mod tests {
         assert_eq!(enc(json!(65536)), [0xce, 0, 1, 0, 0]);
         assert_eq!(enc(json!(u64::MAX))[0], 0xcf);
         assert_eq!(enc(json!(i64::MIN))[0], 0xd3);
+    }
+
+    #[test]
+    fn headers_are_what_rmp_writes() {
+        for n in [0usize, 1, 15, 16, 31, 32, 255, 256, 65_535, 65_536, 1 << 20] {
+            let text = "x".repeat(n);
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_str(&mut ours, &text);
+            encode::write_str(&mut theirs, &text).unwrap();
+            assert_eq!(ours, theirs, "str of {n}");
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_array_len(&mut ours, n);
+            write_map_len(&mut ours, n);
+            encode::write_array_len(&mut theirs, n as u32).unwrap();
+            encode::write_map_len(&mut theirs, n as u32).unwrap();
+            assert_eq!(ours, theirs, "headers of {n}");
+        }
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl Sharded {
                 SubscriptionMode::DynamicPrivate => true,
             };
             if own_channel {
-                channel.push_str(&room.to_string());
+                room.push_to(&mut channel);
                 channel.push('#');
             }
         }

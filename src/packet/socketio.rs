@@ -223,7 +223,7 @@ impl Adapter for Server {
 
         let mut channel = self.broadcast_channel();
         if let [room] = broadcast.rooms.as_slice() {
-            channel.push_str(&room.to_string());
+            room.push_to(&mut channel);
             channel.push('#');
         }
         Ok(Packet::new(channel, out))

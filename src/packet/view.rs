@@ -99,6 +99,7 @@ fn number<I, E>(n: &Number) -> Node<'static, I, E> {
 ///     .collect();
 /// assert_eq!(keys, ["2", "10", "b", "01"]);
 /// ```
+#[inline]
 pub fn js_key_order<'a, V: JsonView<'a>>(entries: V::Entries) -> JsKeyOrder<'a, V> {
     if !entries.clone().any(|(k, _)| array_index(k).is_some()) {
         return JsKeyOrder::Insertion(entries);
@@ -127,6 +128,7 @@ pub enum JsKeyOrder<'a, V: JsonView<'a>> {
 impl<'a, V: JsonView<'a>> Iterator for JsKeyOrder<'a, V> {
     type Item = (&'a str, V);
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             JsKeyOrder::Insertion(e) => e.next(),

@@ -69,6 +69,18 @@ impl Room {
     }
 }
 
+impl Room {
+    /// Appends the room as text (its name, or the integer in decimal): `to_string` without
+    /// the formatting machinery, for channel names built on every emit.
+    #[inline]
+    pub(crate) fn push_to(&self, out: &mut String) {
+        match self {
+            Room::Name(n) => out.push_str(n),
+            Room::Id(i) => out.push_str(itoa::Buffer::new().format(*i)),
+        }
+    }
+}
+
 impl fmt::Display for Room {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
