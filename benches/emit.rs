@@ -26,7 +26,8 @@ use symple::packet::socketio::{Broadcast, Server};
 use symple::packet::Adapter;
 use symple::{Emitter, Object, Packet, Room, Target};
 
-use common::{load_average, median, require, verdict, RedisServer, Res};
+use common::servers::{Kind, Redis};
+use common::{load_average, median, require, verdict, Res};
 
 /// Alternating rounds per figure (baseline, ours, baseline, ours, ...); `SYMPLE_BENCH_ROUNDS`
 /// raises it when the machine is too noisy for a median of three.
@@ -74,7 +75,11 @@ fn run() -> Res<()> {
     let pin = Pin::from_env()?;
     // Before any thread exists, so the writer threads inherit the CPU too.
     pin.this_process()?;
-    let redis = RedisServer::start(|| pin.command(pin.server_cpu(), "redis-server"))?;
+    let launcher_pin = pin;
+    let redis = Redis::start_with(
+        Kind::Plain,
+        Box::new(move || launcher_pin.command(launcher_pin.server_cpu(), "redis-server")),
+    );
     let url = format!("redis://127.0.0.1:{}", redis.port);
 
     let msg = message(PAYLOAD_BYTES)?;
@@ -509,6 +514,7 @@ impl Baseline<'_> {
 /// `SYMPLE_BENCH_PIN=same` puts Redis and both clients on CPU 0 (every client-side cycle
 /// shows), `split` puts Redis on CPU 0 and the clients on CPU 1; the default leaves it to
 /// the scheduler. Uses `taskset` (util-linux).
+#[derive(Clone, Copy)]
 enum Pin {
     Off,
     Same,

@@ -36,7 +36,8 @@ use std::time::Duration;
 
 use symple::{Emitter, Target};
 
-use common::{load_average, median, require, verdict, RedisServer, Res};
+use common::servers::{Kind, Redis};
+use common::{load_average, median, require, verdict, Res};
 use procs::{nofile, proc_status_kb, Clock, Logs, Proc};
 use rounds::{Publisher, Round, Scenario, Side};
 use servers::{
@@ -139,7 +140,7 @@ fn run() -> Res<()> {
     let procs = env_usize("SYMPLE_BENCH_CLIENT_PROCS", CLIENT_PROCS).min(SMALL_CLIENTS);
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     let logs = Logs::new()?;
-    let redis = RedisServer::start(|| std::process::Command::new("redis-server"))?;
+    let redis = Redis::start_kind(Kind::Plain);
     let url = redis.url();
     let clock = Clock::new();
 
@@ -206,7 +207,7 @@ fn run() -> Res<()> {
     let mut next_run = 1u64;
     let mut go = |side: &mut Side, s: Scenario| -> Res<Round> {
         next_run += 1;
-        side.round(&clock, redis.pid(), next_run, s)
+        side.round(&clock, redis.nodes[0].pid().unwrap_or(0), next_run, s)
     };
     // Untimed warm-up of each side (JIT, buffers), then alternating rounds.
     for side in sides.iter_mut() {

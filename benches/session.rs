@@ -7,7 +7,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{load_average, median, require, round_count, verdict, RedisServer, Res};
+use common::servers::{Kind, Redis};
+use common::{load_average, median, require, round_count, verdict, Res, Rounds};
 use serde_json::json;
 use symple::session::{data_object, SessionStore};
 
@@ -19,7 +20,7 @@ const TARGET: f64 = 0.5;
 fn main() -> Res<()> {
     let version = require("redis-benchmark", "redis-tools")?;
     require("redis-server", "redis-server")?;
-    let redis = RedisServer::start(|| Command::new("redis-server"))?;
+    let redis = Redis::start_kind(Kind::Plain);
     let store = SessionStore::connect(redis.url())?;
     let data =
         data_object(json!({"user": "alice", "name": "Alice", "rooms": ["team-a", "team-b"]}))?;
@@ -29,14 +30,15 @@ fn main() -> Res<()> {
     ours(&store, &data, 500)?;
     baseline(redis.port, &value, 500)?;
 
-    let (mut ours_rates, mut base_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..round_count(3) {
-        let b = baseline(redis.port, &value, PAIRS)?;
-        let o = ours(&store, &data, PAIRS)?;
-        ratios.push(o / b);
-        ours_rates.push(o);
-        base_rates.push(b);
-    }
+    let Rounds {
+        base: base_rates,
+        ours: ours_rates,
+        ratios,
+    } = Rounds::alternate(
+        round_count(3),
+        || baseline(redis.port, &value, PAIRS),
+        || ours(&store, &data, PAIRS),
+    )?;
     let ratio = median(ratios.clone());
     println!(
         "symple session bench: redis-server on 127.0.0.1:{}, {} rounds, medians\n",

@@ -130,7 +130,9 @@ RSpec.describe "bad input" do
       Symple::Emitter.new(connect_timeout: 0)
     end
     expect_error(Symple::ConfigurationError, /empty Socket.IO adapter key/) { socketio_emitter(key: "") }
-    expect_error(Symple::ConnectionError, /redis connection error \(nope:/) { Symple::Emitter.new(redis: "nope://x") }
+    expect_error(Symple::ConfigurationError, %r{invalid Redis URL \(nope://x\): unsupported scheme nope://}) do
+      Symple::Emitter.new(redis: "nope://x")
+    end
     # Symple.configure checks the target settings at once (a Rails app fails at boot).
     expect_error(Symple::ConfigurationError, /stream_count must be a positive Integer, not "2"/) do
       Symple.configure { |c| c.stream_count = "2" }

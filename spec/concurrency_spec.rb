@@ -57,7 +57,7 @@ RSpec.describe "threads" do
 
     it "during a session write" do
       session = Symple::Session.new
-      expect_progress_while_blocked("evalsha") { session.set("t", { user: "a" }) }
+      expect_progress_while_blocked("eval") { session.set("t", { user: "a" }) }
       expect(session.get("t")).to eq("user" => "a")
     end
   end

@@ -23,6 +23,29 @@ RSpec.describe Symple::RedisURL do
     expect(url_of(path: "/run/redis.sock")).to eq("unix:///run/redis.sock")
   end
 
+  it "carries redis-rb's TLS settings: its CA file, or no checks (warned about once)" do
+    expect(url_of(url: "rediss://h:1/0", ssl_params: { ca_file: "/etc/ca.pem" }))
+      .to eq("rediss://h:1/0?tls_ca=%2Fetc%2Fca.pem")
+    log = StringIO.new
+    Symple.configure { |c| c.logger = Logger.new(log) }
+    insecure = url_of(url: "rediss://h:2/0", ssl_params: { verify_mode: OpenSSL::SSL::VERIFY_NONE })
+    expect(insecure).to eq("rediss://h:2/0?tls_insecure=true")
+    described_class.resolve(insecure)
+    expect(log.string.scan("TLS certificate checks are off").size).to eq(1)
+  end
+
+  it "reads a redis-rb cluster client as one redis+cluster:// URL, and connects through it" do
+    cluster = Support::RedisServer.instance(:cluster)
+    client = Redis.new(cluster: cluster.ports.first(2).map { |p| "redis://127.0.0.1:#{p}" })
+    url = described_class.resolve(client)
+    expect(url).to start_with("redis+cluster://127.0.0.1:")
+    expect(url.split(",").size).to be >= 2
+    Symple::Session.new(redis: client).set("via-cluster-client", { user: "a" })
+    expect(cluster.admin.exists?("symple:session:via-cluster-client")).to be(true)
+  ensure
+    cluster&.flush
+  end
+
   it "works end to end: a password-protected Redis, reached through a client's settings" do
     admin.config(:set, "requirepass", "p@ss word")
     client = Redis.new(url: redis_url, password: "p@ss word", db: 1)

@@ -1,7 +1,8 @@
 # frozen_string_literal: true
 
-# Specs run against real components: a redis-server started here on a free loopback port,
-# ActiveRecord on sqlite3, and npm's symple@2.1.1 through tests/interop/harness.js.
+# Specs run against real components: redis-servers started here on free loopback ports (every
+# kind: plain, TLS, ACL user, cluster; spec/support/redis_server.rb), ActiveRecord on sqlite3,
+# and npm's symple@2.1.1 through tests/interop/harness.js.
 $LOAD_PATH.unshift(File.expand_path("../lib", __dir__))
 require "json"
 require "redis"
@@ -16,10 +17,12 @@ RSpec.configure do |config|
   config.order = :random
   Kernel.srand config.seed
 
+  config.extend Support::EveryRedis
   config.before(:suite) { Support::RedisServer.instance }
-  config.before do
-    Support::RedisServer.instance.admin.flushall
+  config.before do |example|
+    server = Support::RedisServer.instance(example.metadata[:redis_kind] || :plain)
+    server.flush
     Symple.instance_variable_set(:@config, nil)
-    Symple.configure { |c| c.redis = Support::RedisServer.instance.url }
+    Symple.configure { |c| c.redis = server.url }
   end
 end

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::packet::socketio::{self, Request};
 use crate::packet::Packet;
 use crate::protocol::{Action, Command, Event, IntoObject, Message, Object, Peer, Presence};
+use crate::redis::aio::AsyncConnection;
 use crate::redis::{ConnectOptions, Connection, Publisher, Queued};
 use crate::route::{IntoRooms, Route, Target};
 
@@ -82,14 +83,7 @@ impl EmitterBuilder {
 
     /// Connects an async emitter (tokio); it reconnects by itself after Redis restarts.
     pub async fn connect_async(self) -> Result<AsyncEmitter> {
-        let client = self.opts.client()?;
-        let conn =
-            redis::aio::ConnectionManager::new_with_config(client, self.opts.manager_config())
-                .await
-                .map_err(|e| Error::Connection {
-                    url: self.opts.redacted().to_string(),
-                    source: e,
-                })?;
+        let conn = AsyncConnection::connect(&self.opts).await?;
         Ok(AsyncEmitter {
             conn,
             url: self.opts.redacted(),
@@ -367,7 +361,7 @@ impl Emitter {
 /// ```
 #[derive(Clone)]
 pub struct AsyncEmitter {
-    conn: redis::aio::ConnectionManager,
+    conn: AsyncConnection,
     url: crate::error::Redacted,
     route: Route,
 }
@@ -384,25 +378,13 @@ impl std::fmt::Debug for AsyncEmitter {
 
 impl AsyncEmitter {
     async fn publish(&self, packet: Packet) -> Result<()> {
-        let mut conn = self.conn.clone();
-        crate::redis::command(&packet)
-            .query_async::<redis::Value>(&mut conn)
-            .await
-            .map(drop)
-            .map_err(|e| Error::from_redis(&self.url, e))
+        self.publish_packets(vec![packet]).await
     }
 
-    /// Publishes packets built beforehand, pipelined.
+    /// Publishes packets built beforehand, pipelined (per node, on a cluster).
     pub async fn publish_packets(&self, packets: Vec<Packet>) -> Result<()> {
-        if packets.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for p in &packets {
-            pipe.add_command(crate::redis::command(p)).ignore();
-        }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn)
+        self.conn
+            .publish(&packets)
             .await
             .map_err(|e| Error::from_redis(&self.url, e))
     }

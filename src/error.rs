@@ -34,13 +34,24 @@ pub enum Error {
     /// Invalid session input or a malformed value stored under a session key.
     #[error("invalid session: {0}")]
     InvalidSession(String),
-    /// Redis could not be reached, the connection broke, or Redis did not answer in time.
-    #[error("redis connection error ({url}): {}", describe(source))]
+    /// A Redis URL (or its TLS settings) that cannot be used: nothing was sent.
+    #[error("invalid Redis URL ({url}): {reason}")]
+    InvalidUrl {
+        /// The URL with any password masked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Redis could not be reached, the connection broke, Redis did not answer in time, or it
+    /// refused the login.
+    #[error("redis connection error ({url}): {}{hint}", describe(source))]
     Connection {
         /// The URL with any password masked.
         url: String,
         /// What the redis client reported.
         source: redis::RedisError,
+        /// What to check, when the cause is a likely one (empty otherwise).
+        hint: String,
     },
     /// Redis answered a command with an error.
     #[error("redis error: {0}")]
@@ -74,7 +85,7 @@ impl Error {
     pub fn is_connection(&self) -> bool {
         match self {
             Error::Connection { .. } | Error::WriterStopped => true,
-            Error::Redis(e) => is_io(e),
+            Error::Redis(e) => is_io(e) || is_auth(e),
             _ => false,
         }
     }
@@ -96,9 +107,10 @@ impl Error {
     }
 
     pub(crate) fn from_redis(url: &Redacted, err: redis::RedisError) -> Self {
-        if is_io(&err) {
+        if is_io(&err) || is_auth(&err) {
             Error::Connection {
                 url: url.to_string(),
+                hint: crate::redis::hint(&url.0, &err),
                 source: err,
             }
         } else {
@@ -126,6 +138,18 @@ fn describe_io(err: &std::io::Error) -> String {
         std::io::ErrorKind::PermissionDenied => format!("permission denied ({err})"),
         _ => err.to_string(),
     }
+}
+
+/// A refused login or a missing permission: a problem with the connection's settings (exit
+/// code 1 in the CLI), not with the input.
+pub(crate) fn is_auth(err: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    matches!(
+        err.kind(),
+        ErrorKind::AuthenticationFailed | ErrorKind::Server(ServerErrorKind::NoPerm)
+    ) || err
+        .code()
+        .is_some_and(|c| matches!(c, "NOAUTH" | "WRONGPASS" | "NOPERM"))
 }
 
 pub(crate) fn is_io(err: &redis::RedisError) -> bool {

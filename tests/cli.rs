@@ -218,7 +218,7 @@ fn emit_warns_when_only_the_other_kind_of_server_listens() {
     // A Socket.IO server (subscribed the way @socket.io/redis-adapter is) and no native one.
     drop(server);
     wait_for_subscribers(&redis, "symple:broadcast", 0);
-    let mut conn = redis.conn();
+    let mut conn = redis.node_conn(0);
     let mut pubsub = conn.as_pubsub();
     pubsub.subscribe("symple-request#/#").unwrap();
     wait_for_subscribers(&redis, "symple-request#/#", 1);

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use serde_json::{json, Value};
 use support::ws::{Client, ServerProc};
 use support::Redis;
@@ -20,10 +18,21 @@ fn marks(v: Vec<Value>) -> Vec<String> {
         .collect()
 }
 
+/// On each kind of Redis (one node, TLS, an ACL user, a cluster: there each instance
+/// subscribes on one node, and PUBLISH reaches every node).
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn two_instances_behave_as_one() {
-    let redis = Redis::start();
-    let (a, b) = (instance(&redis, &[]), instance(&redis, &[]));
+    for kind in support::KINDS {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        two_instances_on(&redis).await;
+    }
+}
+
+async fn two_instances_on(redis: &Redis) {
+    let (a, b) = (instance(redis, &[]), instance(redis, &[]));
     a.wait_redis_up().await;
     b.wait_redis_up().await;
 
@@ -84,19 +93,15 @@ async fn two_instances_behave_as_one() {
     assert_eq!(marks(bob.messages().await), ["e-rooms", "e-one"]);
     assert_eq!(marks(carol.messages().await), ["e-rooms"]);
 
-    // The same through redis-cli, and packets without `to` or not JSON are dropped and counted.
-    let publish = |payload: &str| {
-        let out = Command::new("redis-cli")
-            .args([
-                "-p",
-                &redis.port.to_string(),
-                "PUBLISH",
-                "symple:broadcast",
-                payload,
-            ])
-            .output()
+    // The same published by hand, and packets without `to` or not JSON are dropped and
+    // counted.
+    let mut admin = redis.node_conn(0);
+    let mut publish = |payload: &str| {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("symple:broadcast")
+            .arg(payload)
+            .query(&mut admin)
             .unwrap();
-        assert!(out.status.success());
     };
     publish(r#"{"type":"message","to":"carol","data":{"mark":"cli"}}"#);
     publish(r#"{"type":"message","data":{"mark":"no-to"}}"#);

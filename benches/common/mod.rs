@@ -1,12 +1,9 @@
-//! Helpers shared by the benches (`mod common;`): a private redis-server, tool checks,
-//! medians and verdicts. Each bench uses a subset, hence the `dead_code` allowance.
+//! Helpers shared by the benches (`mod common;`): the Redis fixture, tool checks, medians
+//! and verdicts. Each bench uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
 use std::error::Error;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 pub type Res<T> = Result<T, Box<dyn Error>>;
 
@@ -29,6 +26,41 @@ pub fn round_count(default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(default)
+}
+
+/// Per-round rates of a baseline and of ours, measured back to back, and their ratios.
+pub struct Rounds {
+    pub base: Vec<f64>,
+    pub ours: Vec<f64>,
+    pub ratios: Vec<f64>,
+}
+
+impl Rounds {
+    /// `n` rounds of the baseline, then ours.
+    pub fn alternate(
+        n: usize,
+        mut base: impl FnMut() -> Res<f64>,
+        mut ours: impl FnMut() -> Res<f64>,
+    ) -> Res<Rounds> {
+        let mut r = Rounds {
+            base: Vec::new(),
+            ours: Vec::new(),
+            ratios: Vec::new(),
+        };
+        for _ in 0..n {
+            let b = base()?;
+            let o = ours()?;
+            r.ratios.push(o / b);
+            r.base.push(b);
+            r.ours.push(o);
+        }
+        Ok(r)
+    }
+
+    /// The median ratio.
+    pub fn ratio(&self) -> f64 {
+        median(self.ratios.clone())
+    }
 }
 
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -54,88 +86,10 @@ pub fn load_average() -> String {
         .join(" ")
 }
 
-/// A free loopback port (free when probed: whoever binds it should retry on failure).
-pub fn free_port() -> Res<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
-
-/// A private redis-server on a free loopback port, killed by PID when dropped (on panic too).
-pub struct RedisServer {
-    child: Child,
-    pub port: u16,
-}
-
-impl RedisServer {
-    /// Starts `command()` (redis-server, or a wrapper that execs it, so the PID is the
-    /// server's) without persistence.
-    pub fn start(command: impl Fn() -> Command) -> Res<Self> {
-        // The port is free when probed but could be taken before redis binds it: retry.
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port()?;
-            let child = command()
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("cannot start redis-server: {e}"))?;
-            let mut server = RedisServer { child, port };
-            match server.wait_for_ping() {
-                Ok(()) => return Ok(server),
-                Err(e) => last = e.to_string(),
-            }
-        }
-        Err(format!("redis-server did not start: {last}").into())
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_for_ping(&mut self) -> Res<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
-                let mut err = String::new();
-                if let Some(mut e) = self.child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                return Err(format!("redis-server exited ({status}) {err}").into());
-            }
-            if self.ping().unwrap_or(false) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err("no PONG within 10 s".into())
-    }
-
-    fn ping(&self) -> std::io::Result<bool> {
-        let addr = (Ipv4Addr::LOCALHOST, self.port).into();
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
-        s.set_read_timeout(Some(Duration::from_millis(500)))?;
-        s.write_all(b"PING\r\n")?;
-        let mut reply = [0u8; 7];
-        s.read_exact(&mut reply)?;
-        Ok(&reply == b"+PONG\r\n")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        // Child::kill signals this child's PID only.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The tests' Redis fixture (tests/support/servers.rs): the benches start their
+/// redis-servers (one node, or a cluster) the way the tests do, pinned with a launcher.
+#[path = "../../tests/support/servers.rs"]
+pub mod servers;
 
 /// redis-benchmark 7 `--csv` prints `"test","rps","avg_latency_ms",...` then one row whose
 /// test name is the command line unescaped (it may hold commas and quotes), so the rate is

@@ -1,9 +1,12 @@
 # frozen_string_literal: true
 
-# What emit_bench.rb stands on: a private redis-server, optional CPU pinning, the
+# What emit_bench.rb stands on: a private redis-server (the specs' fixture), optional CPU pinning, the
 # redis-benchmark baseline, and median-of-rounds ratios.
 require "open3"
 require "socket"
+require "redis"
+require_relative "../../spec/support/wait"
+require_relative "../../spec/support/redis_server"
 
 module BenchSupport
   module_function
@@ -12,13 +15,6 @@ module BenchSupport
     return if system("command -v #{program} >/dev/null 2>&1")
 
     abort "#{program} not found: install the Debian package #{package}"
-  end
-
-  def free_port
-    s = TCPServer.new("127.0.0.1", 0)
-    s.addr[1]
-  ensure
-    s&.close
   end
 
   # Same placement choices as the Rust bench (benches/emit.rs): on small VMs a wake-up across
@@ -57,30 +53,9 @@ module BenchSupport
     end
   end
 
-  class RedisServer
-    attr_reader :port
-
-    def initialize(pin)
-      @port = BenchSupport.free_port
-      argv = pin.command(pin.server_cpu, "redis-server", "--port", @port.to_s, "--bind", "127.0.0.1",
-                         "--save", "", "--appendonly", "no")
-      @pid = Process.spawn(*argv, out: File::NULL, err: File::NULL)
-      at_exit { stop }
-      deadline = Time.now + 10
-      until system("redis-cli", "-p", @port.to_s, "ping", out: File::NULL, err: File::NULL)
-        abort "redis-server did not start" if Time.now > deadline
-        sleep 0.05
-      end
-    end
-
-    def url = "redis://127.0.0.1:#{@port}"
-
-    def stop
-      Process.kill(:TERM, @pid)
-      Process.wait(@pid)
-    rescue Errno::ESRCH, Errno::ECHILD
-      nil
-    end
+  # The specs' Redis fixture (spec/support/redis_server.rb), pinned as the bench says.
+  def redis_server(pin)
+    Support::RedisServer.new(:plain, launcher: pin.command(pin.server_cpu)).tap(&:start)
   end
 
   # `redis-benchmark -c 1 -P <depth>` publishing one payload on one channel.

@@ -30,7 +30,7 @@ B.need("redis-server", "redis-server")
 B.need("redis-benchmark", "redis-tools")
 pin = B::Pin.new
 pin.this_process
-server = B::RedisServer.new(pin)
+server = B.redis_server(pin)
 url = server.url
 
 # A chat message whose native packet is about PAYLOAD_BYTES once `emit` adds an id; the same

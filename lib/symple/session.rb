@@ -11,7 +11,8 @@ module Symple
   #   session.touch(token, ttl: 1.week)
   #   session.delete(token)
   #
-  # The data is a Hash with Symbol or String keys and a non-empty String `user`; `get` returns
+  # The data is a Hash with Symbol or String keys and a `user`: a non-empty String, or an
+  # Integer (a Rails id, kept an Integer in Redis so `to(user.id)` reaches it); `get` returns
   # String keys. A TTL is seconds (Integer or ActiveSupport::Duration); nil means never.
   # Validation and the Redis scripts are the Rust crate's, so Ruby and Rust agree exactly.
   class Session
@@ -125,9 +126,9 @@ module Symple
     end
 
     def user!(user)
-      return user if user.is_a?(String)
+      return user if user.is_a?(String) || user.is_a?(Integer)
 
-      raise InvalidSession, "a user must be a String, not #{user.class} (#{user.inspect})"
+      raise InvalidSession, "a user is a String or an Integer, not #{user.class} (#{user.inspect})"
     end
 
     def seconds(ttl)

@@ -2,17 +2,24 @@
 
 module Support
   module Helpers
+    # The Redis of the running example: the kind its `redis_kind:` metadata names (set by
+    # `on_every_redis`), else the plain one.
+    def redis_server
+      RedisServer.instance(RSpec.current_example&.metadata&.fetch(:redis_kind, nil) || :plain)
+    end
+
     def redis_url
-      RedisServer.instance.url
+      redis_server.url
     end
 
     def admin
-      RedisServer.instance.admin
+      redis_server.admin
     end
 
-    # Runs the block with a subscriber, stopped afterwards.
+    # Runs the block with a subscriber (on the first node: PUBLISH reaches it from any node of
+    # a cluster), stopped afterwards.
     def subscribed(channels: [], patterns: [])
-      sub = Subscriber.new(redis_url, channels: channels, patterns: patterns)
+      sub = Subscriber.new(redis_server.node_options, channels: channels, patterns: patterns)
       yield sub
     ensure
       sub&.stop
@@ -35,9 +42,19 @@ module Support
       old.each { |k, v| ENV[k] = v }
     end
 
-    # Commands Redis has run, by name (from INFO commandstats).
+    # Commands Redis has run, by name (INFO commandstats, over every node).
     def calls(command)
-      admin.info("commandstats").fetch(command, {}).fetch("calls", 0).to_i
+      redis_server.calls(command)
+    end
+  end
+
+  # `on_every_redis { ... }` in a spec file: the examples inside run once on each kind of
+  # Redis (plain, TLS, ACL user, cluster), each kind in its own context.
+  module EveryRedis
+    def on_every_redis(&block)
+      RedisServer.kinds.each do |kind|
+        context("on the #{kind} Redis", redis_kind: kind, &block)
+      end
     end
   end
 end

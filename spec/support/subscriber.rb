@@ -18,9 +18,10 @@ module Support
       end
     end
 
-    def initialize(url, channels: [], patterns: [])
-      @url = url
-      @redis = Redis.new(url: url)
+    # `conn`: a URL, or redis-rb options.
+    def initialize(conn, channels: [], patterns: [])
+      @conn = conn.is_a?(Hash) ? conn : { url: conn }
+      @redis = Redis.new(**@conn)
       @control = "__spec_stop__#{object_id}"
       @messages = []
       @lock = Mutex.new
@@ -71,7 +72,7 @@ module Support
     end
 
     def stop
-      Redis.new(url: @url).tap do |r|
+      Redis.new(**@conn).tap do |r|
         r.publish(@control, "stop")
         r.close
       end

@@ -347,6 +347,7 @@ fn publish(args: &EmitArgs, emitter: &mut Option<Emitter>, packets: Vec<Packet>)
     }
     if emitter.is_none() {
         let url = args.url.clone().unwrap_or_else(crate::redis::default_url);
+        super::warn_if_insecure(&url);
         let timeout = Duration::try_from_secs_f64(args.connect_timeout).map_err(|_| {
             Error::InvalidConfig("--connect-timeout must be a positive number of seconds".into())
         })?;
@@ -398,18 +399,19 @@ fn warn_if_wrong_target(args: &EmitArgs) {
         return;
     };
     let url = args.url.clone().unwrap_or_else(crate::redis::default_url);
+    // On a cluster the crate asks every node and adds the counts up.
     let counts =
         crate::redis::Connection::open(crate::redis::ConnectOptions::new(url)).and_then(|c| {
-            c.with(|c| {
-                redis::cmd("PUBSUB")
-                    .arg("NUMSUB")
-                    .arg(&ours)
-                    .arg(&theirs)
-                    .query::<Vec<(String, u64)>>(c)
-            })
+            let mut cmd = redis::cmd("PUBSUB");
+            cmd.arg("NUMSUB").arg(&ours).arg(&theirs);
+            let reply = c.run(&[cmd], crate::redis::Order::Any)?.pop();
+            reply
+                .map(redis::from_redis_value::<std::collections::HashMap<String, u64>>)
+                .transpose()
+                .map_err(|e| crate::Error::Redis(e.into()))
         });
-    if let Ok(counts) = counts {
-        let listeners = |ch: &str| counts.iter().find(|(c, _)| c == ch).map_or(0, |(_, n)| *n);
+    if let Ok(Some(counts)) = counts {
+        let listeners = |ch: &str| counts.get(ch).copied().unwrap_or(0);
         if listeners(&ours) == 0 && listeners(&theirs) > 0 {
             eprintln!(
                 "symple: warning: no server reads --target {} on this Redis (nobody subscribes to {ours}), \

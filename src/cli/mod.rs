@@ -32,6 +32,13 @@ enum Command {
     Server(Box<server::ServerArgs>),
 }
 
+/// Prints the start-up warning for a URL without TLS certificate checks.
+fn warn_if_insecure(url: &str) {
+    if let Some(w) = crate::redis::ConnectOptions::new(url).insecure_warning() {
+        eprintln!("symple: warning: {w}");
+    }
+}
+
 /// Runs a parsed command line.
 ///
 /// ```no_run

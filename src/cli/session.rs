@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::protocol::Object;
-use crate::session::{data_object, SessionStore};
+use crate::session::{data_object, SessionStore, User};
 
 #[derive(Debug, Args)]
 pub(crate) struct SessionArgs {
@@ -46,12 +46,24 @@ enum SessionCommand {
     },
     /// Delete a session (logout); prints {"existed": …}.
     Delete { token: String },
-    /// List a user's live sessions with their expiry.
+    /// List a user's live sessions with their expiry. A bare integer is an integer user id;
+    /// quote it as JSON ('"42"') for the user named "42".
     List { user: String },
-    /// Delete every session of a user; prints {"deleted": n}.
+    /// Delete every session of a user (same USER syntax as list); prints {"deleted": n}.
     DeleteUser { user: String },
     /// Remove bookkeeping of expired sessions; prints {"removed": n}.
     Cleanup,
+}
+
+/// `42` is the integer user, `"42"` (JSON-quoted) the user named "42", anything else a name.
+fn user(text: &str) -> User {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Number(n)) if n.is_i64() => {
+            n.as_i64().map_or_else(|| User::from(text), User::from)
+        }
+        Ok(Value::String(s)) => User::from(s),
+        _ => User::from(text),
+    }
 }
 
 fn data(text: &str) -> Result<Object> {
@@ -62,6 +74,7 @@ fn data(text: &str) -> Result<Object> {
 
 pub(crate) fn run(args: SessionArgs) -> Result<()> {
     let url = args.url.unwrap_or_else(crate::redis::default_url);
+    super::warn_if_insecure(&url);
     let out = match args.command {
         SessionCommand::Create {
             data: d,
@@ -93,17 +106,17 @@ pub(crate) fn run(args: SessionArgs) -> Result<()> {
         SessionCommand::Delete { token } => {
             json!({ "existed": SessionStore::connect(url)?.delete(&token)? })
         }
-        SessionCommand::List { user } => {
+        SessionCommand::List { user: name } => {
             let store = SessionStore::connect(url)?;
             let items: Vec<Value> = store
-                .list(&user)?
+                .list(user(&name))?
                 .into_iter()
                 .map(|s| json!({ "token": s.token, "expires_at": s.expires_at }))
                 .collect();
             Value::Array(items)
         }
-        SessionCommand::DeleteUser { user } => {
-            json!({ "deleted": SessionStore::connect(url)?.delete_user(&user)? })
+        SessionCommand::DeleteUser { user: name } => {
+            json!({ "deleted": SessionStore::connect(url)?.delete_user(user(&name))? })
         }
         SessionCommand::Cleanup => json!({ "removed": SessionStore::connect(url)?.cleanup()? }),
     };

@@ -106,6 +106,20 @@ impl Packet {
         }
     }
 
+    /// The key whose slot decides which node of a Redis Cluster must take the packet, or
+    /// `None` when any node will do (PUBLISH reaches the whole cluster from any node).
+    ///
+    /// ```
+    /// assert_eq!(symple::Packet::new("c", vec![]).cluster_key(), None);
+    /// assert_eq!(symple::Packet::spublish("c", vec![]).cluster_key(), Some(&b"c"[..]));
+    /// ```
+    pub fn cluster_key(&self) -> Option<&[u8]> {
+        match self.command {
+            RedisCommand::Publish => None,
+            RedisCommand::SPublish | RedisCommand::XAdd(_) => Some(self.channel.as_bytes()),
+        }
+    }
+
     /// `PUBLISH`, `SPUBLISH` or `XADD`.
     pub fn command_name(&self) -> &'static str {
         match self.command {

@@ -14,6 +14,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::packet::native::CHANNEL as BROADCAST;
+use crate::packet::Packet;
+use crate::redis::aio::AsyncConnection;
+use crate::redis::ConnectOptions;
 use crate::server::metrics::Dropped;
 use crate::server::routing::Sender;
 use crate::server::shared::Shared;
@@ -66,21 +69,19 @@ impl Envelope {
 }
 
 /// Publishes envelopes in order through one connection, pipelining what queues up.
-pub fn spawn_publisher(conn: redis::aio::ConnectionManager) -> mpsc::UnboundedSender<Envelope> {
+pub(crate) fn spawn_publisher(conn: AsyncConnection) -> mpsc::UnboundedSender<Envelope> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Envelope>();
     tokio::spawn(async move {
         let mut batch = Vec::new();
         while rx.recv_many(&mut batch, 512).await > 0 {
-            let mut pipe = redis::pipe();
-            for env in batch.drain(..) {
-                if let Ok(payload) = serde_json::to_vec(&env) {
-                    pipe.cmd("PUBLISH").arg(CLUSTER).arg(payload).ignore();
-                }
-            }
-            let mut c = conn.clone();
+            let packets: Vec<Packet> = batch
+                .drain(..)
+                .filter_map(|env| serde_json::to_vec(&env).ok())
+                .map(|payload| Packet::new(CLUSTER, payload))
+                .collect();
             // A failed publish loses cluster traffic for this moment; clients stay connected
-            // and the connection manager reconnects.
-            if let Err(e) = pipe.query_async::<()>(&mut c).await {
+            // and the connection reconnects.
+            if let Err(e) = conn.publish(&packets).await {
                 tracing::warn!(error = %e, "cluster publish failed: other instances missed some traffic");
             }
         }
@@ -89,12 +90,19 @@ pub fn spawn_publisher(conn: redis::aio::ConnectionManager) -> mpsc::UnboundedSe
 }
 
 /// Subscribes to `symple:broadcast` and `symple:cluster`, resubscribing after Redis restarts.
-pub async fn run_subscriber(shared: Arc<Shared>, client: redis::Client) {
+/// On a Redis Cluster it subscribes on one live node (PUBLISH reaches every node) and moves to
+/// another when that one goes away.
+pub async fn run_subscriber(shared: Arc<Shared>, opts: ConnectOptions) {
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
     let mut shutdown = shared.stopping();
     loop {
-        if let Ok(mut pubsub) = client.get_async_pubsub().await {
+        let conn = shared.redis.as_ref().map(|r| r.conn.clone());
+        let pubsub = match &conn {
+            Some(conn) => crate::redis::aio::pubsub(&opts, conn).await.ok(),
+            None => None,
+        };
+        if let Some(mut pubsub) = pubsub {
             if pubsub
                 .subscribe(&[BROADCAST, CLUSTER, LOGOUT_CHANNEL])
                 .await

@@ -682,13 +682,21 @@ async fn is_personal_room(shared: &Shared, room: &str) -> bool {
     }
     match &shared.redis {
         Some(r) => {
-            let mut c = r.conn.clone();
-            let key = crate::session::keys::user_index(room);
-            match redis::cmd("EXISTS")
-                .arg(key)
-                .query_async::<bool>(&mut c)
+            // The personal room of an integer user is its decimal text.
+            let mut users = vec![crate::session::User::from(room)];
+            users.extend(room.parse::<i64>().ok().map(crate::session::User::from));
+            let keys: Vec<String> = users.iter().map(crate::session::keys::user_index).collect();
+            let mut exists = redis::cmd("EXISTS");
+            exists.arg(keys);
+            let found = r
+                .conn
+                .run(&[exists], crate::redis::Order::Any)
                 .await
-            {
+                .and_then(|mut v| {
+                    redis::from_redis_value::<bool>(v.pop().unwrap_or(redis::Value::Nil))
+                        .map_err(|e| e.into())
+                });
+            match found {
                 Ok(exists) => exists,
                 Err(e) => {
                     // Refuse rather than risk putting someone in another user's room.

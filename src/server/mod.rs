@@ -37,6 +37,7 @@ pub use config::Config;
 pub use limits::TokenBucket;
 
 use crate::error::{Error, Result};
+use crate::redis::aio::AsyncConnection;
 use crate::redis::ConnectOptions;
 use crate::session::AsyncSessionStore;
 use shared::{RedisLink, Shared};
@@ -50,7 +51,7 @@ pub struct Server {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    redis_client: Option<redis::Client>,
+    redis_opts: Option<ConnectOptions>,
 }
 
 impl Server {
@@ -70,20 +71,15 @@ impl Server {
             Some((key, cert)) => Some(http::tls_acceptor(key, cert)?),
             None => None,
         };
-        let (redis, redis_client) = match &config.redis_url {
+        let (redis, redis_opts) = match &config.redis_url {
             Some(url) => {
+                // One node or a cluster, as the URL says (redis+cluster://).
                 let opts = ConnectOptions::new(url.clone());
+                if let Some(w) = opts.insecure_warning() {
+                    eprintln!("symple server: warning: {w}");
+                }
                 let sessions = AsyncSessionStore::with_options(opts.clone()).await?;
-                let client = opts.client()?;
-                let conn = redis::aio::ConnectionManager::new_with_config(
-                    client.clone(),
-                    opts.manager_config(),
-                )
-                .await
-                .map_err(|e| Error::Connection {
-                    url: opts.redacted().to_string(),
-                    source: e,
-                })?;
+                let conn = AsyncConnection::connect(&opts).await?;
                 let publish = cluster::spawn_publisher(conn.clone());
                 (
                     Some(RedisLink {
@@ -91,7 +87,7 @@ impl Server {
                         conn,
                         publish,
                     }),
-                    Some(client),
+                    Some(opts),
                 )
             }
             None => (None, None),
@@ -117,7 +113,7 @@ impl Server {
             listener,
             metrics_listener,
             tls,
-            redis_client,
+            redis_opts,
         })
     }
 
@@ -140,8 +136,8 @@ impl Server {
     /// their connections and returns.
     pub async fn run(self) -> Result<()> {
         let shared = self.shared.clone();
-        if let Some(client) = self.redis_client {
-            tokio::spawn(cluster::run_subscriber(shared.clone(), client));
+        if let Some(opts) = self.redis_opts {
+            tokio::spawn(cluster::run_subscriber(shared.clone(), opts));
         }
         if let Some(l) = self.metrics_listener {
             tokio::spawn(http::serve_metrics(l, shared.clone()));

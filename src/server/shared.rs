@@ -38,8 +38,8 @@ pub const LOGGED_OUT: Ended = Ended {
 pub struct RedisLink {
     /// Session lookups and touches.
     pub sessions: AsyncSessionStore,
-    /// Commands other than sessions (room checks).
-    pub conn: redis::aio::ConnectionManager,
+    /// Commands other than sessions (room checks), and the envelopes' publisher.
+    pub(crate) conn: crate::redis::aio::AsyncConnection,
     /// Envelopes to other instances.
     pub publish: mpsc::UnboundedSender<Envelope>,
 }

@@ -27,7 +27,9 @@ mod validate;
 
 pub use ops::{SessionInfo, Ttl};
 pub use store::{AsyncSessionStore, SessionStore};
-pub use validate::{data_object, validate_data, validate_token, validate_ttl, MAX_TOKEN_LEN};
+pub use validate::{
+    data_object, validate_data, validate_token, validate_ttl, User, MAX_TOKEN_LEN, MAX_USER_ID,
+};
 
 /// Reads a value stored under the session key `key`: a JSON object, else an error naming
 /// the key (what every server does with a session it finds).

@@ -1,32 +1,23 @@
-//! The blocking and async session stores: thin shells that run [`ops`](super::ops).
-
-use redis::Value as RValue;
+//! The blocking and async session stores: thin shells that run [`ops`](super::ops) steps.
 
 use crate::error::{Error, Redacted, Result};
 use crate::protocol::Object;
+use crate::redis::aio::AsyncConnection;
 use crate::redis::{ConnectOptions, Connection};
-use crate::session::keys;
-use crate::session::ops::{self, Op, SessionInfo, Ttl, UpdateStep};
+use crate::session::ops::{self, SessionInfo, Step, Ttl};
+use crate::session::validate::User;
 
 fn new_token() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-fn raw_get(token: &str) -> redis::Cmd {
-    let mut cmd = redis::cmd("GET");
-    cmd.arg(keys::session(token));
-    cmd
+fn taken(token: &str) -> Error {
+    Error::InvalidSession(format!("token {token} is already in use"))
 }
 
-fn raw_bytes(v: RValue) -> Option<Vec<u8>> {
-    match v {
-        RValue::BulkString(b) => Some(b),
-        _ => None,
-    }
-}
-
-/// The blocking session store. Cheap to share behind an `Arc`; calls are serialized on one
-/// connection, which reconnects after a failure.
+/// The blocking session store, on one node or a Redis Cluster (chosen by the URL). Cheap to
+/// share behind an `Arc`; calls are serialized on one connection, which reconnects after a
+/// failure.
 #[derive(Debug)]
 pub struct SessionStore {
     conn: Connection,
@@ -45,9 +36,20 @@ impl SessionStore {
         })
     }
 
-    fn run<T>(&self, op: Op<T>) -> Result<T> {
-        let reply = self.conn.with(|c| op.call.run(c))?;
-        (op.parse)(reply)
+    fn run<T>(&self, mut step: Step<T>) -> Result<T> {
+        loop {
+            match step {
+                Step::Done(v) => return Ok(v),
+                Step::Run { cmds, order, then } => {
+                    let replies = if cmds.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.conn.run(&cmds, order)?
+                    };
+                    step = then(replies)?;
+                }
+            }
+        }
     }
 
     /// Creates a session with a new random token (uuid v4) and returns the token.
@@ -62,9 +64,7 @@ impl SessionStore {
         if self.run(ops::set(token, data, ttl, true)?)? {
             Ok(())
         } else {
-            Err(Error::InvalidSession(format!(
-                "token {token} is already in use"
-            )))
+            Err(taken(token))
         }
     }
 
@@ -97,18 +97,7 @@ impl SessionStore {
 
     /// Merges `fields` into an existing session, keeping its TTL; returns whether it existed.
     pub fn update(&self, token: &str, fields: &Object) -> Result<bool> {
-        for _ in 0..ops::UPDATE_ATTEMPTS {
-            let current = self.conn.with(|c| raw_get(token).query::<RValue>(c))?;
-            match ops::update(token, fields, raw_bytes(current).as_deref())? {
-                UpdateStep::Absent => return Ok(false),
-                UpdateStep::Write(op) => {
-                    if let Some(existed) = self.run(op)? {
-                        return Ok(existed);
-                    }
-                }
-            }
-        }
-        Err(ops::update_conflict(token))
+        self.run(ops::update(token, fields)?)
     }
 
     /// Deletes the session (logout); returns whether it existed.
@@ -116,27 +105,22 @@ impl SessionStore {
         self.run(ops::delete(token)?)
     }
 
-    /// The user's live sessions with their expiry; never lists an expired one.
-    pub fn list(&self, user: &str) -> Result<Vec<SessionInfo>> {
-        self.run(ops::list(user)?)
+    /// The user's live sessions with their expiry; never lists an expired one. `user` is a
+    /// name or an integer id ([`User`]).
+    pub fn list(&self, user: impl Into<User>) -> Result<Vec<SessionInfo>> {
+        self.run(ops::list(user.into())?)
     }
 
     /// Deletes every session of `user` ("log out everywhere"); returns how many.
-    pub fn delete_user(&self, user: &str) -> Result<u64> {
-        self.run(ops::delete_user(user)?)
+    pub fn delete_user(&self, user: impl Into<User>) -> Result<u64> {
+        self.run(ops::delete_user(user.into())?)
     }
 
     /// Removes bookkeeping of sessions that expired; cheap (it reads only entries that are
-    /// due). Returns how many entries it removed.
+    /// due, and a bounded share of those that never expire). Returns how many entries it
+    /// removed.
     pub fn cleanup(&self) -> Result<u64> {
-        let mut removed = 0;
-        loop {
-            let (n, seen) = self.run(ops::cleanup_batch())?;
-            removed += n;
-            if seen < ops::CLEANUP_BATCH {
-                return Ok(removed);
-            }
-        }
+        self.run(ops::cleanup())
     }
 }
 
@@ -144,7 +128,7 @@ impl SessionStore {
 /// by itself. Cheap to clone.
 #[derive(Clone)]
 pub struct AsyncSessionStore {
-    conn: redis::aio::ConnectionManager,
+    conn: AsyncConnection,
     url: Redacted,
 }
 
@@ -164,25 +148,29 @@ impl AsyncSessionStore {
 
     /// Connects with explicit options.
     pub async fn with_options(opts: ConnectOptions) -> Result<Self> {
-        let url = opts.redacted();
-        let conn =
-            redis::aio::ConnectionManager::new_with_config(opts.client()?, opts.manager_config())
-                .await
-                .map_err(|e| Error::Connection {
-                    url: url.to_string(),
-                    source: e,
-                })?;
-        Ok(AsyncSessionStore { conn, url })
+        Ok(AsyncSessionStore {
+            conn: AsyncConnection::connect(&opts).await?,
+            url: opts.redacted(),
+        })
     }
 
-    async fn run<T>(&self, op: Op<T>) -> Result<T> {
-        let mut conn = self.conn.clone();
-        let reply = op
-            .call
-            .run_async(&mut conn)
-            .await
-            .map_err(|e| Error::from_redis(&self.url, e))?;
-        (op.parse)(reply)
+    async fn run<T>(&self, mut step: Step<T>) -> Result<T> {
+        loop {
+            match step {
+                Step::Done(v) => return Ok(v),
+                Step::Run { cmds, order, then } => {
+                    let replies = if cmds.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.conn
+                            .run(&cmds, order)
+                            .await
+                            .map_err(|e| Error::from_redis(&self.url, e))?
+                    };
+                    step = then(replies)?;
+                }
+            }
+        }
     }
 
     /// See [`SessionStore::create`].
@@ -202,9 +190,7 @@ impl AsyncSessionStore {
         if self.run(ops::set(token, data, ttl, true)?).await? {
             Ok(())
         } else {
-            Err(Error::InvalidSession(format!(
-                "token {token} is already in use"
-            )))
+            Err(taken(token))
         }
     }
 
@@ -235,22 +221,7 @@ impl AsyncSessionStore {
 
     /// See [`SessionStore::update`].
     pub async fn update(&self, token: &str, fields: &Object) -> Result<bool> {
-        for _ in 0..ops::UPDATE_ATTEMPTS {
-            let mut conn = self.conn.clone();
-            let current: RValue = raw_get(token)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| Error::from_redis(&self.url, e))?;
-            match ops::update(token, fields, raw_bytes(current).as_deref())? {
-                UpdateStep::Absent => return Ok(false),
-                UpdateStep::Write(op) => {
-                    if let Some(existed) = self.run(op).await? {
-                        return Ok(existed);
-                    }
-                }
-            }
-        }
-        Err(ops::update_conflict(token))
+        self.run(ops::update(token, fields)?).await
     }
 
     /// See [`SessionStore::delete`].
@@ -259,24 +230,17 @@ impl AsyncSessionStore {
     }
 
     /// See [`SessionStore::list`].
-    pub async fn list(&self, user: &str) -> Result<Vec<SessionInfo>> {
-        self.run(ops::list(user)?).await
+    pub async fn list(&self, user: impl Into<User>) -> Result<Vec<SessionInfo>> {
+        self.run(ops::list(user.into())?).await
     }
 
     /// See [`SessionStore::delete_user`].
-    pub async fn delete_user(&self, user: &str) -> Result<u64> {
-        self.run(ops::delete_user(user)?).await
+    pub async fn delete_user(&self, user: impl Into<User>) -> Result<u64> {
+        self.run(ops::delete_user(user.into())?).await
     }
 
     /// See [`SessionStore::cleanup`].
     pub async fn cleanup(&self) -> Result<u64> {
-        let mut removed = 0;
-        loop {
-            let (n, seen) = self.run(ops::cleanup_batch()).await?;
-            removed += n;
-            if seen < ops::CLEANUP_BATCH {
-                return Ok(removed);
-            }
-        }
+        self.run(ops::cleanup()).await
     }
 }

@@ -54,26 +54,138 @@ pub fn validate_ttl(ttl: Option<i64>) -> Result<Option<u64>> {
     }
 }
 
-/// Session data: a JSON object with a non-empty string `user` and, when present, `rooms` as
-/// an array of non-empty strings. Returns the user.
+/// A session's user: a name, or an integer id (a Rails `user.id`) kept as an integer, so a
+/// Socket.IO server puts the socket in the integer room that `to(4242)` reaches, which is not
+/// the room `"4242"`.
 ///
 /// ```
 /// use serde_json::json;
-/// use symple::session::validate_data;
-/// let data = json!({"user": "alice", "rooms": ["team-a"]});
-/// assert_eq!(validate_data(data.as_object().unwrap())?, "alice");
-/// assert!(validate_data(json!({"user": 7}).as_object().unwrap()).is_err());
+/// use symple::session::User;
+/// assert_eq!(User::from_json(&json!("alice"))?, User::from("alice"));
+/// assert_eq!(User::from_json(&json!(4242))?, User::from(4242));
+/// assert_ne!(User::from(4242), User::from("4242"));
+/// assert!(User::from_json(&json!(1.5)).is_err());
 /// # Ok::<(), symple::Error>(())
 /// ```
-pub fn validate_data(data: &Object) -> Result<&str> {
-    let user = match data.get("user") {
-        Some(Value::String(u)) if !u.is_empty() => u.as_str(),
-        Some(Value::String(_)) => return Err(Error::InvalidSession("`user` is empty".into())),
-        Some(other) => {
-            return Err(Error::InvalidSession(format!(
-                "`user` must be a string, not {other}"
-            )))
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum User {
+    /// A user named by a string.
+    Name(String),
+    /// A user identified by an integer.
+    Id(i64),
+}
+
+/// The largest integer user id: JavaScript's largest safe integer, since Node servers read
+/// the session JSON into doubles.
+pub const MAX_USER_ID: i64 = (1 << 53) - 1;
+
+impl User {
+    /// Reads and checks a `user` value: a non-empty string, or an integer within
+    /// ±[`MAX_USER_ID`].
+    pub fn from_json(v: &Value) -> Result<User> {
+        let bad = |why: String| Err(Error::InvalidSession(why));
+        match v {
+            Value::String(s) if s.is_empty() => bad("`user` is empty".into()),
+            Value::String(s) => Ok(User::Name(s.clone())),
+            Value::Number(n) => match n.as_i64() {
+                Some(id) if id.abs() <= MAX_USER_ID => Ok(User::Id(id)),
+                _ if n.is_f64() => bad(format!(
+                    "`user` must be a string or an integer, not the number {n}"
+                )),
+                _ => bad(format!(
+                    "`user` {n} is beyond ±{MAX_USER_ID}, the integers a JavaScript server reads exactly"
+                )),
+            },
+            other => bad(format!("`user` must be a string or an integer, not {other}")),
         }
+    }
+
+    /// The user as it is stored in the session's JSON.
+    pub fn to_json(&self) -> Value {
+        match self {
+            User::Name(n) => Value::String(n.clone()),
+            User::Id(id) => Value::from(*id),
+        }
+    }
+
+    /// Checks a user given to `list` or `delete_user`.
+    pub(crate) fn check(&self) -> Result<()> {
+        User::from_json(&self.to_json()).map(drop)
+    }
+}
+
+impl std::fmt::Display for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            User::Name(n) => f.write_str(n),
+            User::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+impl From<&str> for User {
+    fn from(s: &str) -> Self {
+        User::Name(s.to_owned())
+    }
+}
+
+impl From<String> for User {
+    fn from(s: String) -> Self {
+        User::Name(s)
+    }
+}
+
+impl From<&String> for User {
+    fn from(s: &String) -> Self {
+        User::Name(s.clone())
+    }
+}
+
+impl From<i64> for User {
+    fn from(id: i64) -> Self {
+        User::Id(id)
+    }
+}
+
+impl From<i32> for User {
+    fn from(id: i32) -> Self {
+        User::Id(id.into())
+    }
+}
+
+impl From<u32> for User {
+    fn from(id: u32) -> Self {
+        User::Id(id.into())
+    }
+}
+
+impl From<&User> for User {
+    fn from(u: &User) -> Self {
+        u.clone()
+    }
+}
+
+/// The user of a stored session value, when it has a valid one.
+pub(crate) fn stored_user(raw: &[u8]) -> Option<User> {
+    let v: Value = serde_json::from_slice(raw).ok()?;
+    User::from_json(v.get("user")?).ok()
+}
+
+/// Session data: a JSON object with a `user` (a non-empty string or an integer, see
+/// [`User`]) and, when present, `rooms` as an array of non-empty strings. Returns the user.
+///
+/// ```
+/// use serde_json::json;
+/// use symple::session::{validate_data, User};
+/// let data = json!({"user": "alice", "rooms": ["team-a"]});
+/// assert_eq!(validate_data(data.as_object().unwrap())?, User::from("alice"));
+/// assert_eq!(validate_data(json!({"user": 7}).as_object().unwrap())?, User::from(7));
+/// assert!(validate_data(json!({"user": true}).as_object().unwrap()).is_err());
+/// # Ok::<(), symple::Error>(())
+/// ```
+pub fn validate_data(data: &Object) -> Result<User> {
+    let user = match data.get("user") {
+        Some(v) => User::from_json(v)?,
         None => return Err(Error::InvalidSession("session data has no `user`".into())),
     };
     match data.get("rooms") {
@@ -117,7 +229,10 @@ mod tests {
         let cases = [
             (json!({}), "no `user`"),
             (json!({"user": ""}), "empty"),
-            (json!({"user": null}), "must be a string"),
+            (json!({"user": null}), "must be a string or an integer"),
+            (json!({"user": 1.5}), "must be a string or an integer"),
+            (json!({"user": 9007199254740992i64}), "beyond"),
+            (json!({"user": [1]}), "must be a string or an integer"),
             (json!({"user": "a", "rooms": "r"}), "array"),
             (
                 json!({"user": "a", "rooms": ["ok", 3]}),

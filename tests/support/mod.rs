@@ -1,12 +1,15 @@
-//! Test harness: a real redis-server per test on a free loopback port, a pattern subscriber,
-//! and the Node interop harness (npm `symple@2.1.1` servers with socket.io-client clients).
+//! Test harness: real redis-servers of every kind (`servers`), a pattern subscriber, and the
+//! Node interop harness (npm `symple@2.1.1` servers with socket.io-client clients).
 #![allow(dead_code)]
 
 pub mod golden_cases;
+pub mod servers;
 pub mod ws;
 
+#[allow(unused_imports)]
+pub use servers::{each_kind, free_port, shared, Kind, Redis, KINDS};
+
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -22,93 +25,20 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// A port the kernel just said was free.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// A redis-server with persistence off, killed by PID on drop.
-pub struct Redis {
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl Redis {
-    pub fn start() -> Redis {
-        let port = free_port();
-        let mut r = Redis { port, child: None };
-        r.spawn();
-        r
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server not found: run the README's test command, which installs it");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut c) = self.client().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).expect("valid url")
-    }
-
-    pub fn conn(&self) -> redis::Connection {
-        self.client()
-            .get_connection()
-            .expect("connect to test redis")
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// Stops the server and starts a fresh one on the same port.
-    pub fn restart(&mut self) {
-        self.stop();
-        self.spawn();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// A pattern subscriber that collects `(channel, payload)` pairs.
 pub struct Subscriber {
     rx: mpsc::Receiver<(String, Vec<u8>)>,
 }
 
 impl Subscriber {
+    /// Subscribed on the first node (PUBLISH on any node of a cluster reaches every node).
     pub fn new(redis: &Redis, pattern: &str) -> Subscriber {
-        let mut conn = redis.conn();
+        Subscriber::on_node(redis, 0, pattern)
+    }
+
+    /// Subscribed on node `node`.
+    pub fn on_node(redis: &Redis, node: usize, pattern: &str) -> Subscriber {
+        let mut conn = redis.node_conn(node);
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let pattern = pattern.to_owned();

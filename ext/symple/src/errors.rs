@@ -85,7 +85,7 @@ pub fn from_symple(ruby: &Ruby, err: symple::Error) -> Error {
             E::ReservedEvent(_) => Kind::ReservedEvent,
             E::Unsupported(_) => Kind::Unsupported,
             E::InvalidSession(_) => Kind::InvalidSession,
-            E::InvalidConfig(_) => Kind::Configuration,
+            E::InvalidUrl { .. } | E::InvalidConfig(_) => Kind::Configuration,
             E::Redis(_) => Kind::Redis,
             E::Connection { .. } | E::WriterStopped => Kind::Connection,
             _ => Kind::Base,

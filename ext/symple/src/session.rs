@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use magnus::{function, method, prelude::*, Error, RArray, RClass, RModule, Ruby, Value};
 use symple::redis::ConnectOptions;
-use symple::session::{SessionStore as Store, Ttl};
+use symple::session::{SessionStore as Store, Ttl, User};
 
 use crate::errors::{self, guard};
 use crate::{convert, nogvl};
@@ -38,6 +38,27 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("delete_user", method!(SessionStore::delete_user, 1))?;
     class.define_method("cleanup", method!(SessionStore::cleanup, 0))?;
     Ok(())
+}
+
+/// A user given to `list` or `delete_user`: a String, or an Integer id (checked by the crate).
+fn user_of(ruby: &Ruby, v: Value) -> Result<User, Error> {
+    if let Some(s) = magnus::RString::from_value(v) {
+        return Ok(User::from(s.to_string()?));
+    }
+    if let Some(i) = magnus::Integer::from_value(v) {
+        return i.to_i64().map(User::from).map_err(|_| {
+            errors::new(
+                ruby,
+                errors::Kind::InvalidSession,
+                format!("user id {i} is outside the 64-bit range"),
+            )
+        });
+    }
+    Err(errors::new(
+        ruby,
+        errors::Kind::InvalidSession,
+        "a user is a String or an Integer",
+    ))
 }
 
 fn seconds(ruby: &Ruby, what: &str, s: f64) -> Result<Duration, Error> {
@@ -169,9 +190,10 @@ impl SessionStore {
     }
 
     /// `[[token, expires_at_unix_seconds_or_nil], ...]`
-    fn list(ruby: &Ruby, rb_self: &Self, user: String) -> Result<RArray, Error> {
+    fn list(ruby: &Ruby, rb_self: &Self, user: Value) -> Result<RArray, Error> {
         guard(ruby, || {
-            let infos = nogvl::io(ruby, || rb_self.inner.list(&user))?;
+            let user = user_of(ruby, user)?;
+            let infos = nogvl::io(ruby, || rb_self.inner.list(user))?;
             let out = ruby.ary_new_capa(infos.len());
             for info in infos {
                 let pair = ruby.ary_new_capa(2);
@@ -183,9 +205,10 @@ impl SessionStore {
         })
     }
 
-    fn delete_user(ruby: &Ruby, rb_self: &Self, user: String) -> Result<u64, Error> {
+    fn delete_user(ruby: &Ruby, rb_self: &Self, user: Value) -> Result<u64, Error> {
         guard(ruby, || {
-            nogvl::io(ruby, || rb_self.inner.delete_user(&user))
+            let user = user_of(ruby, user)?;
+            nogvl::io(ruby, || rb_self.inner.delete_user(user))
         })
     }
 

@@ -1,0 +1,264 @@
+//! The async connection: one node (a connection manager, which reconnects by itself) or a
+//! Redis Cluster (the redis crate's cluster connection, which follows MOVED/ASK and
+//! failovers). The blocking cluster link runs the same code on a private runtime.
+
+use std::collections::HashMap;
+
+use futures_util::future::join_all;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, SingleNodeRoutingInfo, Slot, SlotAddr};
+use redis::{aio::ConnectionManager, RedisResult, Value};
+
+use crate::error::{Error, Redacted, Result};
+use crate::packet::Packet;
+use crate::redis::options::{ConnectOptions, Endpoint};
+use crate::redis::{check_not_cluster, connect_error, resp, Order};
+
+/// An async connection, cheap to clone.
+#[derive(Clone)]
+pub(crate) enum AsyncConnection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl AsyncConnection {
+    /// Connects to the URL of `opts`: fails at once when Redis cannot be reached, the login
+    /// is refused, or the URL's kind (cluster or not) is not the server's.
+    pub(crate) async fn connect(opts: &ConnectOptions) -> Result<Self> {
+        let endpoint = opts.endpoint()?;
+        let url = opts.redacted();
+        if endpoint.cluster {
+            return connect_cluster(opts, &endpoint).await.map(Self::Cluster);
+        }
+        let client = endpoint.client().map_err(|e| connect_error(&url, e))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(opts.connect_timeout))
+            .set_response_timeout(Some(opts.response_timeout))
+            .set_number_of_retries(1);
+        let mut conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| connect_error(&url, e))?;
+        let info = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async::<String>(&mut conn)
+            .await;
+        check_not_cluster(&url, info)?;
+        Ok(Self::Single(conn))
+    }
+
+    /// Publishes `packets`: one pipeline on one node; on a cluster one pipeline per slot of
+    /// the packets' keys (PUBLISH packets, which any node takes, all in one), sent
+    /// concurrently, so each node gets its share in a few writes.
+    pub(crate) async fn publish(&self, packets: &[Packet]) -> RedisResult<()> {
+        if packets.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Single(conn) => {
+                let mut pipe = redis::pipe();
+                for p in packets {
+                    pipe.add_command(resp::command(p)).ignore();
+                }
+                pipe.exec_async(&mut conn.clone()).await
+            }
+            Self::Cluster(conn) => cluster_publish(conn, packets).await,
+        }
+    }
+
+    /// Runs `cmds` and returns their replies in order; the first error reply fails the call.
+    pub(crate) async fn run(&self, cmds: &[redis::Cmd], order: Order) -> RedisResult<Vec<Value>> {
+        match self {
+            Self::Single(conn) => {
+                let mut pipe = redis::pipe();
+                for c in cmds {
+                    pipe.add_command(c.clone());
+                }
+                pipe.query_async(&mut conn.clone()).await
+            }
+            Self::Cluster(conn) => match order {
+                Order::Sequential => {
+                    let mut out = Vec::with_capacity(cmds.len());
+                    for c in cmds {
+                        out.push(c.query_async(&mut conn.clone()).await?);
+                    }
+                    Ok(out)
+                }
+                Order::Any => join_all(cmds.iter().map(|c| {
+                    let mut conn = conn.clone();
+                    async move { c.query_async::<Value>(&mut conn).await }
+                }))
+                .await
+                .into_iter()
+                .collect(),
+            },
+        }
+    }
+}
+
+/// Connects to a cluster, bounded by the connect timeout plus one response timeout (the
+/// crate connects to the seeds, then asks one for the slot map).
+pub(crate) async fn connect_cluster(
+    opts: &ConnectOptions,
+    endpoint: &Endpoint,
+) -> Result<ClusterConnection> {
+    let url = opts.redacted();
+    let client = endpoint
+        .cluster_client(opts)
+        .map_err(|e| connect_error(&url, e))?;
+    let bound = opts.connect_timeout + opts.response_timeout;
+    match tokio::time::timeout(bound, client.get_async_connection()).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(cluster_connect_error(&url, e)),
+        Err(_) => Err(connect_error(
+            &url,
+            redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "no cluster node answered",
+                format!("within {bound:?}"),
+            )),
+        )),
+    }
+}
+
+/// A cluster URL at a node without cluster support says so.
+fn cluster_connect_error(url: &Redacted, e: redis::RedisError) -> Error {
+    if e.to_string().contains("cluster support disabled") {
+        return Error::Connection {
+            url: url.to_string(),
+            source: e,
+            hint: "; this is not a Redis Cluster node: use redis:// (or rediss://) for a single server"
+                .into(),
+        };
+    }
+    connect_error(url, e)
+}
+
+async fn cluster_publish(conn: &ClusterConnection, packets: &[Packet]) -> RedisResult<()> {
+    // Slot of the pipeline -> (route, pipeline, count). `None`: packets any node takes.
+    let mut groups: HashMap<Option<Slot>, (Route, redis::Pipeline, usize)> = HashMap::new();
+    for p in packets {
+        let key = p.cluster_key();
+        let slot = key.map(Slot::for_key);
+        let (_, pipe, n) = groups.entry(slot).or_insert_with(|| {
+            let route_key = key.unwrap_or(p.channel.as_bytes());
+            (
+                Route::with_key(route_key, SlotAddr::Master),
+                redis::pipe(),
+                0,
+            )
+        });
+        pipe.add_command(resp::command(p));
+        *n += 1;
+    }
+    let sends = groups.into_values().map(|(route, pipe, n)| {
+        let mut conn = conn.clone();
+        async move {
+            conn.route_pipeline(pipe, 0, n, SingleNodeRoutingInfo::SpecificNode(route))
+                .await
+        }
+    });
+    for replies in join_all(sends).await {
+        for v in replies? {
+            v.extract_error()?;
+        }
+    }
+    Ok(())
+}
+
+/// A pub/sub connection for the subscriptions of `opts`' Redis: to the node, or to one live
+/// node of a cluster (classic pub/sub reaches every node from any node): the ones the
+/// cluster lists now first, then the seeds. Each attempt is bounded by the connect timeout.
+#[cfg(feature = "server")]
+pub(crate) async fn pubsub(
+    opts: &ConnectOptions,
+    conn: &AsyncConnection,
+) -> RedisResult<redis::aio::PubSub> {
+    let endpoint = opts.endpoint().map_err(|e| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "bad URL",
+            e.to_string(),
+        ))
+    })?;
+    let mut candidates = Vec::new();
+    if let AsyncConnection::Cluster(c) = conn {
+        let mut c = c.clone();
+        let nodes = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async::<String>(&mut c)
+            .await;
+        if let Ok(nodes) = nodes {
+            candidates.extend(live_nodes(&nodes).into_iter().map(|(host, port)| {
+                let addr = if endpoint.tls.is_some() {
+                    redis::ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure: false,
+                        tls_params: None,
+                    }
+                } else {
+                    redis::ConnectionAddr::Tcp(host, port)
+                };
+                endpoint.nodes[0].clone().set_addr(addr)
+            }));
+        }
+    }
+    candidates.extend(endpoint.nodes.iter().cloned());
+    let mut last = None;
+    for info in &candidates {
+        let attempt = async {
+            let client = endpoint.node_client(info)?;
+            client.get_async_pubsub().await
+        };
+        match tokio::time::timeout(opts.connect_timeout, attempt).await {
+            Ok(Ok(p)) => return Ok(p),
+            Ok(Err(e)) => last = Some(e),
+            Err(_) => {
+                last = Some(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "no answer from a node",
+                )))
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        redis::RedisError::from((redis::ErrorKind::Io, "no node to subscribe on"))
+    }))
+}
+
+/// `host:port` of the nodes `CLUSTER NODES` does not mark as failing.
+#[cfg(feature = "server")]
+fn live_nodes(text: &str) -> Vec<(String, u16)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let addr = fields.nth(1)?;
+            let flags = fields.next()?;
+            if flags.contains("fail") || flags.contains("noaddr") || flags.contains("handshake") {
+                return None;
+            }
+            let hostport = addr.split(['@', ',']).next()?;
+            let (host, port) = hostport.rsplit_once(':')?;
+            Some((host.to_owned(), port.parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(all(test, feature = "server"))]
+mod tests {
+    use super::live_nodes;
+
+    #[test]
+    fn cluster_nodes_lines() {
+        let text = "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n\
+                    b2 127.0.0.1:7001@17001,host.example master,fail - 0 0 2 connected\n\
+                    c3 10.0.0.3:7002@17002 slave a1 0 0 1 connected\n";
+        assert_eq!(
+            live_nodes(text),
+            [
+                ("127.0.0.1".to_owned(), 7000),
+                ("10.0.0.3".to_owned(), 7002)
+            ]
+        );
+    }
+}

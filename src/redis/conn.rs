@@ -1,0 +1,183 @@
+//! The blocking connection: one node or a Redis Cluster, behind one type.
+
+use std::fmt;
+
+use redis::Value;
+
+use crate::error::Result;
+use crate::packet::Packet;
+use crate::redis::cluster::ClusterLink;
+use crate::redis::options::ConnectOptions;
+use crate::redis::single::Single;
+use crate::redis::{resp, Order, Publisher};
+
+/// A blocking connection to one node or to a Redis Cluster (chosen by the URL), opened on
+/// first use and reopened after a failure or a `fork`. Calls are serialized.
+pub struct Connection {
+    opts: ConnectOptions,
+    link: Link,
+}
+
+// One per connection, so its size does not matter; no box to follow on the hot path.
+#[allow(clippy::large_enum_variant)]
+enum Link {
+    Single(Single),
+    Cluster(ClusterLink),
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.opts.redacted().to_string())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Opens a connection now, so a wrong URL, an unreachable server, a refused login or a
+    /// cluster URL at a plain node (or the reverse) shows at once.
+    ///
+    /// ```no_run
+    /// use symple::redis::{ConnectOptions, Connection};
+    /// let conn = Connection::open(ConnectOptions::new("redis://127.0.0.1:6379"))?;
+    /// let cluster = Connection::open(ConnectOptions::new("redis+cluster://127.0.0.1:7000,127.0.0.1:7001"))?;
+    /// # Ok::<(), symple::Error>(())
+    /// ```
+    pub fn open(opts: ConnectOptions) -> Result<Self> {
+        let conn = Self::lazy(opts)?;
+        conn.run(&[], Order::Any)?;
+        Ok(conn)
+    }
+
+    /// A connection that is opened on first use; only the URL is checked now.
+    pub fn lazy(opts: ConnectOptions) -> Result<Self> {
+        let endpoint = opts.endpoint()?;
+        let link = if endpoint.cluster {
+            Link::Cluster(ClusterLink::new(&opts, endpoint))
+        } else {
+            Link::Single(Single::new(&opts, &endpoint)?)
+        };
+        Ok(Connection { opts, link })
+    }
+
+    /// The options this connection was made with.
+    pub fn options(&self) -> &ConnectOptions {
+        &self.opts
+    }
+
+    /// Runs `cmds` and returns their replies in order; the first error reply fails the call.
+    /// With no commands it only makes sure the connection is open.
+    pub(crate) fn run(&self, cmds: &[redis::Cmd], order: Order) -> Result<Vec<Value>> {
+        match &self.link {
+            Link::Single(s) => {
+                if cmds.is_empty() {
+                    return s.with(|_| Ok(Vec::new()));
+                }
+                let mut buf = Vec::new();
+                for c in cmds {
+                    c.write_packed_command(&mut buf);
+                }
+                s.pipeline(&buf, cmds.len())
+            }
+            Link::Cluster(c) => c.run(|conn| async move { conn.run(cmds, order).await }),
+        }
+    }
+
+    /// Sends `n` commands packed by [`resp::write_command`] (one node only).
+    fn publish_packed(&self, single: &Single, buf: &[u8], n: usize) -> Result<()> {
+        single.pipeline(buf, n).map(drop)
+    }
+
+    /// Publishes what a queued writer took from its queue.
+    pub(crate) fn publish_pending(&self, pending: &Pending) -> Result<()> {
+        match (&self.link, pending) {
+            (Link::Single(s), Pending::Packed { buf, n }) => self.publish_packed(s, buf, *n),
+            (Link::Cluster(c), Pending::Packets(packets)) => {
+                c.run(|conn| async move { conn.publish(packets).await })
+            }
+            // The queue is made for its connection (`Pending::for_connection`).
+            _ => unreachable!("pending packets of another connection kind"),
+        }
+    }
+}
+
+impl Publisher for Connection {
+    fn publish(&self, packet: Packet) -> Result<()> {
+        self.publish_batch(vec![packet])
+    }
+
+    fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
+        match &self.link {
+            Link::Single(s) => {
+                let mut buf = Vec::with_capacity(packets.iter().map(resp::packed_len).sum());
+                for p in &packets {
+                    resp::write_command(&mut buf, p);
+                }
+                self.publish_packed(s, &buf, packets.len())
+            }
+            Link::Cluster(c) => c.run(|conn| async move { conn.publish(&packets).await }),
+        }
+    }
+}
+
+/// Packets waiting for a queued writer, in the form its connection sends: packed RESP for
+/// one node (one copy per emit, no allocation), the packets themselves for a cluster (which
+/// routes each by its key).
+pub(crate) enum Pending {
+    Packed { buf: Vec<u8>, n: usize },
+    Packets(Vec<Packet>),
+}
+
+impl Pending {
+    /// An empty batch of the kind `conn` sends.
+    pub(crate) fn for_connection(conn: &Connection) -> Self {
+        match conn.link {
+            Link::Single(_) => Pending::Packed {
+                buf: Vec::new(),
+                n: 0,
+            },
+            Link::Cluster(_) => Pending::Packets(Vec::new()),
+        }
+    }
+
+    pub(crate) fn push(&mut self, packet: &Packet) {
+        match self {
+            Pending::Packed { buf, n } => {
+                resp::write_command(buf, packet);
+                *n += 1;
+            }
+            Pending::Packets(v) => v.push(packet.clone()),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Pending::Packed { n, .. } => *n,
+            Pending::Packets(v) => v.len(),
+        }
+    }
+
+    /// Empties the batch, keeping room for about `keep` bytes (packed) so a steady stream
+    /// never regrows the buffer while a past burst's memory is given back.
+    pub(crate) fn clear(&mut self, keep: usize) {
+        match self {
+            Pending::Packed { buf, n } => {
+                buf.clear();
+                buf.shrink_to(keep);
+                *n = 0;
+            }
+            Pending::Packets(v) => {
+                v.clear();
+                v.shrink_to(keep / 256);
+            }
+        }
+    }
+
+    /// Bytes in use, to size the next buffer.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Pending::Packed { buf, .. } => buf.len(),
+            Pending::Packets(v) => v.len() * 256,
+        }
+    }
+}

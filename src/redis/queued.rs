@@ -1,0 +1,276 @@
+//! The queued writer: `publish` returns once the packet is queued; a background thread
+//! sends whatever has queued up, pipelined.
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use crate::error::{Error, Result};
+use crate::packet::Packet;
+use crate::redis::conn::Pending;
+use crate::redis::{ConnectOptions, Connection, Publisher};
+
+/// A publisher whose `publish` returns once the packet is queued; a background thread
+/// pipelines whatever has queued up. `flush` waits for every reply; dropping it flushes.
+///
+/// After a `fork` the child has no writer thread (threads do not survive a fork) and must not
+/// touch the parent's socket, so the first use in the child starts a fresh writer on a fresh
+/// connection. Packets the parent had queued but not flushed stay the parent's.
+pub struct Queued {
+    writer: Mutex<Writer>,
+    opts: ConnectOptions,
+}
+
+struct Writer {
+    generation: u64,
+    queue: Arc<Queue>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// Packets waiting for the writer (for one node: already packed as RESP in one buffer, so an
+/// emit costs one copy under the lock and no allocation, and the writer hands the whole
+/// buffer to Redis).
+/// One lock and two condition variables instead of a channel: an emit wakes the writer only
+/// when it sleeps, so a busy queue costs no wake-up per packet.
+struct Queue {
+    state: Mutex<QueueState>,
+    /// The writer waits here for packets.
+    work: Condvar,
+    /// Emitters wait here for room, and flushes for progress.
+    progress: Condvar,
+}
+
+struct QueueState {
+    /// The packets waiting, in the form the connection sends.
+    pending: Pending,
+    capacity: usize,
+    /// Packets ever queued / ever answered (or failed): a flush waits for the first count.
+    queued: u64,
+    done: u64,
+    first_error: Option<Error>,
+    closed: bool,
+    writer_sleeping: bool,
+}
+
+impl QueueState {
+    fn append(&mut self, packet: &Packet) {
+        self.pending.push(packet);
+        self.queued += 1;
+    }
+}
+
+/// The smallest buffer kept between batches.
+const KEPT_BUFFER: usize = 64 << 10;
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push<'a>(&self, packets: impl IntoIterator<Item = &'a Packet>) -> Result<()> {
+        let mut st = self.lock();
+        for p in packets {
+            while st.pending.len() >= st.capacity && !st.closed {
+                st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            if st.closed {
+                return Err(Error::WriterStopped);
+            }
+            st.append(p);
+        }
+        self.wake_writer(&st);
+        Ok(())
+    }
+
+    /// Queues `packet` if there is room; `false` when it would have to wait.
+    fn try_push(&self, packet: &Packet) -> Result<bool> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Error::WriterStopped);
+        }
+        if st.pending.len() >= st.capacity {
+            return Ok(false);
+        }
+        st.append(packet);
+        self.wake_writer(&st);
+        Ok(true)
+    }
+
+    fn wake_writer(&self, st: &QueueState) {
+        if st.writer_sleeping {
+            self.work.notify_one();
+        }
+    }
+
+    fn flush(&self) -> Result<()> {
+        let mut st = self.lock();
+        let target = st.queued;
+        while st.done < target && !(st.closed && st.pending.len() == 0 && st.done == st.queued) {
+            st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.first_error.take().map_or(Ok(()), Err)
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.work.notify_one();
+        self.progress.notify_all();
+    }
+
+    /// Everything waiting, swapped for the writer's emptied batch; `None` once closed and
+    /// drained.
+    fn take(&self, mut spare: Pending) -> Option<Pending> {
+        // Room for a batch like the last one, so a steady stream never regrows the buffer
+        // (a regrow copies it), while a past burst's memory is given back.
+        let last = spare.bytes();
+        spare.clear(KEPT_BUFFER.max(2 * last));
+        let mut st = self.lock();
+        loop {
+            if st.pending.len() > 0 {
+                let batch = std::mem::replace(&mut st.pending, spare);
+                // Room was made.
+                self.progress.notify_all();
+                return Some(batch);
+            }
+            if st.closed {
+                return None;
+            }
+            st.writer_sleeping = true;
+            st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.writer_sleeping = false;
+            // Woken by the first packet of a burst: when the emitting thread shares this CPU,
+            // let it queue more before writing, so a burst goes out in a few large writes
+            // rather than a round trip per packet. With a CPU to itself this returns at once.
+            drop(st);
+            thread::yield_now();
+            st = self.lock();
+        }
+    }
+
+    fn finished(&self, n: usize, result: Result<()>) {
+        let mut st = self.lock();
+        st.done += n as u64;
+        if let Err(e) = result {
+            st.first_error.get_or_insert(e);
+        }
+        self.progress.notify_all();
+    }
+}
+
+impl fmt::Debug for Queued {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queued")
+            .field("url", &self.opts.redacted().to_string())
+            .finish()
+    }
+}
+
+impl Writer {
+    fn start(conn: Connection, capacity: usize) -> Result<Self> {
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState {
+                pending: Pending::for_connection(&conn),
+                capacity,
+                queued: 0,
+                done: 0,
+                first_error: None,
+                closed: false,
+                writer_sleeping: false,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+        });
+        let q = queue.clone();
+        let thread = thread::Builder::new()
+            .name("symple-writer".into())
+            .spawn(move || {
+                let mut spare = Pending::for_connection(&conn);
+                while let Some(batch) = q.take(spare) {
+                    q.finished(batch.len(), conn.publish_pending(&batch));
+                    spare = batch;
+                }
+            })
+            .map_err(|e| Error::Unsupported(format!("cannot start the writer thread: {e}")))?;
+        Ok(Writer {
+            generation: crate::fork::generation(),
+            queue,
+            thread: Some(thread),
+        })
+    }
+
+    /// Closes the queue and waits for the writer to drain it.
+    fn stop(&mut self) {
+        self.queue.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Queued {
+    /// Starts the writer thread over `conn` (its own connection: the writer is its only user).
+    ///
+    /// ```no_run
+    /// use symple::redis::{ConnectOptions, Connection, Queued};
+    /// let opts = ConnectOptions::new("redis://127.0.0.1:6379");
+    /// let q = Queued::start(Connection::open(opts.clone())?, &opts)?;
+    /// # Ok::<(), symple::Error>(())
+    /// ```
+    pub fn start(conn: Connection, opts: &ConnectOptions) -> Result<Self> {
+        let opts = opts.clone();
+        Ok(Queued {
+            writer: Mutex::new(Writer::start(conn, opts.queue_capacity)?),
+            opts,
+        })
+    }
+
+    fn queue(&self) -> Result<Arc<Queue>> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if w.generation != crate::fork::generation() {
+            // Forked: the old writer thread does not exist here; never join or reuse it,
+            // nor touch its queue (its lock may have been held at the fork).
+            let fresh = Writer::start(
+                Connection::lazy(self.opts.clone())?,
+                self.opts.queue_capacity,
+            )?;
+            std::mem::forget(std::mem::replace(&mut *w, fresh));
+        }
+        Ok(w.queue.clone())
+    }
+}
+
+impl Publisher for Queued {
+    fn publish(&self, packet: Packet) -> Result<()> {
+        self.queue()?.push(std::iter::once(&packet))
+    }
+
+    fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
+        self.queue()?.push(&packets)
+    }
+
+    fn try_publish(&self, packet: Packet) -> Result<Option<Packet>> {
+        Ok(if self.queue()?.try_push(&packet)? {
+            None
+        } else {
+            Some(packet)
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.queue()?.flush()
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        let w = self.writer.get_mut().unwrap_or_else(|p| p.into_inner());
+        if w.generation == crate::fork::generation() {
+            w.stop();
+        } else if let Some(t) = w.thread.take() {
+            // A forked child's copy: the thread and the queue are the parent's, so neither is
+            // joined nor ever freed here.
+            std::mem::forget(t);
+            std::mem::forget(w.queue.clone());
+        }
+    }
+}
