@@ -3,6 +3,8 @@
 //! (classic, and sharded in each subscription mode) or `@socket.io/redis-streams-adapter`;
 //! socket.io-client clients; messages emitted by our CLI, our blocking and our async Rust API,
 //! each on the matching target. Each message reaches exactly the right sockets, once each.
+//! The socket.io 4.8 kinds run on a single Redis and again on a 3-master Redis Cluster (their
+//! node-redis clients made by `createCluster`).
 
 mod support;
 
@@ -11,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{symple_bin, Harness, Redis};
+use support::{shared, symple_bin, Harness, Kind, Redis};
 use symple::packet::sharded::{Sharded, SubscriptionMode};
 use symple::packet::streams::Streams;
 use symple::{Address, Emitter, EmitterBuilder, Target};
@@ -84,9 +86,8 @@ impl Servers {
 /// except, integer and string rooms, a message's own `to`, several rooms, a room with an
 /// exception, the async emitter, another namespace, and a burst of 100 that arrives in order;
 /// nobody receives anything else.
-fn deliveries(servers: Servers) {
-    let redis = Redis::start();
-    let mut h = servers.harness(&redis, 2);
+fn deliveries(servers: Servers, redis: &Redis) {
+    let mut h = servers.harness(redis, 2);
     for (token, user) in [
         ("t-alice", json!("alice")),
         ("t-bob", json!("bob")),
@@ -115,13 +116,13 @@ fn deliveries(servers: Servers) {
         assert!(refused.contains("No session"), "{refused}");
     }
 
-    let emitter = servers.emitter(&redis);
+    let emitter = servers.emitter(redis);
     let mut expect: Expect = Vec::new();
     let mark = |n: usize| format!("m{n}");
     let data = |n: usize| json!({"mark": mark(n)}).to_string();
 
     // 1. CLI, to a user: both of alice's sockets.
-    servers.cli(&redis, &["--to", "alice", "--data", &data(1)]);
+    servers.cli(redis, &["--to", "alice", "--data", &data(1)]);
     expect.push((mark(1), &["alice1", "alice2"]));
     // 2. Rust, to one session: alice|<socket id> reaches that socket only.
     let one: Address = format!("alice|{alice2}").parse().unwrap();
@@ -144,11 +145,11 @@ fn deliveries(servers: Servers) {
     expect.push((mark(6), &["dave"]));
     emitter.to("4242").send(json!({"mark": mark(7)})).unwrap();
     expect.push((mark(7), &[]));
-    servers.cli(&redis, &["--to", "4242", "--data", &data(8)]);
+    servers.cli(redis, &["--to", "4242", "--data", &data(8)]);
     expect.push((mark(8), &["dave"]));
     // 9. CLI --message: the object arrives unchanged; its own `to` picks the room.
     let own_to = json!({"type": "message", "to": "carol", "data": {"mark": mark(9)}});
-    servers.cli(&redis, &["--message", &own_to.to_string()]);
+    servers.cli(redis, &["--message", &own_to.to_string()]);
     expect.push((mark(9), &["carol"]));
     // 10. Several rooms: a socket in two of them gets it once.
     emitter
@@ -158,7 +159,7 @@ fn deliveries(servers: Servers) {
     expect.push((mark(10), &["alice1", "alice2", "bob"]));
     // 11. CLI to everybody except two rooms.
     servers.cli(
-        &redis,
+        redis,
         &["--except", "alice", "--except", "4242", "--data", &data(11)],
     );
     expect.push((mark(11), &["bob", "carol"]));
@@ -166,7 +167,7 @@ fn deliveries(servers: Servers) {
     let rt = support::runtime();
     rt.block_on(async {
         let a = servers
-            .builder(&redis)
+            .builder(redis)
             .from("worker|7")
             .connect_async()
             .await
@@ -194,7 +195,7 @@ fn deliveries(servers: Servers) {
     // 15. CLI, a room with an exception, through a socket-id room.
     // (`--except=<id>`: a socket id may start with `-`.)
     let except = format!("--except={alice1}");
-    servers.cli(&redis, &["--to", "alice", &except, "--data", &data(15)]);
+    servers.cli(redis, &["--to", "alice", &except, "--data", &data(15)]);
     expect.push((mark(15), &["alice2"]));
     // 16. A burst of 100 to carol, pipelined: every one arrives, in order.
     let burst: Vec<_> = (0..100)
@@ -273,14 +274,13 @@ fn in_room(
 }
 
 /// Server-side room operations through the target's own request packets.
-fn requests(servers: Servers) {
-    let redis = Redis::start();
-    let mut h = servers.harness(&redis, 2);
+fn requests(servers: Servers, redis: &Redis) {
+    let mut h = servers.harness(redis, 2);
     h.session("t-a", json!({"user": "alice"}));
     h.session("t-b", json!({"user": "bob"}));
     h.connect("alice", 0, json!("alice"), "t-a", &[]).unwrap();
     h.connect("bob", 1, json!("bob"), "t-b", &[]).unwrap();
-    let emitter = servers.emitter(&redis);
+    let emitter = servers.emitter(redis);
     let mut n = 0;
     let (before, _) = in_room(&mut h, &emitter, "alice", "alice", "vip", n);
     assert!(!before, "alice starts outside vip");
@@ -317,17 +317,41 @@ macro_rules! on_every_server_kind {
     ($($name:ident: $servers:expr;)*) => {
         mod deliveries {
             use super::*;
-            $(#[test] fn $name() { deliveries($servers) })*
+            $(#[test] fn $name() { deliveries($servers, &Redis::start()) })*
         }
         mod requests {
             use super::*;
-            $(#[test] fn $name() { requests($servers) })*
+            $(#[test] fn $name() { requests($servers, &Redis::start()) })*
         }
     };
 }
 
 on_every_server_kind! {
     symple_2_1_1: Servers::Symple;
+    classic_adapter_8: Servers::Classic;
+    sharded_static: Servers::Sharded(SubscriptionMode::Static);
+    sharded_dynamic: Servers::Sharded(SubscriptionMode::Dynamic);
+    sharded_dynamic_private: Servers::Sharded(SubscriptionMode::DynamicPrivate);
+    streams: Servers::Streams;
+}
+
+/// The same on the shared 3-master cluster (one test at a time): the classic target's PUBLISH
+/// reaches every node, the sharded target's SPUBLISH and the Streams target's XADD go to the
+/// shard of their channel or stream. npm symple@2.1.1 cannot use a cluster.
+macro_rules! on_the_cluster {
+    ($($name:ident: $servers:expr;)*) => {
+        mod cluster {
+            use super::*;
+            $(#[test] fn $name() {
+                let redis = shared(Kind::Cluster);
+                deliveries($servers, &redis);
+                requests($servers, &redis);
+            })*
+        }
+    };
+}
+
+on_the_cluster! {
     classic_adapter_8: Servers::Classic;
     sharded_static: Servers::Sharded(SubscriptionMode::Static);
     sharded_dynamic: Servers::Sharded(SubscriptionMode::Dynamic);
@@ -394,12 +418,22 @@ fn sessions_from_our_store_authenticate_on_symple_2_1_1() {
 
 #[test]
 fn streams_recovery_delivers_what_a_client_missed() {
-    let redis = Redis::start();
-    let mut h = Servers::Streams.harness(&redis, 2);
+    recovery(&Redis::start());
+}
+
+#[test]
+fn streams_recovery_on_the_cluster() {
+    recovery(&shared(Kind::Cluster));
+}
+
+/// A client of the Streams adapter with connection-state recovery drops off, our emitter
+/// sends meanwhile, and on its return the client gets all of it, in order.
+fn recovery(redis: &Redis) {
+    let mut h = Servers::Streams.harness(redis, 2);
     h.connect("erin", 0, json!("erin"), "t", &["team"]).unwrap();
     h.connect("frank", 1, json!("frank"), "t", &["team"])
         .unwrap();
-    let emitter = Servers::Streams.emitter(&redis);
+    let emitter = Servers::Streams.emitter(redis);
     // A first message gives erin's client an offset in the stream to resume from.
     emitter.to("erin").send(json!({"n": 0})).unwrap();
     let first = h.wait_for(Duration::from_secs(10), |v| v["event"] == "message");
@@ -419,7 +453,7 @@ fn streams_recovery_delivers_what_a_client_missed() {
         .to("erin")
         .emit_batch((5..=24).map(|n| json!({"type": "message", "data": {"n": n}})))
         .unwrap();
-    Servers::Streams.cli(&redis, &["--to", "erin", "--data", r#"{"n":25}"#]);
+    Servers::Streams.cli(redis, &["--to", "erin", "--data", r#"{"n":25}"#]);
     // frank, connected throughout, gets the team message live, and nothing meant for erin.
     let live = h.wait_for(Duration::from_secs(10), |v| v["event"] == "message");
     assert_eq!(
