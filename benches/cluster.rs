@@ -1,7 +1,11 @@
 //! Emitting to a Redis Cluster against emitting to one node, in one run: `emit_batch` and the
 //! queued writer on the classic Socket.IO target (PUBLISH) and on the Streams target (XADD,
 //! routed by its key's slot), each printed as a ratio cluster ÷ one node (target ≥ 0.8×: slot
-//! routing costs nothing that matters).
+//! routing costs nothing that matters). Then how the `socketio-sharded` target spreads rooms
+//! over the cluster's masters: one message to each of 1,000 rooms, counted on each master
+//! (`INFO commandstats`); in the adapter's `dynamic` mode each room has a channel of its own,
+//! hashed to a slot, so the target is each master between 25% and 42% of the packets
+//! (`static` puts every packet on the namespace's channel, one shard: printed as information).
 //!
 //! Both Redis deployments come from the tests' fixture (tests/support/servers.rs): one
 //! redis-server, and six (3 masters, 3 replicas) on the same machine. Rounds alternate one
@@ -15,7 +19,8 @@ use std::time::Instant;
 
 use common::servers::{Kind, Redis};
 use serde_json::json;
-use symple::{Emitter, Object, Target};
+use symple::packet::sharded::{Sharded, SubscriptionMode};
+use symple::{Emitter, Message, Object, Target};
 
 use common::{load_average, median, require, verdict, Res, Rounds};
 
@@ -26,6 +31,10 @@ const N: usize = 100_000;
 /// Messages per `emit_batch` call.
 const BATCH: usize = 1000;
 const TARGET: f64 = 0.8;
+/// Rooms of the sharded spread, one message each.
+const ROOMS: usize = 1000;
+/// Each master's share of the sharded packets must fall in this range (percent).
+const SHARE: std::ops::RangeInclusive<f64> = 25.0..=42.0;
 
 fn main() {
     if let Err(e) = run() {
@@ -124,6 +133,7 @@ fn run() -> Res<()> {
             );
         }
     }
+    sharded_spread(&cluster)?;
     println!(
         "machine: nproc={}, load average {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -131,4 +141,86 @@ fn run() -> Res<()> {
     );
     println!("command: cargo bench --bench cluster");
     Ok(())
+}
+
+/// One message to each of [`ROOMS`] rooms through the sharded target, in one batch, and the
+/// share of the SPUBLISH calls each master ran. Counts, not timings: load does not move them.
+fn sharded_spread(cluster: &Redis) -> Res<()> {
+    let masters: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|&i| is_master(cluster, i))
+        .collect();
+    println!(
+        "sharded target: {ROOMS} rooms (room-0 .. room-{}), one message each, over {} masters",
+        ROOMS - 1,
+        masters.len()
+    );
+    for (mode, judged) in [
+        (SubscriptionMode::Dynamic, true),
+        (SubscriptionMode::Static, false),
+    ] {
+        let target = Target::SocketIoSharded(Sharded::default().subscription_mode(mode));
+        let emitter = Emitter::builder(cluster.url()).target(target).connect()?;
+        let packets = (0..ROOMS)
+            .map(|i| {
+                emitter
+                    .to(format!("room-{i}"))
+                    .packet(Message::new(json!({ "n": i })))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let before = spublish_calls(cluster, &masters)?;
+        emitter.publish_packets(packets)?;
+        let after = spublish_calls(cluster, &masters)?;
+        let counts: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        let total: u64 = counts.iter().sum();
+        if total != ROOMS as u64 {
+            return Err(format!("{total} SPUBLISH counted for {ROOMS} packets").into());
+        }
+        let shares: Vec<String> = counts
+            .iter()
+            .map(|&n| {
+                let share = 100.0 * n as f64 / ROOMS as f64;
+                let mark = if judged {
+                    verdict(SHARE.contains(&share))
+                } else {
+                    "information"
+                };
+                format!("{n} ({share:.1}%, {mark})")
+            })
+            .collect();
+        println!(
+            "  subscription mode {:<16} packets per master: {}{}",
+            mode.to_string(),
+            shares.join(", "),
+            if judged {
+                format!("  target: each {}% to {}%", SHARE.start(), SHARE.end())
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+fn is_master(cluster: &Redis, node: usize) -> bool {
+    let role: Vec<redis::Value> = redis::cmd("ROLE")
+        .query(&mut cluster.node_conn(node))
+        .unwrap_or_default();
+    matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master")
+}
+
+/// `cmdstat_spublish` calls on each of `masters`, in order.
+fn spublish_calls(cluster: &Redis, masters: &[usize]) -> Res<Vec<u64>> {
+    masters
+        .iter()
+        .map(|&i| {
+            let stats: String = redis::cmd("INFO")
+                .arg("commandstats")
+                .query(&mut cluster.node_conn(i))?;
+            Ok(stats
+                .lines()
+                .find_map(|l| l.strip_prefix("cmdstat_spublish:calls="))
+                .and_then(|rest| rest.split(',').next())
+                .map_or(Ok(0), str::parse)?)
+        })
+        .collect()
 }
