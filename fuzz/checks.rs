@@ -10,12 +10,12 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use serde_json::{json, Value};
-use symple::packet::msgpack;
 use symple::packet::native::{self, Fill};
 use symple::packet::sharded::Sharded;
 use symple::packet::socketio::{Broadcast, Server};
 use symple::packet::streams::Streams;
 use symple::packet::view::{self, Ser};
+use symple::packet::{json, msgpack};
 use symple::packet::{Adapter, EventArgs};
 use symple::protocol::Object;
 use symple::server::cluster::Envelope;
@@ -100,7 +100,12 @@ pub fn frame(data: &[u8]) {
         rooms: vec!["team".into(), "lobby".into()],
     };
     match handler::parse(text, 4096) {
-        Ok(Frame::Route { target, .. }) => check_peer_routing(reg, &sender, &target),
+        Ok(Frame::Route {
+            target, message, ..
+        }) => {
+            check_peer_routing(reg, &sender, &target);
+            assert_relays_unchanged(&Value::Object(message));
+        }
         Ok(Frame::Join(r) | Frame::Leave(r)) => assert!(!r.is_empty()),
         Ok(Frame::Close) => {}
         Err(refused) => assert!((400..500).contains(&refused.status), "{refused:?}"),
@@ -220,107 +225,242 @@ pub fn session(data: &[u8]) {
     }
 }
 
+/// A message relayed between instances reaches every recipient as the same bytes: the text
+/// an instance writes for a value reads back to a value it writes as the same text. (The
+/// client's own text cannot survive in general: `1.0`, `1e2` and a 103-digit integer are
+/// read as f64 and written in serde_json's shortest form. What must hold is that the first
+/// instance's text is a fixed point, so local and remote recipients see one text, and that
+/// every number is the same f64 everywhere, which needs serde_json's `float_roundtrip`.)
+fn assert_relays_unchanged(v: &Value) {
+    let text = v.to_string();
+    let again: Value = serde_json::from_str(&text).expect("serde_json reads its own JSON");
+    assert_eq!(again.to_string(), text, "changed when relayed");
+}
+
 /// A cluster envelope from Redis: parsed or refused; a parsed one routes by the same rules
-/// as a local message, and serializes back to an equal envelope.
+/// as a local message, and relaying it again changes nothing: its bytes are a fixed point,
+/// and each message reaches the peers of another instance as the bytes the first instance
+/// gave its own peers.
 pub fn envelope(data: &[u8]) {
     let Ok(env) = serde_json::from_slice::<Envelope>(data) else {
         return;
     };
     let back = serde_json::to_vec(&env).expect("an envelope serializes");
     let again: Envelope = serde_json::from_slice(&back).expect("and reads back");
+    let twice = serde_json::to_vec(&again).expect("an envelope serializes");
     assert_eq!(
-        serde_json::to_value(&again).ok(),
-        serde_json::to_value(&env).ok()
+        String::from_utf8_lossy(&twice),
+        String::from_utf8_lossy(&back),
+        "an envelope changed when relayed"
     );
     let reg = world();
-    match env {
-        Envelope::Route {
-            sender, message, ..
-        } => {
+    match (env, again) {
+        (
+            Envelope::Route {
+                sender, message, ..
+            },
+            Envelope::Route { message: m2, .. },
+        ) => {
+            // What `route_from_peer` writes to local peers, and `on_envelope` elsewhere.
+            assert_eq!(m2.to_string(), message.to_string());
             if let Ok(target) = routing::parse_to(message.get("to")) {
                 check_peer_routing(reg, &sender, &target);
             }
         }
-        Envelope::Roster {
-            requester, rooms, ..
-        } => {
+        (
+            Envelope::Roster {
+                requester, rooms, ..
+            },
+            Envelope::Roster { .. },
+        ) => {
             for r in rooms.iter().filter(|r| requester.is_in(r)) {
                 let _ = reg.members(r).count() + reg.sessions(r).count();
             }
         }
-        Envelope::Direct { messages, .. } => {
-            for m in messages {
-                let _ = m.to_string();
+        (Envelope::Direct { messages, .. }, Envelope::Direct { messages: m2, .. }) => {
+            assert_eq!(m2.len(), messages.len());
+            for (a, b) in messages.iter().zip(&m2) {
+                assert_eq!(a.to_string(), b.to_string());
             }
         }
+        _ => panic!("an envelope changed kind when relayed"),
     }
 }
 
-/// A JSON value through the `JsonView` and both encoders: `Ser` writes the same JSON, the
-/// MessagePack bytes decode whole to a value of the same shape, and a message object
-/// becomes a native packet holding the same fields.
+/// A JSON value through the `JsonView` and every encoder: `Ser` writes serde_json's bytes;
+/// the text is a fixed point; the MessagePack bytes (notepack's) and the JavaScript-exact
+/// JSON read back to the value JavaScript would hold (same numbers, keys in JavaScript's
+/// order); a message object becomes a native packet with serde_json's bytes, and a
+/// Socket.IO, sharded or streams packet whose message reads back as JavaScript's value.
 pub fn json_view(data: &[u8]) {
     let Some(v) = json_of(data) else {
         return;
     };
+    let text = v.to_string();
     let ser = serde_json::to_string(&Ser(&v)).expect("a Value serializes");
-    let again: Value = serde_json::from_str(&ser).expect("Ser writes JSON");
+    assert_eq!(ser, text, "Ser writes other bytes than serde_json");
     assert_eq!(view::to_value(&v).ok().as_ref(), Some(&v));
-    assert_eq!(shape(&again), shape(&v));
+    assert_relays_unchanged(&v);
+    let js = Js::of_json(&v, true);
+
     let mut out = Vec::new();
     msgpack::write_value(&mut out, &v);
     let mut rest = &out[..];
     let decoded = rmpv::decode::read_value(&mut rest).expect("MessagePack decodes");
     assert!(rest.is_empty(), "trailing bytes after {v}");
-    assert_eq!(msgpack_shape(&decoded), shape(&v), "{v}");
-    if let Value::Object(obj) = &v {
-        if let Ok(p) = native::encode(obj, None, Fill::default()) {
-            let back: Object = serde_json::from_slice(&p.payload).expect("a native packet is JSON");
-            assert_eq!(back.len(), obj.len());
-        }
-        let b = Broadcast::default();
-        let args = || EventArgs::<&Value>::Message(view::entries(obj), &[]);
-        if let Ok(p) = Server::default().encode(&b, "message", args()) {
-            let mut rest = &p.payload[..];
-            rmpv::decode::read_value(&mut rest).expect("a Socket.IO packet decodes");
-            assert!(rest.is_empty());
-        }
-        // The JSON families write the message as JSON.
-        for p in [
-            Sharded::default().encode(&b, "message", args()),
-            Streams::default().encode(&b, "message", args()),
-        ]
+    assert_eq!(Js::of_msgpack(&decoded), js, "MessagePack of {v}");
+
+    let mut out = Vec::new();
+    json::write_value(&mut out, &v);
+    let back: Value = serde_json::from_slice(&out).expect("JavaScript-exact JSON parses");
+    assert_eq!(
+        Js::of_json(&back, false),
+        js,
+        "JavaScript-exact JSON of {v}"
+    );
+
+    let Value::Object(obj) = &v else {
+        return;
+    };
+    if let Ok(p) = native::encode(obj, None, Fill::default()) {
+        assert_eq!(p.payload, text.as_bytes(), "a native packet is the message");
+    }
+    // Extra fields an emitter fills in come last, as if inserted last.
+    let extra: Vec<(&str, &str)> = [("id", "m1"), ("from", "srv")]
         .into_iter()
-        .flatten()
-        {
-            serde_json::from_slice::<Value>(&p.payload).expect("a JSON packet parses");
+        .filter(|(k, _)| !obj.contains_key(*k))
+        .collect();
+    let mut filled = obj.clone();
+    for (k, val) in &extra {
+        filled.insert(k.to_string(), Value::from(*val));
+    }
+    let expected = Js::of_json(&Value::Object(filled), true);
+    let b = Broadcast::default();
+    let args = || EventArgs::<&Value>::Message(view::entries(obj), &extra);
+    if let Ok(p) = Server::default().encode(&b, "message", args()) {
+        let mut rest = &p.payload[..];
+        let packet = rmpv::decode::read_value(&mut rest).expect("a Socket.IO packet decodes");
+        assert!(rest.is_empty());
+        // [uid, {type, data: [event, message], nsp}, opts]
+        let message = packet[1]["data"][1].clone();
+        assert_eq!(
+            Js::of_msgpack(&message),
+            expected,
+            "Socket.IO packet of {v}"
+        );
+    }
+    // The JSON families write the message as JavaScript would.
+    let families = [
+        (Sharded::default().encode(&b, "message", args()), "/data"),
+        (Streams::default().encode(&b, "message", args()), ""),
+    ];
+    for (packet, at) in families {
+        let Ok(p) = packet else { continue };
+        let payload: Value = serde_json::from_slice(&p.payload).expect("a JSON packet parses");
+        let message = payload
+            .pointer(&format!("{at}/packet/data/1"))
+            .expect("the message in the packet");
+        assert_eq!(Js::of_json(message, false), expected, "JSON packet of {v}");
+    }
+}
+
+/// A value as JavaScript holds it: one number type, and an object's keys listed array
+/// indices first, ascending, then the others as inserted (built here independently of the
+/// encoders' own key ordering).
+#[derive(Debug, PartialEq)]
+enum Js {
+    Null,
+    Bool(bool),
+    Num(Num),
+    Str(String),
+    List(Vec<Js>),
+    Map(Vec<(String, Js)>),
+}
+
+/// A number as written: an integer (exact) or a float.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    Int(i128),
+    Float(f64),
+}
+
+/// Integers compare exactly (the encoders write 64-bit integers exactly). Where a float is
+/// involved, the numbers are equal when JavaScript reads them as the same double: an
+/// integral double is written in its shortest digits (`18446744073709552` as
+/// `18446744073709550`, as JavaScript does), and -0 as 0.
+impl PartialEq for Num {
+    fn eq(&self, other: &Num) -> bool {
+        match (*self, *other) {
+            (Num::Int(a), Num::Int(b)) => a == b,
+            (Num::Float(a), Num::Float(b)) => a == b,
+            // `as` rounds to nearest, as JavaScript reads decimal digits.
+            (Num::Int(i), Num::Float(f)) | (Num::Float(f), Num::Int(i)) => i as f64 == f,
         }
     }
 }
 
-/// Nesting and sizes, which any faithful encoding keeps.
-#[derive(Debug, PartialEq)]
-enum Shape {
-    Scalar,
-    Str(usize),
-    List(Vec<Shape>),
-    Map(usize),
-}
+impl Js {
+    /// A JSON value; `reorder` lists object keys as JavaScript would (for a value read
+    /// from a `Value`), else as they are (for an encoder's output, whose order is checked).
+    fn of_json(v: &Value, reorder: bool) -> Js {
+        match v {
+            Value::Null => Js::Null,
+            Value::Bool(b) => Js::Bool(*b),
+            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => Js::Num(Num::Int(i.into())),
+                (_, Some(u), _) => Js::Num(Num::Int(u.into())),
+                (_, _, Some(f)) => Js::Num(Num::Float(f)),
+                _ => panic!("a number that is neither integer nor f64: {n}"),
+            },
+            Value::String(s) => Js::Str(s.clone()),
+            Value::Array(a) => Js::List(a.iter().map(|v| Js::of_json(v, reorder)).collect()),
+            Value::Object(o) => {
+                let entries = o.iter().map(|(k, v)| (k.clone(), Js::of_json(v, reorder)));
+                if reorder {
+                    js_order(entries)
+                } else {
+                    Js::Map(entries.collect())
+                }
+            }
+        }
+    }
 
-fn shape(v: &Value) -> Shape {
-    match v {
-        Value::String(s) => Shape::Str(s.len()),
-        Value::Array(a) => Shape::List(a.iter().map(shape).collect()),
-        Value::Object(o) => Shape::Map(o.len()),
-        _ => Shape::Scalar,
+    fn of_msgpack(v: &rmpv::Value) -> Js {
+        match v {
+            rmpv::Value::Nil => Js::Null,
+            rmpv::Value::Boolean(b) => Js::Bool(*b),
+            rmpv::Value::Integer(i) => match (i.as_i64(), i.as_u64()) {
+                (Some(i), _) => Js::Num(Num::Int(i.into())),
+                (_, Some(u)) => Js::Num(Num::Int(u.into())),
+                _ => unreachable!("a MessagePack integer is i64 or u64"),
+            },
+            rmpv::Value::F64(f) => Js::Num(Num::Float(*f)),
+            rmpv::Value::String(s) => Js::Str(s.as_str().expect("UTF-8 text").to_owned()),
+            rmpv::Value::Array(a) => Js::List(a.iter().map(Js::of_msgpack).collect()),
+            // Keys as written, not reordered: the order is part of what is checked.
+            rmpv::Value::Map(m) => Js::Map(
+                m.iter()
+                    .map(|(k, v)| {
+                        let k = k.as_str().expect("a MessagePack map key is text");
+                        (k.to_owned(), Js::of_msgpack(v))
+                    })
+                    .collect(),
+            ),
+            other => panic!("the encoder wrote {other:?}, which no JSON value gives"),
+        }
     }
 }
 
-fn msgpack_shape(v: &rmpv::Value) -> Shape {
-    match v {
-        rmpv::Value::String(s) => Shape::Str(s.as_bytes().len()),
-        rmpv::Value::Array(a) => Shape::List(a.iter().map(msgpack_shape).collect()),
-        rmpv::Value::Map(m) => Shape::Map(m.len()),
-        _ => Shape::Scalar,
-    }
+/// Object entries in JavaScript's order: canonical decimal keys below 2^32 - 1 first,
+/// ascending, then the rest as inserted.
+fn js_order(entries: impl Iterator<Item = (String, Js)>) -> Js {
+    let index = |k: &str| {
+        k.parse::<u32>()
+            .ok()
+            .filter(|i| *i != u32::MAX && i.to_string() == k)
+    };
+    let (mut indexed, named): (Vec<_>, Vec<_>) = entries.partition(|(k, _)| index(k).is_some());
+    indexed.sort_by_key(|(k, _)| index(k));
+    indexed.extend(named);
+    Js::Map(indexed)
 }

@@ -178,3 +178,40 @@ fn on_message(shared: &Shared, channel: &str, payload: &[u8]) {
         Err(_) => shared.metrics.drop(Dropped::Invalid),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message relayed through another instance reaches its peers as the bytes the first
+    /// instance gave its own (needs serde_json's correctly rounded float parsing).
+    #[test]
+    fn relayed_numbers_keep_their_bytes() {
+        let long = "1".repeat(103);
+        for number in [
+            "0.1",
+            "1e-7",
+            "123456789.123456789",
+            long.as_str(),
+            "2.2250738585072011e-308",
+            "1.7976931348623157e308",
+            "-0.0",
+            "18446744073709551616",
+        ] {
+            let text = format!(
+                r#"{{"kind":"route","origin":"i1","sender":{{"id":"a1","user":"a","rooms":[]}},"message":{{"type":"message","to":"b","data":{number}}}}}"#
+            );
+            let env: Envelope = serde_json::from_str(&text).unwrap();
+            let Envelope::Route { message, .. } = &env else {
+                panic!("a route envelope")
+            };
+            let local = message.to_string();
+            let relayed: Envelope =
+                serde_json::from_slice(&serde_json::to_vec(&env).unwrap()).unwrap();
+            let Envelope::Route { message, .. } = relayed else {
+                panic!("a route envelope")
+            };
+            assert_eq!(message.to_string(), local, "{number}");
+        }
+    }
+}
