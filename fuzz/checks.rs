@@ -319,13 +319,16 @@ pub fn json_view(data: &[u8]) {
         "JavaScript-exact JSON of {v}"
     );
 
+    // Any value as an event's argument.
+    let one = [v.clone()];
+    assert_event_packets(|| EventArgs::<&Value>::Values(&one), &js, &v);
     let Value::Object(obj) = &v else {
         return;
     };
     if let Ok(p) = native::encode(obj, None, Fill::default()) {
         assert_eq!(p.payload, text.as_bytes(), "a native packet is the message");
     }
-    // Extra fields an emitter fills in come last, as if inserted last.
+    // A message with the fields an emitter fills in: last, as if inserted last.
     let extra: Vec<(&str, &str)> = [("id", "m1"), ("from", "srv")]
         .into_iter()
         .filter(|(k, _)| !obj.contains_key(*k))
@@ -335,32 +338,36 @@ pub fn json_view(data: &[u8]) {
         filled.insert(k.to_string(), Value::from(*val));
     }
     let expected = Js::of_json(&Value::Object(filled), true);
+    assert_event_packets(
+        || EventArgs::<&Value>::Message(view::entries(obj), &extra),
+        &expected,
+        &v,
+    );
+}
+
+/// Every Socket.IO family's event packet carries the argument as JavaScript holds it.
+fn assert_event_packets<'a>(args: impl Fn() -> EventArgs<'a, 'a, &'a Value>, js: &Js, v: &Value) {
     let b = Broadcast::default();
-    let args = || EventArgs::<&Value>::Message(view::entries(obj), &extra);
-    if let Ok(p) = Server::default().encode(&b, "message", args()) {
-        let mut rest = &p.payload[..];
-        let packet = rmpv::decode::read_value(&mut rest).expect("a Socket.IO packet decodes");
-        assert!(rest.is_empty());
-        // [uid, {type, data: [event, message], nsp}, opts]
-        let message = packet[1]["data"][1].clone();
-        assert_eq!(
-            Js::of_msgpack(&message),
-            expected,
-            "Socket.IO packet of {v}"
-        );
-    }
-    // The JSON families write the message as JavaScript would.
+    let p = Server::default()
+        .encode(&b, "message", args())
+        .expect("a Socket.IO packet");
+    let mut rest = &p.payload[..];
+    let packet = rmpv::decode::read_value(&mut rest).expect("a Socket.IO packet decodes");
+    assert!(rest.is_empty());
+    // [uid, {type, data: [event, argument], nsp}, opts]
+    let arg = &packet[1]["data"][1];
+    assert_eq!(&Js::of_msgpack(arg), js, "Socket.IO packet of {v}");
     let families = [
         (Sharded::default().encode(&b, "message", args()), "/data"),
         (Streams::default().encode(&b, "message", args()), ""),
     ];
     for (packet, at) in families {
-        let Ok(p) = packet else { continue };
+        let p = packet.expect("a JSON family's packet");
         let payload: Value = serde_json::from_slice(&p.payload).expect("a JSON packet parses");
-        let message = payload
+        let arg = payload
             .pointer(&format!("{at}/packet/data/1"))
-            .expect("the message in the packet");
-        assert_eq!(Js::of_json(message, false), expected, "JSON packet of {v}");
+            .expect("the argument in the packet");
+        assert_eq!(&Js::of_json(arg, false), js, "JSON packet of {v}");
     }
 }
 
