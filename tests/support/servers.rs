@@ -234,9 +234,12 @@ impl Redis {
                         node.bus_port.to_string(),
                         "--cluster-config-file".into(),
                         format!("nodes-{}.conf", node.port),
-                        // Short, so a failover happens within a couple of seconds.
+                        // Long while the cluster forms: a node forgets a node that met it
+                        // unless their handshake completes within this timeout, and on a
+                        // loaded machine 1 s lost handshakes for good (redis-cli then waited
+                        // forever). Shortened once the cluster is up (`create_cluster`).
                         "--cluster-node-timeout".into(),
-                        "1000".into(),
+                        "15000".into(),
                         // A replica may always take over, however stale.
                         "--cluster-replica-validity-factor".into(),
                         "0".into(),
@@ -395,19 +398,41 @@ impl Redis {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new("redis-cli")
+        let mut cli = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("redis-cli not found: run script/setup");
+        // redis-cli waits for the nodes to agree without a bound of its own.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while cli.try_wait().expect("wait for redis-cli").is_none() {
+            if Instant::now() > deadline {
+                let _ = cli.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = cli.wait_with_output().expect("redis-cli output");
         assert!(
             out.status.success(),
-            "redis-cli --cluster create failed: {}",
-            String::from_utf8_lossy(&out.stdout)
+            "redis-cli --cluster create failed (or took over 60 s): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
         self.wait_for_cluster();
+        // Short from now on, so a failover happens within a couple of seconds.
+        for i in 0..self.nodes.len() {
+            let _: () = redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("cluster-node-timeout")
+                .arg(1000)
+                .query(&mut self.node_conn(i))
+                .expect("CONFIG SET cluster-node-timeout");
+        }
     }
 
     /// Waits until every running node reports the cluster ok, sees 3 masters with all slots,
