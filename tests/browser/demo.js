@@ -18,7 +18,7 @@ if (!rails || !shots) {
   console.error("usage: node demo.js RAILS_URL SCREENSHOT_DIR");
   process.exit(2);
 }
-const WAIT = 20000;
+const WAIT = 60000; // bounds a hang; a loaded 2-core machine can be slow
 const step = (text) => console.log(`browser: ${text}`);
 
 async function login(context, name) {

@@ -5,8 +5,6 @@
 class ApiToken < ApplicationRecord
   belongs_to :user
   has_secure_token :token
-
-  include Symple::SessionSync
-  symple_session token: :token, user: :user_id, name: ->(t) { t.user.name },
-                 rooms: ["lobby"], ttl: 1.day
+  include Symple::SessionSync # the Redis session follows the row, after commit
+  symple_session token: :token, user: :user_id, name: ->(t) { t.user.name }, rooms: ["lobby"], ttl: 1.day
 end
