@@ -92,7 +92,8 @@ const waitForRoster = (who, name, present) =>
     await waitForLog(alice, "disconnected (4");
     await alice.page.waitForFunction(() => document.getElementById("status").textContent === "refused", null, { timeout: WAIT });
     await waitForRoster(bob, "alice", false);
-    step(`after logout alice's page shows: ${(await logText(alice)).slice(0, 2).reverse().join(" / ")}`);
+    const notices = (await logText(alice)).filter((t) => /disconnected|refused/.test(t)).reverse();
+    step(`after logout alice's page shows: ${notices.join(" / ")}`);
     await alice.page.screenshot({ path: path.join(shots, "demo-alice-logged-out.png") });
     console.log("browser: ok");
   } catch (e) {
