@@ -164,7 +164,9 @@ module Support
       when :cluster
         ["--port", port.to_s, *common, "--cluster-enabled", "yes",
          "--cluster-port", RedisServer.free_port.to_s, "--cluster-config-file", "nodes-#{port}.conf",
-         "--cluster-node-timeout", "1000", "--cluster-replica-validity-factor", "0"]
+         # Long while the cluster forms (on a loaded machine a 1 s handshake can time out
+         # for good and redis-cli then waits forever); 1 s once it is up (create_cluster).
+         "--cluster-node-timeout", "15000", "--cluster-replica-validity-factor", "0"]
       end
     end
 
@@ -179,11 +181,20 @@ module Support
 
     def create_cluster
       nodes = @ports.map { |p| "127.0.0.1:#{p}" }
-      out = IO.popen(["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"],
-                     err: %i[child out], &:read)
-      raise "redis-cli --cluster create failed: #{out}" unless $?.success?
+      out = +""
+      # redis-cli waits for the nodes to agree without a bound of its own.
+      IO.popen(["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"],
+               err: %i[child out]) do |io|
+        reader = Thread.new { io.each_char { |c| out << c } }
+        unless reader.join(60)
+          Process.kill(:KILL, io.pid)
+          reader.join
+        end
+      end
+      raise "redis-cli --cluster create failed (or took over 60 s): #{out}" unless $?.success?
 
       Wait.wait_until("the spec cluster to settle", timeout: 60) { cluster_ready? }
+      each_node { |r| r.config(:set, "cluster-node-timeout", 1000) } # failovers in seconds
     end
 
     def cluster_ready?
