@@ -17,8 +17,8 @@ use symple::packet::streams::Streams;
 use symple::packet::view::{self, Ser};
 use symple::packet::{json, msgpack};
 use symple::packet::{Adapter, EventArgs};
+use symple::protocol::envelope::{Body, Envelope};
 use symple::protocol::Object;
-use symple::server::cluster::Envelope;
 use symple::server::handler::{self, Frame};
 use symple::server::outbox::outbox;
 use symple::server::registry::{LocalPeer, Registry};
@@ -237,50 +237,58 @@ fn assert_relays_unchanged(v: &Value) {
     assert_eq!(again.to_string(), text, "changed when relayed");
 }
 
-/// A cluster envelope from Redis: parsed or refused; a parsed one routes by the same rules
-/// as a local message, and relaying it again changes nothing: its bytes are a fixed point,
-/// and each message reaches the peers of another instance as the bytes the first instance
-/// gave its own peers.
+/// A cluster envelope from Redis: read or refused with a reason; one that is read routes by
+/// the same rules as a local message, and relaying it again changes nothing: its bytes are a
+/// fixed point, and each message reaches the peers of another instance as the bytes the
+/// first instance gave its own peers.
 pub fn envelope(data: &[u8]) {
-    let Ok(env) = serde_json::from_slice::<Envelope>(data) else {
+    let Ok(env) = Envelope::decode(data) else {
         return;
     };
-    let back = serde_json::to_vec(&env).expect("an envelope serializes");
-    let again: Envelope = serde_json::from_slice(&back).expect("and reads back");
-    let twice = serde_json::to_vec(&again).expect("an envelope serializes");
+    let back = env.encode();
+    let again = Envelope::decode(&back).expect("an envelope reads back");
+    let twice = again.encode();
     assert_eq!(
         String::from_utf8_lossy(&twice),
         String::from_utf8_lossy(&back),
         "an envelope changed when relayed"
     );
     let reg = world();
-    match (env, again) {
+    match (env.body, again.body) {
         (
-            Envelope::Route {
+            Body::Route {
                 sender, message, ..
             },
-            Envelope::Route { message: m2, .. },
+            Body::Route { message: m2, .. },
         ) => {
             // What `route_from_peer` writes to local peers, and `on_envelope` elsewhere.
             assert_eq!(m2.to_string(), message.to_string());
             if let Ok(target) = routing::parse_to(message.get("to")) {
                 check_peer_routing(reg, &sender, &target);
+                for c in routing::channels(&sender, &target) {
+                    assert!(c.starts_with("symple:"), "{c}");
+                }
             }
         }
-        (
-            Envelope::Roster {
-                requester, rooms, ..
-            },
-            Envelope::Roster { .. },
-        ) => {
+        (Body::Roster { requester, rooms }, Body::Roster { .. }) => {
             for r in rooms.iter().filter(|r| requester.is_in(r)) {
                 let _ = reg.members(r).count() + reg.sessions(r).count();
             }
         }
-        (Envelope::Direct { messages, .. }, Envelope::Direct { messages: m2, .. }) => {
-            assert_eq!(m2.len(), messages.len());
-            for (a, b) in messages.iter().zip(&m2) {
-                assert_eq!(a.to_string(), b.to_string());
+        (Body::Emit { message }, Body::Emit { message: m2 }) => {
+            assert_eq!(m2.to_string(), message.to_string());
+            if let Ok(to) = To::from_json(&message["to"]) {
+                let c = symple::protocol::envelope::emitter_channel(&to);
+                assert!(c.is_none_or(|c| c.starts_with("symple:")));
+            }
+            if let Ok(target) = routing::parse_to(message.get("to")) {
+                let _ = routing::from_backend(reg, &target);
+            }
+        }
+        (Body::Present { peers, .. }, Body::Present { peers: p2, .. }) => {
+            assert_eq!(p2.len(), peers.len());
+            for (a, b) in peers.iter().zip(&p2) {
+                assert_eq!(a.presence.to_string(), b.presence.to_string());
             }
         }
         _ => panic!("an envelope changed kind when relayed"),

@@ -19,7 +19,7 @@ macro_rules! on_adapter {
             Target::SocketIo($a) => $body,
             Target::SocketIoSharded($a) => $body,
             Target::SocketIoStreams($a) => $body,
-            Target::Native => $native,
+            Target::Native | Target::NativeRooms => $native,
         }
     };
 }
@@ -38,6 +38,11 @@ pub enum Target {
     /// Native Symple servers (this project's server, the v4 Node server): JSON on
     /// `symple:broadcast`.
     Native,
+    /// This project's server only: the same JSON on the channel of the message's one room,
+    /// user or peer (`symple:room:<name>`, `symple:peer:<id>`), so only the instances
+    /// holding its recipients receive it; a message to several rooms goes to
+    /// `symple:broadcast`. The v4 Node server reads only `symple:broadcast`.
+    NativeRooms,
     /// Socket.IO servers with `@socket.io/redis-adapter`'s classic adapter (npm `symple` 2.x
     /// uses key `symple`): MessagePack, PUBLISH.
     SocketIo(Server),
@@ -56,13 +61,19 @@ impl Default for Target {
 
 impl Target {
     /// Every target's name, as the CLI (`--target`, `SYMPLE_TARGET`) and the gem spell them.
-    pub const NAMES: [&'static str; 4] =
-        ["native", "socketio", "socketio-sharded", "socketio-streams"];
+    pub const NAMES: [&'static str; 5] = [
+        "native",
+        "native-rooms",
+        "socketio",
+        "socketio-sharded",
+        "socketio-streams",
+    ];
 
     /// The target's name (one of [`NAMES`](Self::NAMES)).
     pub fn name(&self) -> &'static str {
         match self {
             Target::Native => "native",
+            Target::NativeRooms => "native-rooms",
             Target::SocketIo(_) => "socketio",
             Target::SocketIoSharded(_) => "socketio-sharded",
             Target::SocketIoStreams(_) => "socketio-streams",
@@ -83,6 +94,7 @@ impl Target {
     pub fn from_name(name: &str, opts: &TargetOptions) -> Result<Target> {
         Ok(match name.replace('_', "-").as_str() {
             "native" => Target::Native,
+            "native-rooms" => Target::NativeRooms,
             "socketio" => Target::SocketIo(Server::new(opts.key.clone(), &opts.namespace)?),
             "socketio-sharded" => Target::SocketIoSharded(
                 Sharded::new(opts.key.clone(), &opts.namespace)?
@@ -110,6 +122,7 @@ impl Target {
     pub fn of(&self, namespace: &str) -> Target {
         match self {
             Target::Native => Target::Native,
+            Target::NativeRooms => Target::NativeRooms,
             Target::SocketIo(s) => Target::SocketIo(s.of(namespace)),
             Target::SocketIoSharded(s) => Target::SocketIoSharded(s.of(namespace)),
             Target::SocketIoStreams(s) => Target::SocketIoStreams(s.of(namespace)),
@@ -236,16 +249,17 @@ impl Route {
         let has = |key: &str| entries.clone().any(|(k, _)| k == key);
         let id = if has("id") { None } else { Some(new_id()) };
         match &self.target {
-            Target::Native => {
+            Target::Native | Target::NativeRooms => {
                 let to = self.native_to()?;
-                native::encode_entries::<V>(
-                    entries,
-                    to.as_ref(),
-                    Fill {
-                        id: id.as_deref(),
-                        from: Some(&self.from),
-                    },
-                )
+                let fill = Fill {
+                    id: id.as_deref(),
+                    from: Some(&self.from),
+                };
+                if matches!(self.target, Target::Native) {
+                    native::encode_entries::<V>(entries, to.as_ref(), fill)
+                } else {
+                    native::encode_entries_rooms::<V>(entries, to.as_ref(), fill)
+                }
             }
             _ => {
                 // Appended as an Object insert would: `id` first, then `from`.
@@ -272,6 +286,9 @@ impl Route {
     pub fn raw_packet(&self, message: Object) -> Result<Packet> {
         match &self.target {
             Target::Native => native::encode(&message, self.native_to()?.as_ref(), Fill::default()),
+            Target::NativeRooms => {
+                native::encode_rooms(&message, self.native_to()?.as_ref(), Fill::default())
+            }
             _ => self.socketio_message::<&Value>(view::entries(&message), &[]),
         }
     }
@@ -340,7 +357,7 @@ impl Route {
 
     /// An event with any arguments, Socket.IO targets only.
     pub fn event_packet(&self, event: &str, args: &[Value]) -> Result<Packet> {
-        if matches!(self.target, Target::Native) {
+        if matches!(self.target, Target::Native | Target::NativeRooms) {
             // Worded before the rooms are looked at: the target is the problem.
             return self.socketio_packet::<&Value>(&self.broadcast, event, EventArgs::Values(args));
         }

@@ -23,6 +23,10 @@ enum TargetKind {
     SocketioStreams,
     /// Native Symple servers: JSON on `symple:broadcast`.
     Native,
+    /// This project's server: JSON on the channel of the message's one room, user or peer
+    /// (`symple:room:<name>`, `symple:peer:<id>`); several rooms: `symple:broadcast`.
+    #[value(alias = "native_rooms")]
+    NativeRooms,
 }
 
 impl TargetKind {
@@ -32,6 +36,7 @@ impl TargetKind {
             TargetKind::SocketioSharded => "socketio-sharded",
             TargetKind::SocketioStreams => "socketio-streams",
             TargetKind::Native => "native",
+            TargetKind::NativeRooms => "native-rooms",
         }
     }
 }
@@ -151,7 +156,10 @@ fn target(args: &EmitArgs) -> Result<Target> {
         (
             "--key",
             args.key.is_some(),
-            kind != TargetKind::Native && kind != TargetKind::SocketioStreams,
+            !matches!(
+                kind,
+                TargetKind::Native | TargetKind::NativeRooms | TargetKind::SocketioStreams
+            ),
         ),
         (
             "--subscription-mode",
@@ -370,7 +378,9 @@ fn publish(args: &EmitArgs, emitter: &mut Option<Emitter>, packets: Vec<Packet>)
 /// and Streams adapters are not told apart this way.
 fn listening_channel(args: &EmitArgs, target: TargetKind) -> Option<String> {
     match target {
-        TargetKind::Native => Some(crate::packet::native::CHANNEL.to_owned()),
+        TargetKind::Native | TargetKind::NativeRooms => {
+            Some(crate::packet::native::CHANNEL.to_owned())
+        }
         TargetKind::Socketio => {
             let key = args
                 .key
@@ -389,7 +399,7 @@ fn listening_channel(args: &EmitArgs, target: TargetKind) -> Option<String> {
 fn warn_if_wrong_target(args: &EmitArgs) {
     let other = match args.target {
         TargetKind::Socketio => TargetKind::Native,
-        TargetKind::Native => TargetKind::Socketio,
+        TargetKind::Native | TargetKind::NativeRooms => TargetKind::Socketio,
         TargetKind::SocketioSharded | TargetKind::SocketioStreams => return,
     };
     let (Some(ours), Some(theirs)) = (

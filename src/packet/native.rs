@@ -62,6 +62,53 @@ pub fn encode_entries<'a, V: JsonView<'a>>(
     Ok(Packet::new(CHANNEL, buf))
 }
 
+/// [`encode_entries`] for the `native-rooms` target: the same message, on the interest
+/// channel of its one room, user or peer (wrapped as an emit envelope, see
+/// [`crate::protocol::envelope`]), so only the server instances holding its recipients
+/// receive it. A message to several rooms goes to `symple:broadcast` as with [`encode`].
+///
+/// ```
+/// use symple::packet::native::{encode_rooms, Fill};
+/// let msg = serde_json::json!({"type": "message", "to": "alice|s1", "data": 1});
+/// let p = encode_rooms(msg.as_object().unwrap(), None, Fill::default())?;
+/// assert_eq!(p.channel, "symple:peer:s1");
+/// assert_eq!(p.payload, br#"{"v":2,"kind":"emit","message":{"type":"message","to":"alice|s1","data":1}}"#);
+/// # Ok::<(), symple::Error>(())
+/// ```
+pub fn encode_rooms(message: &Object, to: Option<&To>, fill: Fill<'_>) -> Result<Packet, Error> {
+    encode_entries_rooms::<&Value>(view::entries(message), to, fill)
+}
+
+/// [`encode_rooms`] for a message seen through a [`JsonView`].
+pub fn encode_entries_rooms<'a, V: JsonView<'a>>(
+    message: V::Entries,
+    to: Option<&To>,
+    fill: Fill<'_>,
+) -> Result<Packet, Error> {
+    let packet = encode_entries::<V>(message.clone(), to, fill)?;
+    let own;
+    let to = match to {
+        Some(t) => t,
+        None => {
+            // encode_entries checked that the message has a valid `to`.
+            let v = message
+                .clone()
+                .find(|(k, _)| *k == "to")
+                .map(|(_, v)| v)
+                .ok_or(Error::MissingRecipient)?;
+            own = To::from_json(&view::to_value(v)?)?;
+            &own
+        }
+    };
+    Ok(match crate::protocol::envelope::emitter_channel(to) {
+        Some(channel) => Packet::new(
+            channel,
+            crate::protocol::envelope::wrap_emitted(&packet.payload),
+        ),
+        None => packet,
+    })
+}
+
 fn check<'a, V: JsonView<'a>>(kind: Option<V>, from: Option<V>) -> Result<(), Error> {
     match kind.map(|v| v.node()).transpose()? {
         Some(Node::Str(t)) if !t.is_empty() => {}

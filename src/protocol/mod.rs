@@ -4,6 +4,7 @@
 //! and fields beyond the protocol's are preserved.
 
 mod address;
+pub mod envelope;
 mod message;
 mod peer;
 mod room;

@@ -276,7 +276,7 @@ impl Peer {
             token: a.token.as_deref().map(Box::from),
         };
         let online = local.presence(true);
-        shared.add_peer(local);
+        let generation = shared.add_peer(local);
         let c = &shared.config;
         let mut me = Peer {
             bucket: TokenBucket::new(
@@ -294,6 +294,8 @@ impl Peer {
             announced: Vec::new(),
             last_touch: Instant::now(),
         };
+        // Reachable from other instances (its channels subscribed) before it is welcomed.
+        shared.wait_synced(generation).await;
         if me.write_now(Message::Text(welcome.into())).await.is_err() {
             shared.remove_peer(&me.id);
             return None;
@@ -301,7 +303,12 @@ impl Peer {
         me.touch_session(true);
         let announced = me.presence_rooms(&me.rooms.clone());
         me.announced = announced[1..].to_vec();
-        shared.route_from_peer(&me.sender(), &Target::List(announced.clone()), online);
+        shared.route_from_peer(
+            &me.sender(),
+            &Target::List(announced.clone()),
+            online,
+            Some(true),
+        );
         if me.send_roster(&announced).await.is_err() {
             me.finish();
             return None;
@@ -544,7 +551,7 @@ impl Peer {
                 if kind == "presence" {
                     self.own_presence(&mut message);
                 }
-                shared.route_from_peer(&sender, &target, Value::Object(message));
+                shared.route_from_peer(&sender, &target, Value::Object(message), None);
                 Flow::Continue
             }
             Frame::Join(room) => self.join(room).await,
@@ -591,7 +598,10 @@ impl Peer {
                 .send_error(403, "Cannot join another user's personal room")
                 .await;
         }
-        self.shared.registry().join(&self.id, &room);
+        if let Some(generation) = self.shared.join(&self.id, &room) {
+            // Its traffic reaches this instance before the client is told it is in.
+            self.shared.wait_synced(generation).await;
+        }
         self.rooms.push(room.clone());
         if let Flow::Close(why) = self
             .send_json(json!({"type": "join:ok", "room": room}))
@@ -615,8 +625,12 @@ impl Peer {
             .map(|p| p.presence(true));
         if let Some(online) = online {
             self.announced.push(room);
-            self.shared
-                .route_from_peer(&self.sender(), &Target::List(announced.clone()), online);
+            self.shared.route_from_peer(
+                &self.sender(),
+                &Target::List(announced.clone()),
+                online,
+                Some(true),
+            );
         }
         match self.send_roster(&announced).await {
             Ok(()) => Flow::Continue,
@@ -631,7 +645,7 @@ impl Peer {
         if room == self.user {
             return self.send_error(403, "Cannot leave your own room").await;
         }
-        if self.shared.registry().leave(&self.id, &room) {
+        if self.shared.leave(&self.id, &room) {
             self.rooms.retain(|r| r != &room);
             self.announced.retain(|r| r != &room);
         }
@@ -668,8 +682,12 @@ impl Peer {
             let rooms = std::iter::once(self.user.clone())
                 .chain(self.announced.iter().cloned())
                 .collect();
-            self.shared
-                .route_from_peer(&self.sender(), &Target::List(rooms), p.presence(false));
+            self.shared.route_from_peer(
+                &self.sender(),
+                &Target::List(rooms),
+                p.presence(false),
+                Some(false),
+            );
         }
     }
 }

@@ -35,11 +35,6 @@ pub struct Sockets {
 }
 
 impl Sockets {
-    /// Open sockets.
-    pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
     fn addresses(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
         self.by_address.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -170,10 +165,13 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         .redis
         .as_ref()
         .map(|_| shared.redis_up.load(Ordering::Relaxed));
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render(peers, rooms, redis),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
+        let mut text = shared.metrics.render(peers, rooms, redis);
+        if let Some(r) = &shared.redis {
+            r.bus.render(&mut text);
+        }
+        text
+    })
 }
 
 /// The client's address: the socket's peer, or, when that peer is a trusted proxy, what

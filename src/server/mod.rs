@@ -10,12 +10,13 @@
 //! ```
 
 pub mod auth;
-pub mod cluster;
+pub mod bus;
 mod config;
 mod conn;
 mod demo;
 pub mod handler;
 mod http;
+mod interest;
 mod limits;
 pub mod metrics;
 pub mod outbox;
@@ -80,12 +81,12 @@ impl Server {
                 }
                 let sessions = AsyncSessionStore::with_options(opts.clone()).await?;
                 let conn = AsyncConnection::connect(&opts).await?;
-                let publish = cluster::spawn_publisher(conn.clone());
+                let bus = bus::Bus::start(uuid::Uuid::new_v4().to_string(), conn.clone());
                 (
                     Some(RedisLink {
                         sessions,
                         conn,
-                        publish,
+                        bus,
                     }),
                     Some(opts),
                 )
@@ -136,8 +137,13 @@ impl Server {
     /// their connections and returns.
     pub async fn run(self) -> Result<()> {
         let shared = self.shared.clone();
-        if let Some(opts) = self.redis_opts {
-            tokio::spawn(cluster::run_subscriber(shared.clone(), opts));
+        if let (Some(opts), Some(redis)) = (self.redis_opts, &shared.redis) {
+            tokio::spawn(bus::run_subscriber(
+                redis.bus.clone(),
+                opts,
+                shared.clone(),
+                shared.stopping(),
+            ));
         }
         if let Some(l) = self.metrics_listener {
             tokio::spawn(http::serve_metrics(l, shared.clone()));

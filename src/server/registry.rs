@@ -37,6 +37,15 @@ impl LocalPeer {
         format!("{}|{}", self.user, self.id)
     }
 
+    /// The peer as a sender, as other instances see it.
+    pub fn sender(&self) -> crate::protocol::envelope::Sender {
+        crate::protocol::envelope::Sender {
+            id: self.id.clone(),
+            user: self.user.clone(),
+            rooms: self.rooms.iter().cloned().collect(),
+        }
+    }
+
     /// The public peer object (empty if `peer` is not a JSON object).
     pub fn fields(&self) -> Object {
         serde_json::from_str(&self.peer).unwrap_or_default()

@@ -2,29 +2,13 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::protocol::envelope::channel;
 use crate::server::handler::room_name;
 use crate::server::registry::{LocalPeer, Registry};
 
-/// The sender of a client message, as every instance needs to know it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Sender {
-    /// Session id.
-    pub id: String,
-    /// User.
-    pub user: String,
-    /// Named rooms the sender is in (its personal room is `user`).
-    pub rooms: Vec<String>,
-}
-
-impl Sender {
-    /// Whether the sender may address `room`: its own user's room or a named room it is in.
-    pub fn is_in(&self, room: &str) -> bool {
-        self.user == room || self.rooms.iter().any(|r| r == room)
-    }
-}
+pub use crate::protocol::envelope::Sender;
 
 /// A parsed `to`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +116,51 @@ pub fn from_peer<'r>(reg: &'r Registry, sender: &Sender, target: &Target) -> Vec
         Target::List(rooms) => {
             for r in rooms {
                 room(r, &mut add);
+            }
+        }
+    }
+    out
+}
+
+/// The interest channels of a client message: those of every room it may reach, so the
+/// instances holding its recipients (and only those) receive it. The same rooms rule as
+/// [`from_peer`]: a named room only if the sender is in it.
+///
+/// ```
+/// use symple::server::routing::{channels, Sender, Target};
+/// let s = Sender { id: "a1".into(), user: "alice".into(), rooms: vec!["team".into()] };
+/// assert_eq!(channels(&s, &Target::Rooms), ["symple:room:alice", "symple:room:team"]);
+/// assert_eq!(channels(&s, &Target::List(vec!["team".into(), "secret".into()])), ["symple:room:team"]);
+/// assert_eq!(channels(&s, &Target::Name("bob".into())), ["symple:peer:bob", "symple:room:bob"]);
+/// ```
+pub fn channels(sender: &Sender, target: &Target) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |c: String| {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    };
+    let room = |name: &str, push: &mut dyn FnMut(String)| {
+        if name == sender.user || sender.rooms.iter().any(|r| r == name) {
+            push(channel::room(name));
+        }
+    };
+    match target {
+        Target::Rooms => {
+            room(&sender.user, &mut push);
+            for r in &sender.rooms {
+                room(r, &mut push);
+            }
+        }
+        Target::Session { id, .. } => push(channel::peer(id)),
+        Target::Name(name) => {
+            // A peer id, a user (sessions sharing a room with the sender), or a room.
+            push(channel::peer(name));
+            push(channel::room(name));
+        }
+        Target::List(rooms) => {
+            for r in rooms {
+                room(r, &mut push);
             }
         }
     }

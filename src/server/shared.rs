@@ -1,14 +1,17 @@
 //! State shared by every connection of one instance, and the delivery of messages to it.
+//! Traffic to and from other instances goes through the [`Bus`]; this side decides who
+//! receives what (the registry and the routing rules) and which channels the bus holds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::server::cluster::Envelope;
+use crate::protocol::envelope::{channel, Body, Envelope, Known};
+use crate::server::bus::{Bus, Inbound, Incoming};
 use crate::server::config::Config;
 use crate::server::metrics::{Dropped, Metrics};
 use crate::server::outbox::{Ended, Refused};
@@ -38,10 +41,10 @@ pub const LOGGED_OUT: Ended = Ended {
 pub struct RedisLink {
     /// Session lookups and touches.
     pub sessions: AsyncSessionStore,
-    /// Commands other than sessions (room checks), and the envelopes' publisher.
+    /// Commands other than sessions (room checks).
     pub(crate) conn: crate::redis::aio::AsyncConnection,
-    /// Envelopes to other instances.
-    pub publish: mpsc::UnboundedSender<Envelope>,
+    /// Envelopes to and from other instances.
+    pub bus: Arc<Bus>,
 }
 
 /// One instance's state.
@@ -61,6 +64,8 @@ pub struct Shared {
     pub redis: Option<RedisLink>,
     /// Whether the subscription is live.
     pub redis_up: AtomicBool,
+    /// Whether it ever was (a later start is a reconnect).
+    was_up: AtomicBool,
     /// Flipped to true once on SIGINT/SIGTERM (by [`stop`](Self::stop)); wait on
     /// [`stopping`](Self::stopping).
     pub shutdown: watch::Sender<bool>,
@@ -74,13 +79,17 @@ impl Shared {
     pub fn new(config: Config, redis: Option<RedisLink>) -> Self {
         Shared {
             config,
-            instance: uuid::Uuid::new_v4().to_string(),
+            instance: redis.as_ref().map_or_else(
+                || uuid::Uuid::new_v4().to_string(),
+                |r| r.bus.instance().to_owned(),
+            ),
             registry: Mutex::new(Registry::default()),
             tokens: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             sockets: Default::default(),
             redis,
             redis_up: AtomicBool::new(false),
+            was_up: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
             pulse: watch::channel(false).0,
         }
@@ -122,20 +131,42 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a peer (and its token, for logouts).
-    pub fn add_peer(&self, peer: LocalPeer) {
+    /// Registers a peer (and its token, for logouts) and wants its channels; returns the
+    /// bus generation to [`wait_synced`](Self::wait_synced) for before it counts on being
+    /// reachable from other instances.
+    pub fn add_peer(&self, peer: LocalPeer) -> u64 {
         if let Some(t) = &peer.token {
             self.tokens_map()
                 .entry(t.clone())
                 .or_default()
                 .insert(peer.id.clone());
         }
-        self.registry().add(peer);
+        let channels: Vec<String> = [channel::peer(&peer.id), channel::room(&peer.user)]
+            .into_iter()
+            .chain(peer.rooms.iter().map(|r| channel::room(r)))
+            .collect();
+        // Under the registry lock, so interest follows the registry's order of events.
+        let mut reg = self.registry();
+        reg.add(peer);
+        self.want(channels, &[])
     }
 
-    /// Unregisters a peer; `None` when it was not registered.
+    /// Unregisters a peer (and drops the channels nobody here needs any more); `None` when
+    /// it was not registered.
     pub fn remove_peer(&self, id: &str) -> Option<LocalPeer> {
-        let gone = self.registry().remove(id)?;
+        let mut reg = self.registry();
+        let gone = reg.remove(id)?;
+        // A room's channel serves its members and the sessions of the user of that name.
+        let unused = |name: &str| reg.room_size(name) == 0 && !reg.has_user(name);
+        let mut unwanted = vec![channel::peer(id)];
+        unwanted.extend(
+            std::iter::once(&gone.user)
+                .chain(&gone.rooms)
+                .filter(|r| unused(r))
+                .map(|r| channel::room(r)),
+        );
+        self.want([], &unwanted);
+        drop(reg);
         if let Some(t) = &gone.token {
             let mut tokens = self.tokens_map();
             if let Some(ids) = tokens.get_mut(t) {
@@ -146,6 +177,38 @@ impl Shared {
             }
         }
         Some(gone)
+    }
+
+    /// Puts peer `id` in named room `room`; `Some(generation)` (see
+    /// [`add_peer`](Self::add_peer)) when it was not in it.
+    pub fn join(&self, id: &str, room: &str) -> Option<u64> {
+        let mut reg = self.registry();
+        reg.join(id, room)
+            .then(|| self.want([channel::room(room)], &[]))
+    }
+
+    /// Takes peer `id` out of named room `room`; false when it was not in it.
+    pub fn leave(&self, id: &str, room: &str) -> bool {
+        let mut reg = self.registry();
+        let left = reg.leave(id, room);
+        if left && reg.room_size(room) == 0 && !reg.has_user(room) {
+            self.want([], &[channel::room(room)]);
+        }
+        left
+    }
+
+    fn want(&self, add: impl IntoIterator<Item = String>, remove: &[String]) -> u64 {
+        match &self.redis {
+            Some(r) => r.bus.want(add, remove),
+            None => 0,
+        }
+    }
+
+    /// Waits (bounded) until the bus holds the channels of `generation`.
+    pub async fn wait_synced(&self, generation: u64) {
+        if let Some(r) = &self.redis {
+            r.bus.wait_synced(generation).await;
+        }
     }
 
     fn tokens_map(&self) -> MutexGuard<'_, HashMap<Box<str>, HashSet<String>>> {
@@ -182,9 +245,9 @@ impl Shared {
         self.tokens_map().keys().cloned().collect()
     }
 
-    fn publish(&self, env: Envelope) {
+    fn publish(&self, channels: Vec<String>, body: Body) {
         if let Some(r) = &self.redis {
-            let _ = r.publish.send(env);
+            r.bus.publish(channels, body);
         }
     }
 
@@ -211,8 +274,16 @@ impl Shared {
         }
     }
 
-    /// Routes a client's message (its `from` already set) here and on every other instance.
-    pub fn route_from_peer(&self, sender: &Sender, target: &Target, message: Value) {
+    /// Routes a client's message (its `from` already set) here and to the instances holding
+    /// its recipients. `announce` marks the server's own presence of the sender (see
+    /// [`Body::Route`]).
+    pub fn route_from_peer(
+        &self,
+        sender: &Sender,
+        target: &Target,
+        message: Value,
+        announce: Option<bool>,
+    ) {
         let text = Utf8Bytes::from(message.to_string());
         let local_hit = {
             let reg = self.registry();
@@ -225,11 +296,14 @@ impl Shared {
         if matches!(target, Target::Session { .. }) && local_hit {
             return;
         }
-        self.publish(Envelope::Route {
-            origin: self.instance.clone(),
-            sender: sender.clone(),
-            message,
-        });
+        self.publish(
+            routing::channels(sender, target),
+            Body::Route {
+                sender: sender.clone(),
+                message,
+                announce,
+            },
+        );
     }
 
     /// Routes a packet an emitter published on `symple:broadcast`.
@@ -237,7 +311,15 @@ impl Shared {
         let Ok(text) = std::str::from_utf8(payload) else {
             return self.metrics.drop(Dropped::Invalid);
         };
-        let Ok(Value::Object(msg)) = serde_json::from_str::<Value>(text) else {
+        match serde_json::from_str::<Value>(text) {
+            Ok(msg) => self.route_emitted(&msg, || Utf8Bytes::from(text.to_owned())),
+            Err(_) => self.metrics.drop(Dropped::Invalid),
+        }
+    }
+
+    /// Delivers an emitter's message (`text` is its JSON) to its recipients here.
+    fn route_emitted(&self, msg: &Value, text: impl FnOnce() -> Utf8Bytes) {
+        let Value::Object(msg) = msg else {
             return self.metrics.drop(Dropped::Invalid);
         };
         let Ok(target) = routing::parse_to(msg.get("to")) else {
@@ -245,15 +327,15 @@ impl Shared {
         };
         let reg = self.registry();
         match routing::from_backend(&reg, &target) {
-            Some(recipients) => self.deliver(recipients, &Utf8Bytes::from(text.to_owned())),
+            Some(recipients) => self.deliver(recipients, &text()),
             None => self.metrics.drop(Dropped::NoRecipient),
         }
     }
 
     /// Handles an envelope from another instance.
     pub fn on_envelope(&self, env: Envelope) {
-        match env {
-            Envelope::Route {
+        match env.body {
+            Body::Route {
                 sender, message, ..
             } => {
                 let Ok(target) = routing::parse_to(message.get("to")) else {
@@ -263,28 +345,32 @@ impl Shared {
                 let reg = self.registry();
                 self.deliver(routing::from_peer(&reg, &sender, &target), &text);
             }
-            Envelope::Roster {
-                requester, rooms, ..
-            } => {
-                let messages = self.roster(&requester, &rooms);
-                if !messages.is_empty() {
-                    self.publish(Envelope::Direct {
-                        origin: self.instance.clone(),
-                        to: requester.id,
-                        messages,
-                    });
+            Body::Emit { message } => {
+                self.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+                self.route_emitted(&message, || Utf8Bytes::from(message.to_string()));
+            }
+            Body::Roster { requester, rooms } => {
+                let peers = self.roster_of(&requester, &rooms);
+                if !peers.is_empty() {
+                    self.publish(
+                        vec![channel::peer(&requester.id)],
+                        Body::Present {
+                            to: requester.id,
+                            peers,
+                        },
+                    );
                 }
             }
-            Envelope::Direct { to, messages, .. } => {
+            Body::Present { to, peers } => {
                 // A roster can outgrow the outbound queue: wait for room instead of dropping.
                 let tx = self.registry().get(&to).map(|p| p.tx.clone());
                 if let Some(tx) = tx {
                     self.metrics
                         .messages_out
-                        .fetch_add(messages.len() as u64, Ordering::Relaxed);
+                        .fetch_add(peers.len() as u64, Ordering::Relaxed);
                     tokio::spawn(async move {
-                        for m in messages {
-                            let text = Utf8Bytes::from(m.to_string());
+                        for known in peers {
+                            let text = Utf8Bytes::from(known.presence.to_string());
                             if tx.send(text).await.is_err() {
                                 return;
                             }
@@ -295,8 +381,8 @@ impl Shared {
         }
     }
 
-    /// Presence of local peers (other than the requester) sharing one of `rooms` with it.
-    pub fn roster(&self, requester: &Sender, rooms: &[String]) -> Vec<Value> {
+    /// Local peers (other than the requester) sharing one of `rooms` with it.
+    fn roster_of(&self, requester: &Sender, rooms: &[String]) -> Vec<Known> {
         let reg = self.registry();
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -308,20 +394,87 @@ impl Shared {
             };
             for p in members {
                 if p.id != requester.id && seen.insert(p.id.as_str()) {
-                    out.push(p.presence(true));
+                    out.push(Known {
+                        sender: p.sender(),
+                        presence: p.presence(true),
+                    });
                 }
             }
         }
         out
     }
 
-    /// Asks the other instances for the presence of their peers sharing `rooms` with the
-    /// requester (the local part is written by the connection itself, with back-pressure).
+    /// Presence of local peers (other than the requester) sharing one of `rooms` with it.
+    pub fn roster(&self, requester: &Sender, rooms: &[String]) -> Vec<Value> {
+        self.roster_of(requester, rooms)
+            .into_iter()
+            .map(|k| k.presence)
+            .collect()
+    }
+
+    /// Asks the instances holding `rooms` for the presence of their peers sharing them with
+    /// the requester (the local part is written by the connection itself, with
+    /// back-pressure). Their answers come on the requester's own channel.
     pub fn request_remote_roster(&self, requester: &Sender, rooms: &[String]) {
-        self.publish(Envelope::Roster {
-            origin: self.instance.clone(),
-            requester: requester.clone(),
-            rooms: rooms.to_vec(),
-        });
+        self.publish(
+            routing::channels(requester, &Target::List(rooms.to_vec())),
+            Body::Roster {
+                requester: requester.clone(),
+                rooms: rooms.to_vec(),
+            },
+        );
+    }
+
+    /// Closes connections whose session no longer exists (token mode): logouts published
+    /// while this instance was not listening.
+    async fn check_sessions(self: Arc<Self>) {
+        let Some(redis) = &self.redis else { return };
+        for token in self.tokens() {
+            match redis.sessions.exists(&token).await {
+                Ok(false) => {
+                    self.end_session(&token);
+                }
+                Ok(true) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot check sessions after (re)subscribing");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Inbound for Shared {
+    fn deliver(&self, message: Incoming<'_>) {
+        match message {
+            Incoming::Broadcast(payload) => {
+                self.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+                self.route_from_backend(payload);
+            }
+            Incoming::Logout(payload) => match std::str::from_utf8(payload) {
+                Ok(token) => {
+                    self.end_session(token);
+                }
+                Err(_) => self.metrics.drop(Dropped::Invalid),
+            },
+            Incoming::Envelope(env) => self.on_envelope(env),
+        }
+    }
+
+    fn link(self: Arc<Self>, up: bool) {
+        self.redis_up.store(up, Ordering::Relaxed);
+        if !up {
+            tracing::warn!("Redis subscription lost: reconnecting");
+            return;
+        }
+        if self.was_up.swap(true, Ordering::Relaxed) {
+            self.metrics
+                .redis_reconnects
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::info!("Redis subscription re-established: resubscribed");
+        } else {
+            tracing::info!("Redis subscription live");
+        }
+        tokio::spawn(self.check_sessions());
     }
 }

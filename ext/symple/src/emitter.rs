@@ -282,7 +282,7 @@ impl Emitter {
         let target = rb_self.inner.target();
         let mut out = vec![target.name().to_owned()];
         match target {
-            Target::Native => {}
+            Target::Native | Target::NativeRooms => {}
             Target::SocketIo(s) => out.extend([s.key().to_owned(), s.namespace().to_owned()]),
             Target::SocketIoSharded(s) => {
                 out.extend([s.key().to_owned(), s.namespace().to_owned()])

@@ -1,0 +1,453 @@
+//! The cluster bus: what an instance publishes to and receives from Redis. It knows channels,
+//! envelopes and subscriptions, not peers: incoming traffic is handed to an [`Inbound`] (the
+//! instance's shared state), which calls back only through the [`Bus`] handle, so there is
+//! no import loop between the two.
+//!
+//! - Outgoing envelopes go through a bounded queue to one publisher task, which pipelines
+//!   what queued up; what does not fit is counted (`symple_bus_overflow_total`) and logged.
+//! - Subscriptions follow [`Interest`]: the channels of the local peers' rooms, users and
+//!   ids, brought up to date in batches by one task, plus `symple:broadcast` (emitter
+//!   packets) and `symple:logout` (deleted sessions). A lost subscription is re-established
+//!   with everything wanted at that moment.
+//! - An envelope received on several channels is handed over once; an instance's own
+//!   envelopes are not handed back.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::packet::native::CHANNEL as BROADCAST;
+use crate::packet::Packet;
+use crate::protocol::envelope::{channel, Body, Envelope};
+use crate::redis::aio::AsyncConnection;
+use crate::redis::ConnectOptions;
+use crate::server::interest::{Changes, Interest};
+use crate::session::keys::LOGOUT_CHANNEL;
+
+/// Envelopes waiting to be published before more are refused (see
+/// [`Bus::overflowed`]): at ~1 KB each, a stalled Redis holds at most ~64 MB here.
+pub const QUEUE: usize = 65_536;
+
+/// How long a new subscription may take before a peer is welcomed anyway.
+const SYNC_WAIT: Duration = Duration::from_secs(5);
+
+/// Channels per SUBSCRIBE / UNSUBSCRIBE command.
+const CHUNK: usize = 1000;
+
+/// What kind of channel a message came on, for `symple_bus_received_total{class=...}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// `symple:broadcast`: emitter packets for every instance.
+    Broadcast,
+    /// `symple:logout`: deleted sessions.
+    Logout,
+    /// A room's channel (named rooms and users' personal rooms).
+    Room,
+    /// A peer's channel.
+    Peer,
+    /// Anything else (not subscribed on purpose).
+    Other,
+}
+
+impl Class {
+    /// Every class and its label.
+    pub const ALL: [(Class, &'static str); 5] = [
+        (Class::Broadcast, "broadcast"),
+        (Class::Logout, "logout"),
+        (Class::Room, "room"),
+        (Class::Peer, "peer"),
+        (Class::Other, "other"),
+    ];
+
+    /// The class of `channel`.
+    ///
+    /// ```
+    /// use symple::server::bus::Class;
+    /// assert_eq!(Class::of("symple:room:lobby"), Class::Room);
+    /// assert_eq!(Class::of("symple:broadcast"), Class::Broadcast);
+    /// ```
+    pub fn of(channel_name: &str) -> Class {
+        if channel_name.starts_with(channel::ROOM) {
+            Class::Room
+        } else if channel_name.starts_with(channel::PEER) {
+            Class::Peer
+        } else if channel_name == BROADCAST {
+            Class::Broadcast
+        } else if channel_name == LOGOUT_CHANNEL {
+            Class::Logout
+        } else {
+            Class::Other
+        }
+    }
+
+    fn index(self) -> usize {
+        Class::ALL.iter().position(|(c, _)| *c == self).unwrap_or(4)
+    }
+}
+
+/// What the bus hands to the instance.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// An emitter packet from `symple:broadcast`.
+    Broadcast(&'a [u8]),
+    /// A deleted session's token from `symple:logout`.
+    Logout(&'a [u8]),
+    /// Another instance's envelope (once, however many of its channels this one holds).
+    Envelope(Envelope),
+}
+
+/// The receiving side of an instance.
+pub trait Inbound: Send + Sync + 'static {
+    /// Handles one incoming message.
+    fn deliver(&self, message: Incoming<'_>);
+    /// The subscription is live (`true`, also after a reconnect) or was lost (`false`).
+    fn link(self: Arc<Self>, up: bool);
+}
+
+/// An envelope on its way out: the bytes, and every channel they go to.
+struct Outgoing {
+    channels: Vec<String>,
+    payload: Vec<u8>,
+}
+
+/// The bus of one instance; cheap to share.
+pub struct Bus {
+    instance: String,
+    seq: AtomicU64,
+    queue: mpsc::Sender<Outgoing>,
+    interest: Mutex<Interest>,
+    wake: Notify,
+    /// The generation of [`Interest`] the live subscription has reached.
+    synced: watch::Sender<u64>,
+    up: AtomicBool,
+    received: [AtomicU64; 5],
+    overflowed: AtomicU64,
+    invalid: AtomicU64,
+    pub(crate) conn: AsyncConnection,
+}
+
+impl Bus {
+    /// A bus for instance `instance` over `conn`; starts its publisher task.
+    pub(crate) fn start(instance: String, conn: AsyncConnection) -> Arc<Bus> {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(publish_loop(conn.clone(), rx));
+        Arc::new(Bus {
+            instance,
+            seq: AtomicU64::new(0),
+            queue,
+            interest: Mutex::default(),
+            wake: Notify::new(),
+            synced: watch::channel(0).0,
+            up: AtomicBool::new(false),
+            received: Default::default(),
+            overflowed: AtomicU64::new(0),
+            invalid: AtomicU64::new(0),
+            conn,
+        })
+    }
+
+    /// Publishes `body` to each of `channels` (nothing when there is none). When the queue is
+    /// full the envelope is dropped, counted and logged.
+    pub fn publish(&self, channels: Vec<String>, body: Body) {
+        if channels.is_empty() {
+            return;
+        }
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let copies = u32::try_from(channels.len()).unwrap_or(u32::MAX);
+        let payload = Envelope::new(self.instance.clone(), seq, copies, body).encode();
+        if self.queue.try_send(Outgoing { channels, payload }).is_err() {
+            let n = self.overflowed.fetch_add(1, Ordering::Relaxed) + 1;
+            // Once, then every 1,000: a stalled Redis must not flood the log too.
+            if n == 1 || n % 1000 == 0 {
+                tracing::warn!(
+                    dropped = n,
+                    queued = QUEUE,
+                    "cluster bus: outgoing queue full (Redis too slow or down): envelope dropped"
+                );
+            }
+        }
+    }
+
+    fn interest(&self) -> MutexGuard<'_, Interest> {
+        self.interest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Updates the wanted channels: `add` wanted now, `remove` no longer. Returns the
+    /// generation to [`wait_synced`](Self::wait_synced) for.
+    pub fn want(&self, add: impl IntoIterator<Item = String>, remove: &[String]) -> u64 {
+        let mut i = self.interest();
+        for c in add {
+            i.add(c);
+        }
+        for c in remove {
+            i.remove(c);
+        }
+        let generation = i.generation();
+        let dirty = i.is_dirty();
+        drop(i);
+        if dirty {
+            self.wake.notify_one();
+        }
+        generation
+    }
+
+    /// Waits (bounded) until the subscription covers `generation`; at once when Redis is
+    /// down (the channels are subscribed with everything else when it comes back).
+    pub async fn wait_synced(&self, generation: u64) {
+        if !self.up.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut rx = self.synced.subscribe();
+        let reached = rx.wait_for(|g| *g >= generation);
+        if tokio::time::timeout(SYNC_WAIT, reached).await.is_err() {
+            tracing::warn!(
+                "cluster bus: a subscription took over {SYNC_WAIT:?}; going on without it"
+            );
+        }
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Whether the subscription is live.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Messages received from Redis on channels of `class` (duplicates and the instance's
+    /// own envelopes included: this is what Redis sent).
+    pub fn received(&self, class: Class) -> u64 {
+        self.received[class.index()].load(Ordering::Relaxed)
+    }
+
+    /// Envelopes dropped because the outgoing queue was full.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.load(Ordering::Relaxed)
+    }
+
+    /// Channels wanted now.
+    pub fn channels(&self) -> usize {
+        self.interest().len()
+    }
+
+    /// Prometheus lines for the bus.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP symple_bus_received_total Messages received from Redis, by channel class.\n\
+             # TYPE symple_bus_received_total counter"
+        );
+        for (class, label) in Class::ALL {
+            let _ = writeln!(
+                out,
+                "symple_bus_received_total{{class=\"{label}\"}} {}",
+                self.received(class)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP symple_bus_overflow_total Envelopes dropped: the outgoing queue was full.\n\
+             # TYPE symple_bus_overflow_total counter\nsymple_bus_overflow_total {}\n\
+             # HELP symple_bus_invalid_total Envelopes that could not be read.\n\
+             # TYPE symple_bus_invalid_total counter\nsymple_bus_invalid_total {}\n\
+             # HELP symple_bus_channels Interest channels subscribed.\n\
+             # TYPE symple_bus_channels gauge\nsymple_bus_channels {}",
+            self.overflowed(),
+            self.invalid.load(Ordering::Relaxed),
+            self.channels()
+        );
+    }
+}
+
+/// Publishes what is queued, pipelining up to 512 envelopes per round trip, in order.
+async fn publish_loop(conn: AsyncConnection, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 512).await > 0 {
+        let mut packets = Vec::new();
+        for out in batch.drain(..) {
+            let last = out.channels.len().saturating_sub(1);
+            let mut payload = Some(out.payload);
+            for (i, c) in out.channels.into_iter().enumerate() {
+                let bytes = if i == last {
+                    payload.take().unwrap_or_default()
+                } else {
+                    payload.clone().unwrap_or_default()
+                };
+                packets.push(Packet::new(c, bytes));
+            }
+        }
+        // A failed publish loses cluster traffic for this moment; clients stay connected
+        // and the connection reconnects.
+        if let Err(e) = conn.publish(&packets).await {
+            tracing::warn!(error = %e, envelopes = packets.len(),
+                "cluster bus: publish failed, other instances missed some traffic");
+        }
+    }
+}
+
+/// Envelopes already handed over, per origin, to hand each over once: those published to
+/// several channels arrive once per channel held.
+#[derive(Debug, Default)]
+struct Seen {
+    origins: HashMap<String, VecDeque<u64>>,
+}
+
+impl Seen {
+    /// Recent sequence numbers kept per origin.
+    const WINDOW: usize = 1024;
+    /// Origins kept (one per instance); past this all are forgotten and start over.
+    const ORIGINS: usize = 4096;
+
+    /// True the first time (origin, seq) is seen.
+    fn first(&mut self, origin: &str, seq: u64) -> bool {
+        if self.origins.len() >= Self::ORIGINS && !self.origins.contains_key(origin) {
+            self.origins.clear();
+        }
+        let recent = self.origins.entry(origin.to_owned()).or_default();
+        if recent.contains(&seq) {
+            return false;
+        }
+        if recent.len() == Self::WINDOW {
+            recent.pop_front();
+        }
+        recent.push_back(seq);
+        true
+    }
+}
+
+/// Subscribes and hands what arrives to `inbound`, re-establishing the subscription after
+/// Redis restarts or failovers (backing off up to 2 s), until `stopping` turns true.
+pub async fn run_subscriber(
+    bus: Arc<Bus>,
+    opts: ConnectOptions,
+    inbound: Arc<dyn Inbound>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut seen = Seen::default();
+    loop {
+        match crate::redis::aio::pubsub(&opts, &bus.conn).await {
+            Ok(pubsub) => {
+                let (sink, mut stream) = pubsub.split();
+                let mut live = HashSet::new();
+                let all = bus.interest().restart(&mut live);
+                let mut sink2 = sink.clone();
+                let first = async {
+                    sink2.subscribe(&[BROADCAST, LOGOUT_CHANNEL]).await?;
+                    apply(&mut sink2, &all).await
+                };
+                match first.await {
+                    Ok(()) => {
+                        backoff = Duration::from_millis(100);
+                        bus.up.store(true, Ordering::Relaxed);
+                        bus.synced.send_replace(all.generation);
+                        inbound.clone().link(true);
+                        let syncer = tokio::spawn(sync_loop(bus.clone(), sink, live));
+                        let stopped = loop {
+                            tokio::select! {
+                                msg = stream.next() => match msg {
+                                    Some(msg) => on_message(&bus, &*inbound, &mut seen,
+                                        msg.get_channel_name(), msg.get_payload_bytes()),
+                                    None => break false,
+                                },
+                                _ = stopping.changed() => break true,
+                            }
+                        };
+                        syncer.abort();
+                        bus.up.store(false, Ordering::Relaxed);
+                        if stopped {
+                            return;
+                        }
+                        inbound.clone().link(false);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cluster bus: cannot subscribe");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cluster bus: no pub/sub connection yet");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopping.changed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Sends the SUBSCRIBE and UNSUBSCRIBE commands of `changes`, in chunks.
+async fn apply(sink: &mut redis::aio::PubSubSink, changes: &Changes) -> redis::RedisResult<()> {
+    for chunk in changes.subscribe.chunks(CHUNK) {
+        sink.subscribe(chunk).await?;
+    }
+    for chunk in changes.unsubscribe.chunks(CHUNK) {
+        sink.unsubscribe(chunk).await?;
+    }
+    Ok(())
+}
+
+/// Brings the subscription up to date whenever the interest changes; changes that come in
+/// while a command is on its way are sent together with the next one.
+async fn sync_loop(bus: Arc<Bus>, mut sink: redis::aio::PubSubSink, mut live: HashSet<String>) {
+    loop {
+        let changes = bus.interest().take(&mut live);
+        if !changes.subscribe.is_empty() || !changes.unsubscribe.is_empty() {
+            if let Err(e) = apply(&mut sink, &changes).await {
+                // The stream ends too; the subscriber starts over with everything wanted.
+                tracing::warn!(error = %e, "cluster bus: (un)subscribe failed");
+                return;
+            }
+        }
+        bus.synced.send_replace(changes.generation);
+        bus.wake.notified().await;
+    }
+}
+
+fn on_message(bus: &Bus, inbound: &dyn Inbound, seen: &mut Seen, name: &str, payload: &[u8]) {
+    let class = Class::of(name);
+    bus.received[class.index()].fetch_add(1, Ordering::Relaxed);
+    match class {
+        Class::Broadcast => inbound.deliver(Incoming::Broadcast(payload)),
+        Class::Logout => inbound.deliver(Incoming::Logout(payload)),
+        _ => match Envelope::decode(payload) {
+            Ok(env) if env.origin == bus.instance && !env.origin.is_empty() => {}
+            Ok(env) if env.copies > 1 && !seen.first(&env.origin, env.seq) => {}
+            Ok(env) => inbound.deliver(Incoming::Envelope(env)),
+            Err(e) => {
+                let n = bus.invalid.fetch_add(1, Ordering::Relaxed) + 1;
+                if n == 1 || n % 1000 == 0 {
+                    tracing::warn!(channel = name, error = %e, invalid = n,
+                        "cluster bus: unreadable envelope dropped");
+                }
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_is_seen_once_per_origin_and_seq() {
+        let mut s = Seen::default();
+        assert!(s.first("a", 1));
+        assert!(s.first("b", 1));
+        assert!(!s.first("a", 1));
+        assert!(s.first("a", 2));
+        for n in 3..3000 {
+            assert!(s.first("a", n));
+        }
+        assert!(!s.first("a", 2999));
+        assert_eq!(s.origins["a"].len(), Seen::WINDOW);
+    }
+}

@@ -1,0 +1,231 @@
+//! Interest-based routing between instances: each instance receives from Redis only the
+//! traffic of rooms, users and peers it holds, and still delivers everything once to
+//! every recipient with the rooms rule.
+
+mod support;
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use support::ws::{Client, ServerProc};
+use support::{Kind, Redis};
+use symple::{Emitter, Target};
+
+fn instance(redis: &Redis) -> ServerProc {
+    ServerProc::start(&[], &[("SYMPLE_REDIS_URL", &redis.url())])
+}
+
+/// Marks of the `message` frames, and presence as `online:<user>` / `offline:<user>`.
+fn seen(frames: Vec<Value>) -> Vec<String> {
+    frames
+        .iter()
+        .filter_map(|v| match v["type"].as_str() {
+            Some("message") => Some(v["data"]["mark"].as_str().unwrap_or("?").to_owned()),
+            Some("presence") => Some(format!(
+                "{}:{}",
+                if v["data"]["online"] == true {
+                    "online"
+                } else {
+                    "offline"
+                },
+                v["data"]["user"].as_str().unwrap_or("?")
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+/// C's counters of what Redis sent it on interest channels (rooms, peers).
+fn interest_received(srv: &ServerProc) -> (u64, u64) {
+    (
+        srv.metric("symple_bus_received_total{class=\"room\"}"),
+        srv.metric("symple_bus_received_total{class=\"peer\"}"),
+    )
+}
+
+/// Subscribers of `channel` over every node (one node, or each node of a cluster).
+fn numsub(redis: &Redis, channel: &str) -> i64 {
+    (0..redis.nodes.len())
+        .map(|i| {
+            let mut c = redis.node_conn(i);
+            let (_, n): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(channel)
+                .query(&mut c)
+                .unwrap();
+            n
+        })
+        .sum()
+}
+
+#[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
+async fn an_instance_without_members_of_a_room_receives_none_of_its_traffic() {
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        three_instances_on(&redis).await;
+    }
+}
+
+async fn three_instances_on(redis: &Redis) {
+    let (a, b, c) = (instance(redis), instance(redis), instance(redis));
+    for srv in [&a, &b, &c] {
+        srv.wait_redis_up().await;
+    }
+    // C holds a peer, in another room.
+    let mut carol = Client::auth(&c.url(), json!({"user": "carol", "rooms": ["elsewhere"]})).await;
+    carol.drain().await;
+    let before = interest_received(&c);
+
+    // Room R: alice on A, bob and bert on B. Presence and rosters cross A and B.
+    let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": ["R"]})).await;
+    let mut bob = Client::auth(&b.url(), json!({"user": "bob", "rooms": ["R"]})).await;
+    let mut bert = Client::auth(&b.url(), json!({"user": "bert", "rooms": ["R"]})).await;
+    assert_eq!(
+        sorted(seen(alice.drain().await)),
+        ["online:bert", "online:bob"]
+    );
+    // bob: alice in his roster, bert online (or in the roster: once either way).
+    assert_eq!(
+        sorted(seen(bob.drain().await)),
+        ["online:alice", "online:bert"]
+    );
+    assert_eq!(
+        sorted(seen(bert.drain().await)),
+        ["online:alice", "online:bob"]
+    );
+    assert_eq!(
+        numsub(redis, "symple:room:R"),
+        2,
+        "A and B hold R, C does not"
+    );
+
+    // Messages to R: from a peer on A (to the room, and to all its rooms), from the emitter
+    // (on R's channel: the native-rooms target), and from a peer on B.
+    alice
+        .send(json!({"type": "message", "to": ["R"], "data": {"mark": "a-room"}}))
+        .await;
+    alice
+        .send(json!({"type": "message", "data": {"mark": "a-rooms"}}))
+        .await;
+    let e = Emitter::builder(redis.url())
+        .target(Target::NativeRooms)
+        .connect()
+        .unwrap();
+    e.to("R").send(json!({"mark": "e-room"})).unwrap();
+    e.to(["R"]).send(json!({"mark": "e-list"})).unwrap();
+    e.to(bob.address().as_str())
+        .send(json!({"mark": "e-bob"}))
+        .unwrap();
+    bob.send(json!({"type": "message", "to": "alice", "data": {"mark": "b-alice"}}))
+        .await;
+    // Sorted: the sources (two sockets, the emitter) race each other.
+    assert_eq!(
+        sorted(seen(alice.drain().await)),
+        ["b-alice", "e-list", "e-room"]
+    );
+    assert_eq!(
+        sorted(seen(bob.drain().await)),
+        ["a-room", "a-rooms", "e-bob", "e-list", "e-room"]
+    );
+    assert_eq!(
+        sorted(seen(bert.drain().await)),
+        ["a-room", "a-rooms", "e-list", "e-room"]
+    );
+
+    // Presence in R: bert leaves; alice (on A) and bob see it once.
+    drop(bert);
+    assert_eq!(seen(alice.drain().await), ["offline:bert"]);
+    assert_eq!(seen(bob.drain().await), ["offline:bert"]);
+
+    // C got none of it: not one message on a room or peer channel, nothing for carol.
+    assert!(carol.drain().await.is_empty());
+    assert_eq!(interest_received(&c), before, "C received traffic of R");
+    // While A and B did (a check that the counters count).
+    let (a_rooms, _) = interest_received(&a);
+    assert!(a_rooms >= 3, "A received {a_rooms} room messages");
+}
+
+/// Direct, user, room and broadcast routing across three instances, with the shared-room
+/// rule: what may not be delivered is not, wherever the recipient is.
+#[tokio::test]
+async fn three_instances_route_by_the_rooms_rule() {
+    let redis = Redis::start();
+    let (a, b, c) = (instance(&redis), instance(&redis), instance(&redis));
+    for srv in [&a, &b, &c] {
+        srv.wait_redis_up().await;
+    }
+    let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": ["team"]})).await;
+    let mut bob = Client::auth(&b.url(), json!({"user": "bob", "rooms": ["team", "side"]})).await;
+    let mut carol = Client::auth(&c.url(), json!({"user": "carol", "rooms": ["side"]})).await;
+    let mut alice2 = Client::auth(&c.url(), json!({"user": "alice"})).await;
+    let mut dan = Client::auth(&c.url(), json!({"user": "dan", "rooms": ["team"]})).await;
+    let mut clients = [&mut alice, &mut bob, &mut carol, &mut alice2, &mut dan];
+    for cl in clients.iter_mut() {
+        cl.drain().await;
+    }
+
+    alice
+        .send(json!({"type": "message", "to": bob.address(), "data": {"mark": "direct"}}))
+        .await;
+    alice
+        .send(json!({"type": "message", "to": carol.address(), "data": {"mark": "no-room"}}))
+        .await;
+    alice
+        .send(json!({"type": "message", "to": "carol", "data": {"mark": "no-user"}}))
+        .await;
+    alice
+        .send(json!({"type": "message", "to": ["side"], "data": {"mark": "not-in-side"}}))
+        .await;
+    alice
+        .send(json!({"type": "message", "to": ["team"], "data": {"mark": "team"}}))
+        .await;
+    alice
+        .send(json!({"type": "message", "to": "bob", "data": {"mark": "user"}}))
+        .await;
+    // A bare peer id (the JS client answers probes this way).
+    alice
+        .send(json!({"type": "message", "to": dan.id(), "data": {"mark": "bare-id"}}))
+        .await;
+    bob.send(json!({"type": "message", "data": {"mark": "bob-rooms"}}))
+        .await;
+    // The emitter reaches anyone (trusted), once each, on either target.
+    let native = Emitter::builder(redis.url())
+        .target(Target::Native)
+        .connect()
+        .unwrap();
+    native
+        .to(["team", "side"])
+        .send(json!({"mark": "broadcast"}))
+        .unwrap();
+    let rooms = Emitter::builder(redis.url())
+        .target(Target::NativeRooms)
+        .connect()
+        .unwrap();
+    rooms.to("carol").send(json!({"mark": "e-carol"})).unwrap();
+    rooms.to("alice").send(json!({"mark": "e-alice"})).unwrap();
+
+    let mut got = HashMap::new();
+    for (name, cl) in [
+        ("alice", &mut alice),
+        ("bob", &mut bob),
+        ("carol", &mut carol),
+        ("alice2", &mut alice2),
+        ("dan", &mut dan),
+    ] {
+        // Sorted: the sources (sockets, emitters) race each other.
+        got.insert(name, sorted(seen(cl.messages().await)));
+    }
+    assert_eq!(got["alice"], ["bob-rooms", "broadcast", "e-alice"]);
+    assert_eq!(got["bob"], ["broadcast", "direct", "team", "user"]);
+    assert_eq!(got["carol"], ["bob-rooms", "broadcast", "e-carol"]);
+    assert_eq!(got["alice2"], ["e-alice"], "alice's other session");
+    assert_eq!(got["dan"], ["bare-id", "bob-rooms", "broadcast", "team"]);
+}
