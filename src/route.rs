@@ -432,13 +432,25 @@ mod tests {
                 .unwrap();
             let expected = match name {
                 "native" => ("PUBLISH", "symple:broadcast"),
+                // One session: its peer's channel, wrapped as an emit envelope.
+                "native-rooms" => ("PUBLISH", "symple:peer:abcdefghij0123456789"),
                 "socketio" => ("PUBLISH", "symple#/#abcdefghij0123456789#"),
                 // dynamic mode: a socket id's room stays on the namespace channel.
                 "socketio-sharded" => ("SPUBLISH", "symple#/#"),
                 _ => ("XADD", "socket.io"),
             };
             assert_eq!((p.command_name(), p.channel.as_str()), expected);
-            if name != "native" {
+            if name == "native-rooms" {
+                let text = String::from_utf8_lossy(&p.payload);
+                assert!(
+                    text.starts_with(r#"{"v":2,"kind":"emit","message":{"#),
+                    "{text}"
+                );
+                assert!(
+                    text.contains(r#""to":"alice|abcdefghij0123456789""#),
+                    "{text}"
+                );
+            } else if name != "native" {
                 let text = String::from_utf8_lossy(&p.payload);
                 let needle = if name == "socketio" {
                     "abcdefghij0123456789"
@@ -457,8 +469,12 @@ mod tests {
                     "{name}"
                 );
             }
+            if name.starts_with("native") {
+                // Several rooms: every native server reads it on symple:broadcast.
+                assert_eq!(p.channel, "symple:broadcast", "{name}");
+            }
             let req = route(target, &["a".into()]).request_packet(&Request::Disconnect(false));
-            assert_eq!(req.is_ok(), name != "native", "{name}: {req:?}");
+            assert_eq!(req.is_ok(), !name.starts_with("native"), "{name}: {req:?}");
         }
     }
 
@@ -495,7 +511,7 @@ mod tests {
         assert!(Target::from_name("socketio", &bad).is_ok());
         let e = Target::from_name("sharded", &bad).unwrap_err().to_string();
         assert!(
-            e.contains("native, socketio, socketio-sharded, socketio-streams"),
+            e.contains("native, native-rooms, socketio, socketio-sharded, socketio-streams"),
             "{e}"
         );
     }
