@@ -13,6 +13,16 @@ RSpec.describe "Symple.configure" do
     expect(packet[0]).to eq("symple:broadcast")
     expect(JSON.parse(packet[1])["from"]).to eq("rails|web-1")
 
+    # native-rooms: the room's own channel, as an emit envelope (only instances with members
+    # of the room receive it); several rooms go to symple:broadcast.
+    Symple.configure { |c| c.target = :native_rooms }
+    packet = Symple::Emitter.new.to("alice").packet({ type: "message" })
+    expect(packet[0]).to eq("symple:room:alice")
+    envelope = JSON.parse(packet[1])
+    expect(envelope.slice("v", "kind")).to eq("v" => 2, "kind" => "emit")
+    expect(envelope["message"]).to include("to" => "alice", "from" => "rails|web-1")
+    expect(Symple::Emitter.new.to(%w[a b]).packet({ type: "message" })[0]).to eq("symple:broadcast")
+
     Symple.configure do |c|
       c.target = :socketio
       c.key = "app"
