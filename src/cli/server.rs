@@ -88,12 +88,52 @@ pub(crate) struct ServerArgs {
     /// and leave, and no roster [default 100].
     #[arg(long)]
     presence_limit: Option<usize>,
+    /// Seconds within which the other instances announce the peers of an instance that died
+    /// without saying goodbye offline [env: SYMPLE_INSTANCE_TIMEOUT; default 15].
+    #[arg(long)]
+    instance_timeout: Option<f64>,
+    /// Log level (error, warn, info, debug, trace) or a filter such as
+    /// `info,symple::server::bus=debug` [default: $RUST_LOG, or info].
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Log format on stderr: text, or json (one object per line) [default: text].
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     /// TLS private key (PEM) [env: SYMPLE_SSL_KEY with SYMPLE_SSL_ENABLED].
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// TLS certificate (PEM) [env: SYMPLE_SSL_CERT].
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logs to stderr (stdout carries the one `listening` line scripts read), at the level of
+/// `--log-level`, else `RUST_LOG`, else info.
+fn init_logs(level: Option<&str>, format: LogFormat) -> Result<()> {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::try_new(l)
+            .map_err(|e| crate::Error::InvalidConfig(format!("--log-level {l:?}: {e}")))?,
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    // Err only when a subscriber is already set (a test harness): keep that one.
+    let _already = match format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
+    Ok(())
 }
 
 fn seconds(v: f64, what: &str) -> Result<Duration> {
@@ -192,14 +232,13 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
     if args.metrics_listen.is_some() {
         c.metrics_addr = args.metrics_listen;
     }
+    if let Some(v) = args.instance_timeout {
+        c.instance_timeout = seconds(v, "instance-timeout")?;
+    }
     if let Some(v) = args.presence_limit {
         c.presence_limit = v;
     }
-    // Logs go to stderr; stdout carries the one `listening` line scripts read.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
+    init_logs(args.log_level.as_deref(), args.log_format)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

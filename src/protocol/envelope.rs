@@ -51,6 +51,15 @@ pub mod channel {
     }
 }
 
+/// The key of an instance's heartbeat (`SET … PX`): while it exists the instance is alive.
+///
+/// ```
+/// assert_eq!(symple::protocol::envelope::heartbeat_key("i1"), "symple:instance:i1");
+/// ```
+pub fn heartbeat_key(instance: &str) -> String {
+    ["symple:instance:", instance].concat()
+}
+
 /// The channel an emitter's `native-rooms` packet for `to` goes to: the channel of its one
 /// room, user or peer; `None` when it names several rooms (such a packet goes to
 /// `symple:broadcast`, which every instance reads).
@@ -151,6 +160,10 @@ pub enum Body {
         sender: Sender,
         /// The message, `from` already set.
         message: Value,
+        /// The rooms it goes to when the server chose them (its own presence of `sender`,
+        /// which has no `to`); otherwise the message's `to` says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rooms: Option<Vec<String>>,
         /// Set on the server's own presence of `sender`: `true` when it came online in the
         /// rooms of `message.to`, `false` when it went. Instances remember who is online
         /// where, so they can announce the peers of an instance that died.
@@ -174,6 +187,9 @@ pub enum Body {
     Present {
         /// The requester's peer id.
         to: String,
+        /// The rooms the requester asked about.
+        #[serde(default)]
+        rooms: Vec<String>,
         /// Each peer and its presence message.
         peers: Vec<Known>,
     },
@@ -246,11 +262,13 @@ mod tests {
             Body::Route {
                 sender: alice(),
                 message: json!({"type": "message", "from": "alice|a1", "data": {"x": [1, 2.5]}}),
+                rooms: None,
                 announce: None,
             },
             Body::Route {
                 sender: alice(),
                 message: json!({"type": "presence", "data": {"online": true}}),
+                rooms: Some(vec!["alice".into(), "team".into()]),
                 announce: Some(true),
             },
             Body::Roster {
@@ -262,6 +280,7 @@ mod tests {
             },
             Body::Present {
                 to: "b1".into(),
+                rooms: vec!["team".into()],
                 peers: vec![Known {
                     sender: alice(),
                     presence: json!({"type": "presence"}),

@@ -22,9 +22,9 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::packet::native::CHANNEL as BROADCAST;
 use crate::packet::Packet;
-use crate::protocol::envelope::{channel, Body, Envelope};
+use crate::protocol::envelope::{channel, heartbeat_key, Body, Envelope};
 use crate::redis::aio::AsyncConnection;
-use crate::redis::ConnectOptions;
+use crate::redis::{ConnectOptions, Order};
 use crate::server::interest::{Changes, Interest};
 use crate::session::keys::LOGOUT_CHANNEL;
 
@@ -106,6 +106,11 @@ pub trait Inbound: Send + Sync + 'static {
     fn deliver(&self, message: Incoming<'_>);
     /// The subscription is live (`true`, also after a reconnect) or was lost (`false`).
     fn link(self: Arc<Self>, up: bool);
+    /// Instances whose heartbeat to check.
+    fn watched(&self) -> Vec<String>;
+    /// The heartbeat of `instance` was found (`alive`) or not; `grace` is how long one may
+    /// be missing before the instance counts as dead.
+    fn checked(&self, instance: &str, alive: bool, grace: Duration);
 }
 
 /// An envelope on its way out: the bytes, and every channel they go to.
@@ -266,6 +271,71 @@ impl Bus {
     }
 }
 
+impl Bus {
+    /// Takes this instance's heartbeat away (graceful shutdown), bounded by a second.
+    pub async fn goodbye(&self) {
+        let del = redis::cmd("DEL").arg(heartbeat_key(&self.instance)).clone();
+        let cmds = [del];
+        let run = self.conn.run(&cmds, Order::Any);
+        match tokio::time::timeout(Duration::from_secs(1), run).await {
+            Ok(Ok(_)) => tracing::info!("heartbeat removed: leaving the cluster"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove the heartbeat"),
+            Err(_) => tracing::warn!("cannot remove the heartbeat: Redis did not answer"),
+        }
+    }
+}
+
+/// Keeps this instance's heartbeat (`symple:instance:<id>`, expiring after half of
+/// `timeout`) and checks those of the instances `inbound` watches, every eighth of
+/// `timeout`: an instance whose heartbeat is missing for a quarter of it is dead, so its
+/// peers are announced offline within `timeout` of its last beat.
+pub async fn run_heartbeat(
+    bus: Arc<Bus>,
+    inbound: Arc<dyn Inbound>,
+    timeout: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let every = timeout / 8;
+    let ttl = u64::try_from((timeout / 2).as_millis()).unwrap_or(u64::MAX);
+    let grace = timeout / 4;
+    let key = heartbeat_key(&bus.instance);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopping.changed() => return,
+        }
+        let beat = redis::cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("PX")
+            .arg(ttl)
+            .clone();
+        if let Err(e) = bus.conn.run(&[beat], Order::Any).await {
+            tracing::debug!(error = %e, "heartbeat not written");
+            continue;
+        }
+        let watched = inbound.watched();
+        if watched.is_empty() {
+            continue;
+        }
+        let checks: Vec<redis::Cmd> = watched
+            .iter()
+            .map(|i| redis::cmd("EXISTS").arg(heartbeat_key(i)).clone())
+            .collect();
+        match bus.conn.run(&checks, Order::Any).await {
+            Ok(replies) => {
+                for (instance, reply) in watched.iter().zip(replies) {
+                    let alive = redis::from_redis_value::<bool>(reply).unwrap_or(true);
+                    inbound.checked(instance, alive, grace);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "heartbeats not checked"),
+        }
+    }
+}
+
 /// Publishes what is queued, pipelining up to 512 envelopes per round trip, in order.
 async fn publish_loop(conn: AsyncConnection, mut rx: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::new();
@@ -332,6 +402,8 @@ pub async fn run_subscriber(
 ) {
     let mut backoff = Duration::from_millis(100);
     let mut seen = Seen::default();
+    // Failures are logged once per outage (with the reason), not at every retry.
+    let mut failing = false;
     loop {
         match crate::redis::aio::pubsub(&opts, &bus.conn).await {
             Ok(pubsub) => {
@@ -346,6 +418,7 @@ pub async fn run_subscriber(
                 match first.await {
                     Ok(()) => {
                         backoff = Duration::from_millis(100);
+                        failing = false;
                         bus.up.store(true, Ordering::Relaxed);
                         bus.synced.send_replace(all.generation);
                         inbound.clone().link(true);
@@ -368,12 +441,17 @@ pub async fn run_subscriber(
                         inbound.clone().link(false);
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cluster bus: cannot subscribe");
+                        tracing::warn!(error = %e, "Redis: cannot subscribe");
                     }
                 }
             }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, url = %opts.redacted(),
+                    "Redis unreachable: retrying (backing off up to 2 s)");
+            }
             Err(e) => {
-                tracing::debug!(error = %e, "cluster bus: no pub/sub connection yet");
+                tracing::debug!(error = %e, "Redis still unreachable");
             }
         }
         tokio::select! {

@@ -67,6 +67,9 @@ pub struct Config {
     /// Rooms larger than this (members on this instance) get no presence fan-out: joining
     /// or leaving one is not announced to its members, and a joiner gets no roster of it.
     pub presence_limit: usize,
+    /// Within this time after an instance of the cluster dies without saying goodbye, the
+    /// others announce its peers offline (heartbeats every eighth of it, expiring after half).
+    pub instance_timeout: Duration,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             hide_host: false,
             metrics_addr: None,
             presence_limit: 100,
+            instance_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -130,6 +134,11 @@ impl Config {
         if let Some(v) = get("SYMPLE_SESSION_TTL") {
             let minutes: i64 = parse(&v, "SYMPLE_SESSION_TTL")?;
             c.session_ttl = (minutes > 0).then(|| Duration::from_secs(minutes as u64 * 60));
+        }
+        if let Some(v) = get("SYMPLE_INSTANCE_TIMEOUT") {
+            let secs: f64 = parse(&v, "SYMPLE_INSTANCE_TIMEOUT")?;
+            c.instance_timeout = Duration::try_from_secs_f64(secs)
+                .map_err(|_| config_error("SYMPLE_INSTANCE_TIMEOUT must be seconds"))?;
         }
         c.redis_url = get("SYMPLE_REDIS_URL")
             .or_else(|| get("REDIS_URL"))
@@ -180,6 +189,11 @@ impl Config {
         }
         if self.max_queued == 0 {
             return Err(config_error("max queued frames must be positive"));
+        }
+        if self.instance_timeout < Duration::from_millis(800) {
+            return Err(config_error(
+                "instance timeout must be at least 0.8 s (heartbeats every eighth of it)",
+            ));
         }
         if self.write_timeout.is_zero() || self.upgrade_timeout.is_zero() {
             return Err(config_error("write and upgrade timeouts must be positive"));

@@ -84,14 +84,27 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Admission {
         && per_address > c.max_connections_per_address
         && !c.trusts_proxy(ip)
     {
-        shared
+        let n = shared
             .metrics
             .refused_per_address
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        // The first and every 100th: a flood must not flood the log too.
+        if n == 1 || n % 100 == 0 {
+            tracing::warn!(%ip, refused = n, limit = c.max_connections_per_address,
+                "connection refused: too many from one address");
+        }
         return Admission::Close;
     }
     if c.max_connections > 0 && total > c.max_connections {
-        shared.metrics.refused_limit.fetch_add(1, Ordering::Relaxed);
+        let n = shared.metrics.refused_limit.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == 1 || n % 100 == 0 {
+            tracing::warn!(
+                refused = n,
+                limit = c.max_connections,
+                "connection refused: --max-connections reached"
+            );
+        }
         if total > c.max_connections + REFUSAL_SLACK {
             return Admission::Close;
         }

@@ -21,6 +21,7 @@ mod limits;
 pub mod metrics;
 pub mod outbox;
 pub mod registry;
+mod remote;
 pub mod routing;
 mod shared;
 mod ws;
@@ -77,7 +78,7 @@ impl Server {
                 // One node or a cluster, as the URL says (redis+cluster://).
                 let opts = ConnectOptions::new(url.clone());
                 if let Some(w) = opts.insecure_warning() {
-                    eprintln!("symple server: warning: {w}");
+                    tracing::warn!("{w}");
                 }
                 let sessions = AsyncSessionStore::with_options(opts.clone()).await?;
                 let conn = AsyncConnection::connect(&opts).await?;
@@ -109,6 +110,22 @@ impl Server {
         for w in config.warnings() {
             tracing::warn!("{w}");
         }
+        // The configuration, never a secret: the Redis URL with its password masked.
+        tracing::info!(
+            listen = %config.addr,
+            redis = %redis_opts.as_ref().map_or_else(|| "none".to_owned(), |o| o.redacted().to_string()),
+            instance = %redis.as_ref().map_or("-", |r| r.bus.instance()),
+            authentication = config.authentication,
+            dynamic_rooms = config.dynamic_rooms,
+            open_joins = config.open_joins,
+            max_connections = config.max_connections,
+            max_connections_per_address = config.max_connections_per_address,
+            max_queued = config.max_queued,
+            presence_limit = config.presence_limit,
+            instance_timeout = ?config.instance_timeout,
+            tls = config.tls.is_some(),
+            "symple server starting"
+        );
         Ok(Server {
             shared: Arc::new(Shared::new(config, redis)),
             listener,
@@ -144,6 +161,12 @@ impl Server {
                 shared.clone(),
                 shared.stopping(),
             ));
+            tokio::spawn(bus::run_heartbeat(
+                redis.bus.clone(),
+                shared.clone(),
+                shared.config.instance_timeout,
+                shared.stopping(),
+            ));
         }
         if let Some(l) = self.metrics_listener {
             tokio::spawn(http::serve_metrics(l, shared.clone()));
@@ -159,8 +182,12 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        // Give the publisher a moment to send the offline presences to other instances.
+        // Give the publisher a moment to send the offline presences to other instances, then
+        // take the heartbeat away (survivors have nobody left to announce for this one).
         tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(r) = &shared.redis {
+            r.bus.goodbye().await;
+        }
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use crate::server::config::Config;
 use crate::server::metrics::{Dropped, Metrics};
 use crate::server::outbox::{Ended, Refused};
 use crate::server::registry::{LocalPeer, Registry};
+use crate::server::remote::{Remote, RemotePeer};
 use crate::server::routing::{self, Sender, Target};
 use crate::session::AsyncSessionStore;
 
@@ -54,6 +55,8 @@ pub struct Shared {
     /// This instance's id (uuid), unique in the cluster.
     pub instance: String,
     registry: Mutex<Registry>,
+    /// Peers of other instances announced here, to announce offline if their instance dies.
+    remote: Mutex<Remote>,
     /// Connections by session token (token mode), so a logout finds them.
     tokens: Mutex<HashMap<Box<str>, HashSet<String>>>,
     /// Counters.
@@ -84,6 +87,7 @@ impl Shared {
                 |r| r.bus.instance().to_owned(),
             ),
             registry: Mutex::new(Registry::default()),
+            remote: Mutex::default(),
             tokens: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             sockets: Default::default(),
@@ -301,6 +305,11 @@ impl Shared {
             Body::Route {
                 sender: sender.clone(),
                 message,
+                // The server's own presence has no `to`: its rooms travel with it.
+                rooms: match (announce, target) {
+                    (Some(_), Target::List(rooms)) => Some(rooms.clone()),
+                    _ => None,
+                },
                 announce,
             },
         );
@@ -332,15 +341,34 @@ impl Shared {
         }
     }
 
+    fn remote(&self) -> MutexGuard<'_, Remote> {
+        self.remote.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Handles an envelope from another instance.
     pub fn on_envelope(&self, env: Envelope) {
         match env.body {
             Body::Route {
-                sender, message, ..
+                sender,
+                message,
+                rooms,
+                announce,
             } => {
-                let Ok(target) = routing::parse_to(message.get("to")) else {
-                    return self.metrics.drop(Dropped::Invalid);
+                let target = match rooms {
+                    Some(rooms) => Target::List(rooms),
+                    None => match routing::parse_to(message.get("to")) {
+                        Ok(t) => t,
+                        Err(_) => return self.metrics.drop(Dropped::Invalid),
+                    },
                 };
+                match (announce, &target) {
+                    (Some(true), Target::List(rooms)) => {
+                        let rooms = rooms.iter().filter(|r| sender.is_in(r)).cloned();
+                        self.remote().online(&env.origin, &sender, &message, rooms);
+                    }
+                    (Some(false), _) => self.remote().offline(&env.origin, &sender.id),
+                    _ => {}
+                }
                 let text = Utf8Bytes::from(message.to_string());
                 let reg = self.registry();
                 self.deliver(routing::from_peer(&reg, &sender, &target), &text);
@@ -356,12 +384,20 @@ impl Shared {
                         vec![channel::peer(&requester.id)],
                         Body::Present {
                             to: requester.id,
+                            rooms,
                             peers,
                         },
                     );
                 }
             }
-            Body::Present { to, peers } => {
+            Body::Present { to, rooms, peers } => {
+                {
+                    let mut remote = self.remote();
+                    for k in &peers {
+                        let shared = rooms.iter().filter(|r| k.sender.is_in(r)).cloned();
+                        remote.online(&env.origin, &k.sender, &k.presence, shared);
+                    }
+                }
                 // A roster can outgrow the outbound queue: wait for room instead of dropping.
                 let tx = self.registry().get(&to).map(|p| p.tx.clone());
                 if let Some(tx) = tx {
@@ -444,7 +480,38 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Tells local peers that the peers of a dead instance are offline (each instance
+    /// tells its own peers: nothing is published).
+    fn announce_dead(&self, instance: &str, gone: Vec<RemotePeer>) {
+        tracing::warn!(
+            instance,
+            peers = gone.len(),
+            "instance expired (no heartbeat): announcing its peers offline"
+        );
+        let reg = self.registry();
+        for p in gone {
+            let target = Target::List(p.rooms.iter().cloned().collect());
+            let text = Utf8Bytes::from(p.offline().to_string());
+            self.deliver(routing::from_peer(&reg, &p.sender, &target), &text);
+        }
+    }
+}
+
 impl Inbound for Shared {
+    fn watched(&self) -> Vec<String> {
+        self.remote().instances()
+    }
+
+    fn checked(&self, instance: &str, alive: bool, grace: std::time::Duration) {
+        let gone = self
+            .remote()
+            .checked(instance, alive, std::time::Instant::now(), grace);
+        if !gone.is_empty() {
+            self.announce_dead(instance, gone);
+        }
+    }
+
     fn deliver(&self, message: Incoming<'_>) {
         match message {
             Incoming::Broadcast(payload) => {
@@ -464,16 +531,23 @@ impl Inbound for Shared {
     fn link(self: Arc<Self>, up: bool) {
         self.redis_up.store(up, Ordering::Relaxed);
         if !up {
-            tracing::warn!("Redis subscription lost: reconnecting");
+            tracing::warn!("Redis lost: the subscription's connection closed; reconnecting");
             return;
         }
         if self.was_up.swap(true, Ordering::Relaxed) {
             self.metrics
                 .redis_reconnects
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::info!("Redis subscription re-established: resubscribed");
+            // A restarted Redis lost every heartbeat: give the instances time to write theirs
+            // again before counting any as dead.
+            self.remote()
+                .quiet(std::time::Instant::now(), self.config.instance_timeout / 2);
+            tracing::info!(
+                channels = self.redis.as_ref().map_or(0, |r| r.bus.channels()),
+                "Redis connected again: resubscribed"
+            );
         } else {
-            tracing::info!("Redis subscription live");
+            tracing::info!("Redis connected: subscribed");
         }
         tokio::spawn(self.check_sessions());
     }

@@ -28,6 +28,14 @@ impl ServerProc {
         Self::spawn(cmd, env)
     }
 
+    /// [`start`](Self::start) with the server's stderr (its log) written to `log`.
+    pub fn start_logged(args: &[&str], env: &[(&str, &str)], log: &std::path::Path) -> ServerProc {
+        let mut cmd = Command::new(symple_bin());
+        cmd.args(["server", "--listen", "127.0.0.1:0"]).args(args);
+        cmd.stderr(std::fs::File::create(log).expect("create the log file"));
+        Self::spawn_with(cmd, env, false)
+    }
+
     /// Starts the server under a hard open-file limit (through the shell's `ulimit`).
     pub fn start_with_nofile(limit: u32) -> ServerProc {
         Self::start_with_nofile_args(limit, &[])
@@ -61,20 +69,26 @@ impl ServerProc {
             .unwrap_or_else(|| panic!("no {field} in /proc status"))
     }
 
-    fn spawn(mut cmd: Command, env: &[(&str, &str)]) -> ServerProc {
+    fn spawn(cmd: Command, env: &[(&str, &str)]) -> ServerProc {
+        Self::spawn_with(cmd, env, true)
+    }
+
+    fn spawn_with(mut cmd: Command, env: &[(&str, &str)], set_stderr: bool) -> ServerProc {
         for (k, _) in std::env::vars() {
             if k.starts_with("SYMPLE_") || k == "REDIS_URL" || k == "PORT" {
                 cmd.env_remove(k);
             }
         }
         cmd.envs(env.iter().copied());
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("SYMPLE_TEST_SERVER_LOG").is_some() {
+        if set_stderr {
+            cmd.stderr(if std::env::var_os("SYMPLE_TEST_SERVER_LOG").is_some() {
                 Stdio::inherit()
             } else {
                 Stdio::null()
-            })
+            });
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
             .spawn()
             .expect("spawn symple server");
         let stdout = child.stdout.take().expect("stdout");

@@ -1,0 +1,316 @@
+//! Interest-based routing against broadcast-to-all, in one run:
+//!
+//! 1. 4 server instances on one Redis, 400 rooms of 10 clients, each room's members on one
+//!    instance, 10 messages per room from one member: what each instance receives from Redis
+//!    while they are delivered. Ours counts it itself (`symple_bus_received_total`, rooms and
+//!    peers); the baseline (the server before interest routing, which sent every instance
+//!    everything on `symple:cluster`) is counted by a subscriber with the same subscription.
+//!    Target: each instance ≤ 1/3 of all traffic (ideal 1/4).
+//! 2. One instance's fan-out rate to 1,000 clients in one room (emitter packets), ours ÷ the
+//!    baseline's; target ≥ 0.95×. Rounds alternate; the ratio is the median.
+//!
+//! The baseline is the `symple` binary of commit 74da517, given as
+//! `SYMPLE_BENCH_BASELINE_BIN` (benches/README.md shows how to build it); without it only our
+//! figures are printed. Run with `cargo bench --bench routing`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use common::servers::Redis;
+use common::{load_average, median, round_count, verdict, Res};
+use symple::{Emitter, Target};
+
+const INSTANCES: usize = 4;
+const ROOMS: usize = 400;
+const PER_ROOM: usize = 10;
+const PER_ROOM_MESSAGES: usize = 10;
+const FANOUT_CLIENTS: usize = 1000;
+const FANOUT_MESSAGES: usize = 300;
+const ROUNDS: usize = 3;
+/// Bound on any wait for deliveries.
+const WAIT: Duration = Duration::from_secs(120);
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if let Err(e) = rt.block_on(run()) {
+        eprintln!("routing bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// A `symple server` process, killed on drop.
+struct Instance {
+    child: Child,
+    addr: String,
+}
+
+impl Instance {
+    fn start(bin: &Path, redis: &str) -> Res<Instance> {
+        let mut child = Command::new(bin)
+            .args(["server", "--listen", "127.0.0.1:0", "--redis-url", redis])
+            .args(["--rate-limit", "100000", "--max-queued", "4096"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
+        let v: Value = serde_json::from_str(&line)?;
+        let addr = v["addr"].as_str().ok_or("no addr")?.to_owned();
+        Ok(Instance { child, addr })
+    }
+
+    fn metric(&self, name: &str) -> Res<u64> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        Ok(body
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    }
+
+    async fn wait_up(&self) -> Res<()> {
+        for _ in 0..200 {
+            if self.metric("symple_redis_up")? == 1 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err("the instance never subscribed".into())
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Sink = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+
+/// Connects and authenticates a client whose received `message` frames are counted in
+/// `count`; returns its sink.
+async fn client(addr: &str, user: &str, room: &str, count: Arc<AtomicU64>) -> Res<Sink> {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await?;
+    let (mut tx, mut rx) = ws.split();
+    tx.send(Message::text(
+        json!({"type": "auth", "user": user, "rooms": [room]}).to_string(),
+    ))
+    .await?;
+    match rx.next().await {
+        Some(Ok(Message::Text(t))) if t.contains("welcome") => {}
+        other => return Err(format!("no welcome: {other:?}").into()),
+    }
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = rx.next().await {
+            if let Message::Text(t) = m {
+                if t.starts_with(r#"{"type":"message""#) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    Ok(tx)
+}
+
+async fn wait_count(count: &AtomicU64, want: u64) -> Res<Duration> {
+    let start = Instant::now();
+    while count.load(Ordering::Relaxed) < want {
+        if start.elapsed() > WAIT {
+            return Err(format!(
+                "{} of {want} deliveries within {WAIT:?}",
+                count.load(Ordering::Relaxed)
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(start.elapsed())
+}
+
+/// Counts what is published on `channel` (a subscriber thread, which ends with the process).
+fn watch(url: &str, channel: &str) -> Res<Arc<AtomicU64>> {
+    let count = Arc::new(AtomicU64::new(0));
+    let mut conn = redis::Client::open(url)?.get_connection()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (n, channel) = (count.clone(), channel.to_owned());
+    std::thread::spawn(move || {
+        let mut ps = conn.as_pubsub();
+        if ps.subscribe(&channel).is_err() {
+            return;
+        }
+        let _ = tx.send(());
+        while ps.get_message().is_ok() {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .map_err(|_| "cannot subscribe")?;
+    Ok(count)
+}
+
+/// What each instance received from Redis while the rooms' messages were delivered.
+async fn rooms_round(bin: &Path, baseline: bool) -> Res<Vec<u64>> {
+    let redis = Redis::start();
+    let url = redis.url();
+    let instances: Vec<Instance> = (0..INSTANCES)
+        .map(|_| Instance::start(bin, &url))
+        .collect::<Res<_>>()?;
+    for i in &instances {
+        i.wait_up().await?;
+    }
+    let count = Arc::new(AtomicU64::new(0));
+    let mut senders = Vec::new();
+    for r in 0..ROOMS {
+        let inst = &instances[r % INSTANCES];
+        for m in 0..PER_ROOM {
+            let tx = client(
+                &inst.addr,
+                &format!("u{r}-{m}"),
+                &format!("room{r}"),
+                count.clone(),
+            )
+            .await?;
+            if m == 0 {
+                senders.push(tx);
+            }
+        }
+    }
+    // Presence and rosters settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let classes = |i: &Instance| -> Res<u64> {
+        Ok(i.metric("symple_bus_received_total{class=\"room\"}")?
+            + i.metric("symple_bus_received_total{class=\"peer\"}")?)
+    };
+    // The baseline's instances all subscribe to symple:cluster: count what it carries.
+    let watcher = if baseline {
+        Some(watch(&url, "symple:cluster")?)
+    } else {
+        None
+    };
+    let before: Vec<u64> = instances.iter().map(classes).collect::<Res<_>>()?;
+    for k in 0..PER_ROOM_MESSAGES {
+        for (r, tx) in senders.iter_mut().enumerate() {
+            tx.send(Message::text(
+                json!({"type": "message", "to": [format!("room{r}")], "data": {"n": k}})
+                    .to_string(),
+            ))
+            .await?;
+        }
+    }
+    let want = (ROOMS * (PER_ROOM - 1) * PER_ROOM_MESSAGES) as u64;
+    wait_count(&count, want).await?;
+    Ok(match watcher {
+        Some(w) => {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            vec![w.load(Ordering::Relaxed); INSTANCES]
+        }
+        None => instances
+            .iter()
+            .zip(before)
+            .map(|(i, b)| Ok(classes(i)? - b))
+            .collect::<Res<_>>()?,
+    })
+}
+
+/// Deliveries per second to FANOUT_CLIENTS clients in one room of one instance.
+async fn fanout_round(bin: &Path) -> Res<f64> {
+    let redis = Redis::start();
+    let url = redis.url();
+    let inst = Instance::start(bin, &url)?;
+    inst.wait_up().await?;
+    let count = Arc::new(AtomicU64::new(0));
+    let mut keep = Vec::new();
+    for c in 0..FANOUT_CLIENTS {
+        keep.push(client(&inst.addr, &format!("f{c}"), "big", count.clone()).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    count.store(0, Ordering::Relaxed);
+    let e = Emitter::builder(url.clone())
+        .target(Target::Native)
+        .connect()?;
+    let start = Instant::now();
+    let batch: Vec<_> = (0..FANOUT_MESSAGES)
+        .map(|n| symple::Message::new(json!({"n": n})).to(symple::To::Rooms(vec!["big".into()])))
+        .collect();
+    e.emit_batch(batch)?;
+    wait_count(&count, (FANOUT_CLIENTS * FANOUT_MESSAGES) as u64).await?;
+    Ok((FANOUT_CLIENTS * FANOUT_MESSAGES) as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn run() -> Res<()> {
+    let ours = PathBuf::from(env!("CARGO_BIN_EXE_symple"));
+    let baseline = std::env::var_os("SYMPLE_BENCH_BASELINE_BIN").map(PathBuf::from);
+    println!("routing bench (load {})", load_average());
+    let total = (ROOMS * PER_ROOM_MESSAGES) as f64;
+    let mut runs = vec![("interest-based (ours)", ours.clone(), false)];
+    if let Some(b) = &baseline {
+        runs.push(("broadcast-to-all (baseline)", b.clone(), true));
+    }
+    let mut worst = 0.0f64;
+    for (name, bin, is_base) in &runs {
+        let got = rooms_round(bin, *is_base).await?;
+        let shares: Vec<String> = got
+            .iter()
+            .map(|n| format!("{n} ({:.0}%)", 100.0 * *n as f64 / total))
+            .collect();
+        println!(
+            "{INSTANCES} instances, {ROOMS} rooms x {PER_ROOM} clients, {total} messages: {name}: received from Redis per instance: {}",
+            shares.join(", ")
+        );
+        if !is_base {
+            worst = got.iter().map(|n| *n as f64 / total).fold(0.0, f64::max);
+        }
+    }
+    println!(
+        "  largest share (ours): {:.2} of all traffic, target <= 0.33 (ideal 0.25): {}",
+        worst,
+        verdict(worst <= 1.0 / 3.0)
+    );
+    let Some(base) = baseline else {
+        println!("fan-out: set SYMPLE_BENCH_BASELINE_BIN to compare with the baseline");
+        let r = fanout_round(&ours).await?;
+        println!("fan-out to {FANOUT_CLIENTS} clients: ours {r:.0} deliveries/s");
+        return Ok(());
+    };
+    let mut ratios = Vec::new();
+    let mut rates: HashMap<&str, Vec<f64>> = HashMap::new();
+    for _ in 0..round_count(ROUNDS) {
+        let b = fanout_round(&base).await?;
+        let o = fanout_round(&ours).await?;
+        rates.entry("baseline").or_default().push(b);
+        rates.entry("ours").or_default().push(o);
+        ratios.push(o / b);
+    }
+    let ratio = median(ratios);
+    println!(
+        "fan-out to {FANOUT_CLIENTS} clients in one room, {FANOUT_MESSAGES} messages: ours {:.0}/s, baseline {:.0}/s (medians): ratio {ratio:.2}, target >= 0.95: {}",
+        median(rates["ours"].clone()),
+        median(rates["baseline"].clone()),
+        verdict(ratio >= 0.95)
+    );
+    Ok(())
+}
