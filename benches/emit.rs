@@ -18,12 +18,14 @@ use std::ffi::OsStr;
 use std::hint::black_box;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use symple::packet::native::{self, Fill};
 use symple::packet::socketio::{Broadcast, Server};
 use symple::packet::Adapter;
+use symple::redis::Publisher;
 use symple::{Emitter, Object, Packet, Room, Target};
 
 use common::servers::{Kind, Redis};
@@ -66,12 +68,24 @@ fn main() {
 }
 
 fn run() -> Res<()> {
+    let only = std::env::var("SYMPLE_BENCH_ONLY").unwrap_or_default();
+    match only.as_str() {
+        "" | "ours" => {}
+        "encode" => return encode_only(),
+        other => return Err(format!("SYMPLE_BENCH_ONLY={other}: use encode or ours").into()),
+    }
+    // Our side alone (no baselines, no encode table): for profiling, e.g. under callgrind.
+    let only_ours = only == "ours";
     require("redis-server", "redis-server")?;
     let benchmark_version = require("redis-benchmark", "redis-tools")?;
     // Counted before pinning, which narrows what available_parallelism reports.
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     // Built before pinning, so the build has every CPU.
-    let peer = common::socketioxide_peer()?;
+    let peer = if only_ours {
+        std::path::PathBuf::new()
+    } else {
+        common::socketioxide_peer()?
+    };
     let pin = Pin::from_env()?;
     // Before any thread exists, so the writer threads inherit the CPU too.
     pin.this_process()?;
@@ -98,7 +112,9 @@ fn run() -> Res<()> {
     );
     println!();
 
-    encode_table(&msg, &blocking_native, &blocking_sio)?;
+    if !only_ours {
+        encode_table(&msg, &blocking_native, &blocking_sio)?;
+    }
 
     let targets = [
         ("native", &blocking_native, &queued_native),
@@ -130,33 +146,34 @@ fn run() -> Res<()> {
         // socketioxide-emitter gets the message as our emit publishes it (with `id` and
         // `from`), to the same room.
         let mut peer_msg = msg.clone();
-        peer_msg.insert("id".into(), Value::String(symple::id::message_id()));
+        peer_msg.insert("id".into(), Value::String(symple::id::message_id().into()));
         peer_msg.insert("from".into(), Value::String("server".into()));
         let bench = Baseline {
             port: redis.port,
+            redis_pid: redis.nodes[0].pid(),
             packet: &baseline,
             pin: &pin,
             peer: &peer,
             peer_message: Value::Object(peer_msg).to_string(),
         };
-        let (peer_bytes, peer_channel) = bench.peer_sample()?;
-        println!(
-            "  socketioxide-emitter: the same message (with id and from) to room alice, {peer_bytes} B \
-             (its request envelope around Socket.IO's JSON encoding) on {peer_channel}"
-        );
+        if !only_ours {
+            let (peer_bytes, peer_channel) = bench.peer_sample()?;
+            println!(
+                "  socketioxide-emitter: the same message (with id and from) to room alice, \
+                 {peer_bytes} B (its request envelope around Socket.IO's JSON encoding) on \
+                 {peer_channel}"
+            );
+        }
+        let probes = |p: &[Probe]| if only_ours { Vec::new() } else { p.to_vec() };
 
+        // The caller's message is built before the clock starts and lent to `emit` (building
+        // and freeing messages is the caller's cost; the baselines have none either). One
+        // message lent again and again stays in cache, as a message just built would.
         let r = compare(
             &bench,
-            &[Probe::Benchmark(1), Probe::PeerOne],
+            &probes(&[Probe::Benchmark(1), Probe::PeerOne]),
             BLOCKING_N,
-            || {
-                let objects = copies(&msg, BLOCKING_N);
-                let t = Instant::now();
-                for o in objects {
-                    blocking.emit(o)?;
-                }
-                Ok(BLOCKING_N as f64 / t.elapsed().as_secs_f64())
-            },
+            || timed_blocking(blocking, &msg),
         )?;
         r.print("blocking emit", &[BLOCKING_TARGET, SOCKETIOXIDE_TARGET]);
 
@@ -166,26 +183,13 @@ fn run() -> Res<()> {
             Probe::PeerPipelined(SAME_DEPTH_PIPELINE),
         ];
         let pipelined_targets = [PIPELINED_TARGET, SAME_DEPTH_TARGET, SOCKETIOXIDE_TARGET];
-        let r = compare(&bench, &pipelined, PIPELINED_N, || {
-            let batches: Vec<Vec<Object>> = (0..PIPELINED_N / BATCH)
-                .map(|_| copies(&msg, BATCH))
-                .collect();
-            let t = Instant::now();
-            for batch in batches {
-                blocking.emit_batch(batch)?;
-            }
-            Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
+        let r = compare(&bench, &probes(&pipelined), PIPELINED_N, || {
+            timed_batches(blocking, &msg)
         })?;
         r.print(&format!("emit_batch x{BATCH}"), &pipelined_targets);
 
-        let r = compare(&bench, &pipelined, PIPELINED_N, || {
-            let objects = copies(&msg, PIPELINED_N);
-            let t = Instant::now();
-            for o in objects {
-                queued.emit(o)?;
-            }
-            queued.flush()?;
-            Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
+        let r = compare(&bench, &probes(&pipelined), PIPELINED_N, || {
+            timed_queued(queued, &msg)
         })?;
         r.print("queued emit+flush", &pipelined_targets);
     }
@@ -202,6 +206,74 @@ fn run() -> Res<()> {
     );
     println!("command: {BENCH_COMMAND}");
     Ok(())
+}
+
+/// The encode table alone, with no Redis and no peer (`SYMPLE_BENCH_ONLY=encode`): quick, and
+/// what `valgrind --tool=callgrind` runs to count instructions per packet (see
+/// benches/README.md). `SYMPLE_BENCH_ENCODE_N` sets the packets per round.
+fn encode_only() -> Res<()> {
+    let discard: Arc<dyn Publisher> = Arc::new(Discard);
+    let native_emitter = Emitter::with_publisher(discard.clone(), Target::Native);
+    let sio_emitter = Emitter::with_publisher(discard, Target::default());
+    encode_table(&message(PAYLOAD_BYTES)?, &native_emitter, &sio_emitter)?;
+    println!("load average {}", load_average());
+    Ok(())
+}
+
+/// A publisher that drops every packet: the encode table never publishes.
+#[derive(Debug)]
+struct Discard;
+
+impl Publisher for Discard {
+    fn publish(&self, _: Packet) -> symple::Result<()> {
+        Ok(())
+    }
+    fn publish_batch(&self, _: Vec<Packet>) -> symple::Result<()> {
+        Ok(())
+    }
+}
+
+/// Packets per encode round: `SYMPLE_BENCH_ENCODE_N`, else [`ENCODE_N`].
+fn encode_n() -> usize {
+    std::env::var("SYMPLE_BENCH_ENCODE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n >= 1000)
+        .unwrap_or(ENCODE_N)
+}
+
+// The timed loops of our side, each a function of its own so a profiler can single it out
+// (`valgrind --tool=callgrind --toggle-collect=emit::timed_batches`, see benches/README.md).
+
+/// `emit` waiting for each reply: messages per second.
+#[inline(never)]
+fn timed_blocking(emitter: &Emitter, msg: &Object) -> Res<f64> {
+    let t = Instant::now();
+    for _ in 0..BLOCKING_N {
+        emitter.emit(msg)?;
+    }
+    Ok(BLOCKING_N as f64 / t.elapsed().as_secs_f64())
+}
+
+/// `emit_batch` of [`BATCH`] messages per call: messages per second.
+#[inline(never)]
+fn timed_batches(emitter: &Emitter, msg: &Object) -> Res<f64> {
+    let t = Instant::now();
+    for _ in 0..PIPELINED_N / BATCH {
+        emitter.emit_batch(std::iter::repeat_n(msg, BATCH))?;
+    }
+    Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
+}
+
+/// A queued emitter's `emit`, then `flush`: messages per second.
+#[inline(never)]
+fn timed_queued(emitter: &Emitter, msg: &Object) -> Res<f64> {
+    let t = Instant::now();
+    for _ in 0..PIPELINED_N {
+        emitter.emit(msg)?;
+    }
+    emitter.flush()?;
+    Ok(PIPELINED_N as f64 / t.elapsed().as_secs_f64())
 }
 
 /// A Symple chat message whose native packet (with the id `emit` adds) is about `size` bytes.
@@ -263,43 +335,46 @@ fn encode_table(base: &Object, native_emitter: &Emitter, sio_emitter: &Emitter) 
     to_alice.add_rooms([Room::from("alice")]);
 
     let native_encoder = median(rounds(|| {
-        per_packet(ENCODE_N, || {
+        per_packet(encode_n(), || {
             black_box(native::encode(black_box(base), None, fill)?);
             Ok(())
         })
     })?);
     let native_emit = median(rounds(|| emit_path(native_emitter, base))?);
+    let native_moved = median(rounds(|| emit_path_moved(native_emitter, base))?);
     let sio_encoder = median(rounds(|| {
-        per_packet(ENCODE_N, || {
+        per_packet(encode_n(), || {
             black_box(server.encode_event(&to_alice, "message", black_box(&sio_arg))?);
             Ok(())
         })
     })?);
     let sio_emit = median(rounds(|| emit_path(sio_emitter, base))?);
+    let sio_moved = median(rounds(|| emit_path_moved(sio_emitter, base))?);
     // The id alone, since `emit` makes one per message; uuid v4 for comparison.
     let id_ns = median(rounds(|| {
-        per_packet(ENCODE_N, || {
+        per_packet(encode_n(), || {
             black_box(symple::id::message_id());
             Ok(())
         })
     })?);
     let uuid = median(rounds(|| {
-        per_packet(ENCODE_N, || {
+        per_packet(encode_n(), || {
             black_box(uuid::Uuid::new_v4().to_string());
             Ok(())
         })
     })?);
 
     println!(
-        "encode, ns/packet: encoder (target < 1000 ns) and emit path = id + route + encode \
-         (target <= {EMIT_PATH_TARGET_NS:.0} ns, pinned: SYMPLE_BENCH_PIN=same)"
+        "encode, ns of CPU per packet: encoder (target < 1000 ns) and emit path = id + route + \
+         encode (target <= {EMIT_PATH_TARGET_NS:.0} ns, pinned: SYMPLE_BENCH_PIN=same)"
     );
-    for (name, encoder, emit) in [
-        ("native JSON", native_encoder, native_emit),
-        ("socket.io msgpack", sio_encoder, sio_emit),
+    for (name, encoder, emit, moved) in [
+        ("native JSON", native_encoder, native_emit, native_moved),
+        ("socket.io msgpack", sio_encoder, sio_emit, sio_moved),
     ] {
         println!(
-            "  {name:<18}  encoder {encoder:>6.0} ns  {:<6}  emit path {emit:>6.0} ns  {}",
+            "  {name:<18}  encoder {encoder:>5.0} ns  {:<6}  emit path {emit:>5.0} ns  {:<6}  \
+             (message moved in and dropped: {moved:>5.0} ns)",
             verdict(encoder < 1000.0),
             verdict(emit <= EMIT_PATH_TARGET_NS),
         );
@@ -309,33 +384,68 @@ fn encode_table(base: &Object, native_emitter: &Emitter, sio_emitter: &Emitter) 
          (uuid::Uuid::new_v4().to_string(): {uuid:.0} ns)"
     );
     println!("  (encoder: packet::native::encode / Server::encode_event on a ready object;");
-    println!("   emit path: Emitter::packet = message id + Route::message_packet, object moved in");
-    println!("   and dropped: what `emit` does before Redis)");
+    println!("   emit path: Emitter::packet(&message) = message id + route + encode, the packet");
+    println!(
+        "   dropped: what `emit(&message)` does before Redis; moved in: Emitter::packet(message),"
+    );
+    println!("   which also frees the caller's message)");
     Ok(())
 }
 
-/// ns per `Emitter::packet` call, the part of `emit` before Redis.
+// The encode table times work with no I/O, so it reads this thread's CPU clock: on a busy
+// machine the wall clock would also count the time other processes held the CPU.
+
+/// ns per `Emitter::packet(&message)` call, the part of `emit` before Redis.
 fn emit_path(emitter: &Emitter, base: &Object) -> Res<f64> {
+    let n = encode_n();
+    let t = ThreadCpu::now();
+    for _ in 0..n {
+        black_box(emitter.packet(black_box(base))?);
+    }
+    Ok(t.elapsed().as_nanos() as f64 / n as f64)
+}
+
+/// ns per `Emitter::packet(message)` call on an owned message, which is dropped in the call.
+fn emit_path_moved(emitter: &Emitter, base: &Object) -> Res<f64> {
     // Copies are made in chunks outside the clock, small enough to stay in cache.
     const CHUNK: usize = 1000;
     let mut spent = Duration::ZERO;
-    for _ in 0..ENCODE_N / CHUNK {
+    for _ in 0..encode_n() / CHUNK {
         let objects = copies(base, CHUNK);
-        let t = Instant::now();
+        let t = ThreadCpu::now();
         for o in objects {
             black_box(emitter.packet(black_box(o))?);
         }
         spent += t.elapsed();
     }
-    Ok(spent.as_nanos() as f64 / (ENCODE_N / CHUNK * CHUNK) as f64)
+    Ok(spent.as_nanos() as f64 / (encode_n() / CHUNK * CHUNK) as f64)
 }
 
 fn per_packet(n: usize, mut f: impl FnMut() -> Res<()>) -> Res<f64> {
-    let t = Instant::now();
+    let t = ThreadCpu::now();
     for _ in 0..n {
         f()?;
     }
     Ok(t.elapsed().as_nanos() as f64 / n as f64)
+}
+
+/// This thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`).
+struct ThreadCpu(Duration);
+
+impl ThreadCpu {
+    fn now() -> ThreadCpu {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ThreadCpu(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    }
+
+    fn elapsed(&self) -> Duration {
+        ThreadCpu::now().0.saturating_sub(self.0)
+    }
 }
 
 fn round_count() -> usize {
@@ -368,11 +478,19 @@ impl Probe {
     }
 }
 
-/// Rates of each round: one list per probe, and ours.
+/// One round of one side: messages per second (wall clock), and the CPU time the client and
+/// redis-server spent per message.
+#[derive(Clone, Copy)]
+struct Sample {
+    rate: f64,
+    cpu_ns: f64,
+}
+
+/// Each round's samples: one list per probe, and ours.
 struct Comparison {
     probes: Vec<Probe>,
-    baselines: Vec<Vec<f64>>,
-    ours: Vec<f64>,
+    baselines: Vec<Vec<Sample>>,
+    ours: Vec<Sample>,
 }
 
 /// An untimed warm-up of each side, then alternating rounds: the probes, ours, ...
@@ -392,38 +510,136 @@ fn compare(
         ours: Vec::new(),
     };
     for _ in 0..round_count() {
-        for (&p, rates) in probes.iter().zip(&mut c.baselines) {
-            rates.push(bench.rate(p, n)?);
+        for (&p, samples) in probes.iter().zip(&mut c.baselines) {
+            let before = Cpu::now(bench.redis_pid);
+            let rate = bench.rate(p, n)?;
+            samples.push(Sample {
+                rate,
+                cpu_ns: before.spent(bench.redis_pid, Side::Children, n),
+            });
         }
-        c.ours.push(ours()?);
+        let before = Cpu::now(bench.redis_pid);
+        let rate = ours()?;
+        c.ours.push(Sample {
+            rate,
+            cpu_ns: before.spent(bench.redis_pid, Side::This, n),
+        });
     }
     Ok(c)
 }
 
 impl Comparison {
-    /// One line per probe, each with its target (`targets[i]`).
+    /// One line per probe, each with its target (`targets[i]`). For redis-benchmark also the
+    /// CPU ratio: its CPU time per message (client + redis-server) over ours, which is the rate
+    /// ratio one otherwise idle CPU would give; steadier than the wall clock on a busy machine.
     fn print(&self, label: &str, targets: &[f64]) {
-        let ours = median(self.ours.clone());
-        println!("  {label:<18} {ours:>8.0}/s");
+        let ours = median(self.ours.iter().map(|s| s.rate).collect());
+        let ours_cpu = median(self.ours.iter().map(|s| s.cpu_ns).collect());
+        println!(
+            "  {label:<18} {ours:>8.0}/s  (client + redis-server CPU: {ours_cpu:.0} ns/message)"
+        );
         for ((p, baseline), target) in self.probes.iter().zip(&self.baselines).zip(targets) {
-            let ratios: Vec<f64> = self.ours.iter().zip(baseline).map(|(o, b)| o / b).collect();
+            let ratios: Vec<f64> = self
+                .ours
+                .iter()
+                .zip(baseline)
+                .map(|(o, b)| o.rate / b.rate)
+                .collect();
             let ratio = median(ratios.clone());
             let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
             println!(
                 "    vs {:<38} {:>8.0}/s  ratio {ratio:>5.2}x  (target >= {target:.2}x) {:<6}  rounds {}",
                 p.label(),
-                median(baseline.clone()),
+                median(baseline.iter().map(|s| s.rate).collect()),
                 verdict(ratio >= *target),
                 each.join(" "),
             );
+            if let Probe::Benchmark(_) = p {
+                let cpu: Vec<f64> = self
+                    .ours
+                    .iter()
+                    .zip(baseline)
+                    .map(|(o, b)| b.cpu_ns / o.cpu_ns)
+                    .collect();
+                let each: Vec<String> = cpu.iter().map(|r| format!("{r:.2}")).collect();
+                println!(
+                    "       {:<38} {:>6.0} ns/msg  cpu   {:>5.2}x  (target >= {target:.2}x) {:<6}  rounds {}",
+                    "  CPU time, client + redis-server",
+                    median(baseline.iter().map(|s| s.cpu_ns).collect()),
+                    median(cpu.clone()),
+                    verdict(median(cpu) >= *target),
+                    each.join(" "),
+                );
+            }
         }
     }
+}
+
+/// Whose client CPU time a round counts: this process (our emitters and their writer
+/// threads) or the children it waited for (redis-benchmark, the socketioxide peer).
+#[derive(Clone, Copy)]
+enum Side {
+    This,
+    Children,
+}
+
+/// CPU time so far, in ns: this process, its waited-for children, and redis-server.
+struct Cpu {
+    this: u64,
+    children: u64,
+    redis: u64,
+}
+
+impl Cpu {
+    fn now(redis_pid: Option<u32>) -> Cpu {
+        Cpu {
+            this: rusage_ns(libc::RUSAGE_SELF),
+            children: rusage_ns(libc::RUSAGE_CHILDREN),
+            redis: redis_pid.map_or(0, task_cpu_ns),
+        }
+    }
+
+    /// Client + redis-server CPU time since `self`, per message.
+    fn spent(&self, redis_pid: Option<u32>, side: Side, n: usize) -> f64 {
+        let now = Cpu::now(redis_pid);
+        let client = match side {
+            Side::This => now.this - self.this,
+            Side::Children => now.children - self.children,
+        };
+        (client + (now.redis - self.redis)) as f64 / n as f64
+    }
+}
+
+/// User + system CPU time of `who` (`RUSAGE_SELF` or `RUSAGE_CHILDREN`), in ns.
+fn rusage_ns(who: libc::c_int) -> u64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    if unsafe { libc::getrusage(who, &mut usage) } != 0 {
+        return 0;
+    }
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
+}
+
+/// Time on CPU of every thread of process `pid` (`/proc/<pid>/task/*/schedstat`), in ns.
+fn task_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// The baselines' side: `redis-benchmark -c 1` publishing one packet's bytes (passed as one
 /// argv element), and the socketioxide peer's `emit-rate` publishing the same message.
 struct Baseline<'a> {
     port: u16,
+    /// redis-server's process, whose CPU time each round adds to the client's.
+    redis_pid: Option<u32>,
     packet: &'a Packet,
     pin: &'a Pin,
     peer: &'a std::path::Path,

@@ -164,9 +164,8 @@ macro_rules! emitter_common {
             }
 
             /// Builds the packet `emit` would publish, without publishing it.
-            pub fn packet(&self, message: impl IntoObject) -> Result<Packet> {
-                self.route
-                    .message_packet(message.into_object()?, crate::id::message_id)
+            pub fn packet(&self, message: impl Emittable) -> Result<Packet> {
+                message.packet(&self.route)
             }
 
             /// [`packet`](Self::packet) for a message seen through a
@@ -199,14 +198,48 @@ fn command_message(node: &str, action: Action, data: Value) -> Result<Object> {
     Command::new(node)?.action(action).data(data).into_object()
 }
 
-fn packets(
-    emitter_route: &Route,
-    messages: impl IntoIterator<Item = Object>,
+fn packets<M: Emittable>(
+    route: &Route,
+    messages: impl IntoIterator<Item = M>,
 ) -> Result<Vec<Packet>> {
-    messages
-        .into_iter()
-        .map(|m| emitter_route.message_packet(m, crate::id::message_id))
-        .collect()
+    messages.into_iter().map(|m| m.packet(route)).collect()
+}
+
+/// A message an emitter can send: the typed messages and JSON objects, owned (anything
+/// [`IntoObject`]: `Message`, `Presence`, `Object`, `Value`, ...) or borrowed (`&Object`,
+/// `&Value`: read in place, so the caller keeps it and nothing is copied or dropped).
+///
+/// ```no_run
+/// let emitter = symple::Emitter::connect("redis://127.0.0.1:6379")?.to("alice");
+/// let message = serde_json::json!({"type": "message", "data": {"n": 1}});
+/// emitter.emit(&message)?; // borrowed
+/// emitter.emit_batch([&message, &message])?;
+/// emitter.emit(message)?; // owned
+/// # Ok::<(), symple::Error>(())
+/// ```
+pub trait Emittable {
+    /// The packet `route` makes of this message, with a fresh id when it has none.
+    #[doc(hidden)]
+    fn packet(self, route: &Route) -> Result<Packet>;
+}
+
+impl<T: IntoObject> Emittable for T {
+    fn packet(self, route: &Route) -> Result<Packet> {
+        route.message_packet(self.into_object()?, crate::id::message_id)
+    }
+}
+
+impl Emittable for &Object {
+    fn packet(self, route: &Route) -> Result<Packet> {
+        route
+            .message_entries::<&Value, _>(crate::packet::view::entries(self), crate::id::message_id)
+    }
+}
+
+impl Emittable for &Value {
+    fn packet(self, route: &Route) -> Result<Packet> {
+        route.message_packet_view(self, crate::id::message_id)
+    }
 }
 
 /// A blocking emitter.
@@ -254,7 +287,7 @@ impl Emitter {
     }
 
     /// Publishes a Symple message, filling in `id` and `from` when absent.
-    pub fn emit(&self, message: impl IntoObject) -> Result<()> {
+    pub fn emit(&self, message: impl Emittable) -> Result<()> {
         self.publisher.publish(self.packet(message)?)
     }
 
@@ -272,12 +305,9 @@ impl Emitter {
 
     /// Publishes many messages in one pipelined round trip; nothing is sent when any of them
     /// is invalid.
-    pub fn emit_batch<M: IntoObject>(&self, messages: impl IntoIterator<Item = M>) -> Result<()> {
-        let objects = messages
-            .into_iter()
-            .map(IntoObject::into_object)
-            .collect::<Result<Vec<_>>>()?;
-        self.publisher.publish_batch(packets(&self.route, objects)?)
+    pub fn emit_batch<M: Emittable>(&self, messages: impl IntoIterator<Item = M>) -> Result<()> {
+        self.publisher
+            .publish_batch(packets(&self.route, messages)?)
     }
 
     /// Publishes packets built beforehand, pipelined.
@@ -390,7 +420,7 @@ impl AsyncEmitter {
     }
 
     /// Publishes a Symple message, filling in `id` and `from` when absent.
-    pub async fn emit(&self, message: impl IntoObject) -> Result<()> {
+    pub async fn emit(&self, message: impl Emittable) -> Result<()> {
         self.publish(self.packet(message)?).await
     }
 
@@ -406,15 +436,11 @@ impl AsyncEmitter {
     }
 
     /// Publishes many messages in one pipelined round trip.
-    pub async fn emit_batch<M: IntoObject>(
+    pub async fn emit_batch<M: Emittable>(
         &self,
         messages: impl IntoIterator<Item = M>,
     ) -> Result<()> {
-        let objects = messages
-            .into_iter()
-            .map(IntoObject::into_object)
-            .collect::<Result<Vec<_>>>()?;
-        self.publish_packets(packets(&self.route, objects)?).await
+        self.publish_packets(packets(&self.route, messages)?).await
     }
 
     /// Sends `data` as a `message`.

@@ -29,20 +29,82 @@ fn next() -> u128 {
     value
 }
 
-/// A fresh message id: a lower-case hyphenated version-4 uuid.
+/// A fresh message id: a lower-case hyphenated version-4 uuid, held on the stack.
 ///
 /// ```
 /// let (a, b) = (symple::id::message_id(), symple::id::message_id());
 /// assert_ne!(a, b);
 /// assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 4);
+/// let text: String = a.to_string();
+/// assert_eq!(text.len(), 36);
 /// ```
-pub fn message_id() -> String {
-    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    uuid::Builder::from_random_bytes(next().to_be_bytes())
+pub fn message_id() -> MessageId {
+    let bytes = uuid::Builder::from_random_bytes(next().to_be_bytes())
         .into_uuid()
-        .hyphenated()
-        .encode_lower(&mut text)
-        .to_owned()
+        .into_bytes();
+    // Where each byte's two hex digits go in `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`: fixed
+    // places, so the loop unrolls into a table lookup and a store per byte.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+    let mut text = [b'-'; 36];
+    for (&at, &b) in AT.iter().zip(&bytes) {
+        text[at..at + 2].copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+    }
+    MessageId(text)
+}
+
+/// Every byte's two lower-case hex digits.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [HEX[b >> 4], HEX[b & 0xf]];
+        b += 1;
+    }
+    t
+};
+
+/// A message id as text, without a heap allocation: it derefs to `str`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageId([u8; 36]);
+
+impl MessageId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // SAFETY: `message_id` writes only ASCII hex digits and hyphens.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+}
+
+impl std::ops::Deref for MessageId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for MessageId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl From<MessageId> for String {
+    fn from(id: MessageId) -> String {
+        id.as_str().to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -61,7 +123,7 @@ mod tests {
         let per_thread = 20_000;
         let lists: Vec<Vec<String>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..4)
-                .map(|_| s.spawn(move || (0..per_thread).map(|_| message_id()).collect()))
+                .map(|_| s.spawn(move || (0..per_thread).map(|_| message_id().into()).collect()))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -69,6 +131,8 @@ mod tests {
         for id in lists.iter().flatten() {
             assert!(is_v4(id), "{id}");
             assert!(seen.insert(id.clone()), "repeated id {id}");
+            let uuid = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(*id, uuid.hyphenated().to_string());
         }
         assert_eq!(seen.len(), 4 * per_thread);
     }
@@ -106,9 +170,10 @@ mod tests {
         let parent_next = message_id();
         assert!(is_v4(child), "{child}");
         assert_ne!(
-            child, parent_next,
+            child,
+            parent_next.as_str(),
             "the child repeated the parent's next id"
         );
-        assert_ne!(child, before);
+        assert_ne!(child, before.as_str());
     }
 }

@@ -61,7 +61,7 @@ pub mod route;
 pub mod server;
 pub mod session;
 
-pub use emitter::{AsyncEmitter, Emitter, EmitterBuilder};
+pub use emitter::{AsyncEmitter, Emittable, Emitter, EmitterBuilder};
 pub use error::{Error, Result};
 pub use packet::Packet;
 pub use protocol::{

@@ -4,13 +4,14 @@
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::packet::native::{self, Fill};
+use crate::packet::native::{self, Fill, Recipients};
 use crate::packet::sharded::{Sharded, SubscriptionMode};
 use crate::packet::socketio::{self, Broadcast, Request, Server};
 use crate::packet::streams::{self, Streams};
-use crate::packet::view::{self, JsonView, Node};
+use crate::packet::view::{self, Fields, JsonView, Node};
 use crate::packet::{Adapter, EventArgs, Packet};
-use crate::protocol::{Address, Object, Room, To};
+use crate::protocol::room::ToRef;
+use crate::protocol::{Address, Object, Room};
 
 /// `$body` with `$a` bound to the target's [`Adapter`], or `$native` for the native target.
 macro_rules! on_adapter {
@@ -228,55 +229,66 @@ impl Default for Route {
 impl Route {
     /// A message packet: `id` (from `new_id`, only when absent) and `from` (when absent)
     /// are filled in.
-    pub fn message_packet(
+    pub fn message_packet<I: AsRef<str>>(
         &self,
         message: Object,
-        new_id: impl FnOnce() -> String,
+        new_id: impl FnOnce() -> I,
     ) -> Result<Packet> {
-        self.message_packet_view(&Value::Object(message), new_id)
+        self.message_entries::<&Value, I>(view::entries(&message), new_id)
     }
 
     /// [`message_packet`](Self::message_packet) for a message seen through a [`JsonView`]
     /// (it must be a map): the same bytes, checks and errors, with no `Object` built.
-    pub fn message_packet_view<'a, V: JsonView<'a>>(
+    pub fn message_packet_view<'a, V: JsonView<'a>, I: AsRef<str>>(
         &self,
         message: V,
-        new_id: impl FnOnce() -> String,
+        new_id: impl FnOnce() -> I,
     ) -> Result<Packet> {
         let Node::Map(entries) = message.node()? else {
             return Err(Error::InvalidMessage("a message must be an object".into()));
         };
-        let has = |key: &str| entries.clone().any(|(k, _)| k == key);
-        let id = if has("id") { None } else { Some(new_id()) };
+        self.message_entries::<V, I>(entries, new_id)
+    }
+
+    /// [`message_packet`](Self::message_packet) for a message's entries: one pass finds the
+    /// fields the route and the encoders read.
+    pub(crate) fn message_entries<'a, V: JsonView<'a>, I: AsRef<str>>(
+        &self,
+        entries: V::Entries,
+        new_id: impl FnOnce() -> I,
+    ) -> Result<Packet> {
+        let fields = Fields::find(entries.clone());
+        let id = if fields.id.is_none() {
+            Some(new_id())
+        } else {
+            None
+        };
+        let id = id.as_ref().map(AsRef::as_ref);
         match &self.target {
             Target::Native | Target::NativeRooms => {
                 let to = self.native_to()?;
                 let fill = Fill {
-                    id: id.as_deref(),
+                    id,
                     from: Some(&self.from),
                 };
                 if matches!(self.target, Target::Native) {
-                    native::encode_entries::<V>(entries, to.as_ref(), fill)
+                    native::encode_found::<V>(entries, &fields, to, fill)
                 } else {
-                    native::encode_entries_rooms::<V>(entries, to.as_ref(), fill)
+                    native::encode_rooms_found::<V>(entries, &fields, to, fill)
                 }
             }
             _ => {
                 // Appended as an Object insert would: `id` first, then `from`.
-                let add_from = !has("from");
-                let filled = [
-                    ("id", id.as_deref()),
-                    ("from", add_from.then_some(&*self.from)),
-                ];
+                let from = fields.from.is_none().then_some(&*self.from);
                 let mut extra = [("", ""); 2];
                 let mut n = 0;
-                for (k, v) in filled {
+                for (k, v) in [("id", id), ("from", from)] {
                     if let Some(v) = v {
                         extra[n] = (k, v);
                         n += 1;
                     }
                 }
-                self.socketio_message::<V>(entries, &extra[..n])
+                self.socketio_message::<V>(entries, fields.to, &extra[..n])
             }
         }
     }
@@ -285,11 +297,17 @@ impl Route {
     /// the native target, where it is how the packet is routed).
     pub fn raw_packet(&self, message: Object) -> Result<Packet> {
         match &self.target {
-            Target::Native => native::encode(&message, self.native_to()?.as_ref(), Fill::default()),
-            Target::NativeRooms => {
-                native::encode_rooms(&message, self.native_to()?.as_ref(), Fill::default())
+            Target::Native | Target::NativeRooms => {
+                let entries = view::entries(&message);
+                let fields = Fields::find(entries.clone());
+                let to = self.native_to()?;
+                if matches!(self.target, Target::Native) {
+                    native::encode_found::<&Value>(entries, &fields, to, Fill::default())
+                } else {
+                    native::encode_rooms_found::<&Value>(entries, &fields, to, Fill::default())
+                }
             }
-            _ => self.socketio_message::<&Value>(view::entries(&message), &[]),
+            _ => self.socketio_message::<&Value>(view::entries(&message), message.get("to"), &[]),
         }
     }
 
@@ -317,39 +335,36 @@ impl Route {
         )))
     }
 
-    fn native_to(&self) -> Result<Option<To>> {
+    /// The route's rooms as the `to` of a native packet (none: the message's own `to`).
+    fn native_to(&self) -> Result<Option<Recipients<'_>>> {
         if !self.broadcast.except.is_empty() {
             return Err(Error::Unsupported(
                 "`except` needs the Socket.IO target; native servers route by `to` only".into(),
             ));
         }
-        if self.broadcast.rooms.is_empty() {
-            Ok(None)
-        } else {
-            To::from_rooms(&self.broadcast.rooms).map(Some)
-        }
+        Ok((!self.broadcast.rooms.is_empty()).then_some(Recipients::Rooms(&self.broadcast.rooms)))
     }
 
     fn socketio_message<'a, V: JsonView<'a>>(
         &self,
         message: V::Entries,
+        to: Option<V>,
         extra: &[(&str, &str)],
     ) -> Result<Packet> {
         let broadcast = socketio_rooms(&self.broadcast)?;
         // With no rooms chosen on the route, a message's own `to` picks the rooms, as a
         // Symple server would route it.
-        if broadcast.rooms.is_empty() {
-            let to = message.clone().find(|(k, _)| *k == "to").map(|(_, v)| v);
-            if let Some(to) = to.map(view::to_value).transpose()? {
-                if !to.is_null() {
-                    let mut broadcast = broadcast.into_owned();
-                    broadcast.add_rooms(To::from_json(&to)?.rooms());
-                    return self.socketio_packet::<V>(
-                        &broadcast,
-                        &self.event,
-                        EventArgs::Message(message, extra),
-                    );
+        if let (true, Some(to)) = (broadcast.rooms.is_empty(), to) {
+            if !matches!(to.node()?, Node::Null) {
+                let mut broadcast = broadcast.into_owned();
+                for room in ToRef::read(to)?.rooms() {
+                    broadcast.add_rooms([room?.to_owned()]);
                 }
+                return self.socketio_packet::<V>(
+                    &broadcast,
+                    &self.event,
+                    EventArgs::Message(message, extra),
+                );
             }
         }
         self.socketio_packet::<V>(&broadcast, &self.event, EventArgs::Message(message, extra))
@@ -428,7 +443,9 @@ mod tests {
             assert_eq!(target.name(), name);
             let sid = "alice|abcdefghij0123456789";
             let p = route(target.clone(), &[Room::from(sid)])
-                .message_packet(message(), || unreachable!("the message has an id"))
+                .message_packet(message(), || -> String {
+                    unreachable!("the message has an id")
+                })
                 .unwrap();
             let expected = match name {
                 "native" => ("PUBLISH", "symple:broadcast"),

@@ -1,15 +1,48 @@
 //! JSON written exactly as JavaScript's `JSON.stringify` writes the same values: the text the
 //! Socket.IO adapters built on `socket.io-adapter`'s cluster messages (sharded, streams)
-//! publish.
+//! publish; and, for native packets, exactly as `serde_json` writes them ([`Serde`]).
 //!
-//! Where it differs from `serde_json`: a number is JavaScript's shortest form (`2.0` is `2`,
-//! `1e21` is `1e+21`, `-0.0` is `0`), and an object lists integer-like keys first, ascending,
-//! like a JavaScript object (see [`crate::packet::view::js_key_order`]).
+//! Where JavaScript differs from `serde_json`: a number is JavaScript's shortest form (`2.0` is
+//! `2`, `1e21` is `1e+21`, `-0.0` is `0`), and an object lists integer-like keys first,
+//! ascending, like a JavaScript object (see [`crate::packet::view::js_key_order`]). Strings are
+//! escaped the same way by both.
 
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::packet::view::{js_key_order, JsonView, Node};
+
+/// How a writer spells what `JSON.stringify` and `serde_json` spell differently: floats and
+/// the order of object keys.
+pub(crate) trait Style {
+    /// JavaScript's key order (integer-like keys first) rather than insertion order.
+    const JS_KEY_ORDER: bool;
+    /// Appends a float.
+    fn float(out: &mut Vec<u8>, f: f64);
+}
+
+/// `JSON.stringify`.
+pub(crate) enum Js {}
+
+impl Style for Js {
+    const JS_KEY_ORDER: bool = true;
+    fn float(out: &mut Vec<u8>, f: f64) {
+        write_number(out, f);
+    }
+}
+
+/// `serde_json::to_writer` of the equal `serde_json::Value` (insertion order, floats as
+/// serde_json writes them): the native packets' text.
+pub(crate) enum Serde {}
+
+impl Style for Serde {
+    const JS_KEY_ORDER: bool = false;
+    fn float(out: &mut Vec<u8>, f: f64) {
+        // serde_json's own float formatting (rare in messages, so its generic path is fine);
+        // writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, &f);
+    }
+}
 
 /// Appends the JSON text of `value`.
 ///
@@ -26,12 +59,20 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
 /// Appends the JSON text of any [`JsonView`]: the bytes [`write_value`] writes for the equal
 /// `Value`. On an error `out` holds a partial value.
 pub fn write_view<'a, V: JsonView<'a>>(out: &mut Vec<u8>, value: V) -> Result<(), Error> {
+    write_styled::<Js, V>(out, value)
+}
+
+/// Appends the JSON text of `value` in style `S`.
+pub(crate) fn write_styled<'a, S: Style, V: JsonView<'a>>(
+    out: &mut Vec<u8>,
+    value: V,
+) -> Result<(), Error> {
     match value.node()? {
         Node::Null => out.extend_from_slice(b"null"),
         Node::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
         Node::I64(i) => write_integer(out, i),
         Node::U64(u) => write_integer(out, u),
-        Node::F64(f) => write_number(out, f),
+        Node::F64(f) => S::float(out, f),
         Node::Str(s) => write_str(out, s),
         Node::Array(items) => {
             out.push(b'[');
@@ -39,13 +80,31 @@ pub fn write_view<'a, V: JsonView<'a>>(out: &mut Vec<u8>, value: V) -> Result<()
                 if i > 0 {
                     out.push(b',');
                 }
-                write_view(out, item)?;
+                write_styled::<S, V>(out, item)?;
             }
             out.push(b']');
         }
-        Node::Map(entries) => write_map::<V>(out, entries, &[])?,
+        Node::Map(entries) if S::JS_KEY_ORDER => write_map::<V>(out, entries, &[])?,
+        Node::Map(entries) => {
+            out.push(b'{');
+            for (i, (k, v)) in entries.enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_key(out, k);
+                write_styled::<S, V>(out, v)?;
+            }
+            out.push(b'}');
+        }
     }
     Ok(())
+}
+
+/// Appends `"key":`.
+#[inline]
+pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
+    write_str(out, key);
+    out.push(b':');
 }
 
 /// Appends an object: `entries` in JavaScript's key order, then `extra` string fields (keys
@@ -61,8 +120,7 @@ pub fn write_map<'a, V: JsonView<'a>>(
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
-        write_str(out, k);
-        out.push(b':');
+        write_key(out, k);
     };
     for (k, v) in js_key_order::<V>(entries) {
         entry(out, k);
@@ -76,37 +134,103 @@ pub fn write_map<'a, V: JsonView<'a>>(
     Ok(())
 }
 
-/// Appends a quoted string, escaped as `JSON.stringify` escapes it (control characters,
-/// `"` and `\`; everything else as is).
+/// Appends a quoted string, escaped as `JSON.stringify` (and `serde_json`) escape it: control
+/// characters, `"` and `\\`; everything else as is.
+#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let mut rest = s.as_bytes();
+    out.reserve(rest.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let short = match b {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            0x08 => b'b',
-            0x09 => b't',
-            0x0a => b'n',
-            0x0c => b'f',
-            0x0d => b'r',
-            0x00..=0x1f => 0,
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
-        if short == 0 {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(&[b'\\', short]);
-        }
+    while let Some(i) = first_to_escape(rest) {
+        out.extend_from_slice(&rest[..i]);
+        write_escape(out, rest[i]);
+        rest = &rest[i + 1..];
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
+}
+
+/// Bytes JSON escapes: control characters, `"` and `\\`.
+static ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// The index of the first byte that needs escaping. Eight bytes at a time (the last eight
+/// overlapping the chunk before): this runs over every string of every JSON packet, and most
+/// strings need no escape at all.
+#[inline]
+fn first_to_escape(bytes: &[u8]) -> Option<usize> {
+    let n = bytes.len();
+    if n < 8 {
+        return bytes.iter().position(|&b| ESCAPED[usize::from(b)]);
+    }
+    let mut start = 0;
+    while start + 8 <= n {
+        if word_needs_escape(&bytes[start..start + 8]) {
+            return find_from(bytes, start);
+        }
+        start += 8;
+    }
+    if start < n && word_needs_escape(&bytes[n - 8..]) {
+        return find_from(bytes, start);
+    }
+    None
+}
+
+#[cold]
+fn find_from(bytes: &[u8], start: usize) -> Option<usize> {
+    bytes[start..]
+        .iter()
+        .position(|&b| ESCAPED[usize::from(b)])
+        .map(|i| start + i)
+}
+
+/// Whether any of these eight bytes is below 0x20, `"` or `\\` (exact: the bit tricks may
+/// mark extra bytes, never a clean word).
+#[inline]
+fn word_needs_escape(chunk: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    let x = u64::from_ne_bytes(word);
+    // A high bit for a byte below `n` (ASCII only: `!x` drops bytes with the high bit set).
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    below(x, 0x20)
+        | below(x ^ (ONES * u64::from(b'"')), 1)
+        | below(x ^ (ONES * u64::from(b'\\')), 1)
+        != 0
+}
+
+/// Appends the escape of one byte [`first_to_escape`] found.
+#[cold]
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x09 => b't',
+        0x0a => b'n',
+        0x0c => b'f',
+        0x0d => b'r',
+        _ => 0,
+    };
+    if short == 0 {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        out.extend_from_slice(b"\\u00");
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
+    } else {
+        out.extend_from_slice(&[b'\\', short]);
+    }
 }
 
 /// Appends an integer in decimal.
@@ -223,6 +347,30 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0000\\u001f\u{7f}é/\u{2028}😀\""
         );
+    }
+
+    #[test]
+    fn every_escape_is_found_wherever_it_sits() {
+        // Every length around the eight-byte steps, one byte to escape at every place (and
+        // none), against serde_json, which escapes the same bytes.
+        for len in 0..40 {
+            for at in 0..=len {
+                for special in [0u8, 0x1f, b'"', b'\\', b'\n', 0x7f, 0xc3] {
+                    let mut bytes = vec![b'a'; len];
+                    if at < len {
+                        bytes[at] = special;
+                    }
+                    if special == 0xc3 && at < len {
+                        // Keep it UTF-8: é.
+                        bytes.insert(at + 1, 0xa9);
+                    }
+                    let s = String::from_utf8(bytes).unwrap();
+                    let mut out = Vec::new();
+                    write_str(&mut out, &s);
+                    assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,13 +1,17 @@
 //! Native-server packets: one Symple message as JSON on `symple:broadcast`, the channel the
 //! project's own server and the v4 Node server subscribe to.
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::packet::view::{self, JsonView, Node, Ser};
+use crate::packet::json::{self, Serde};
+use crate::packet::view::{self, Fields, JsonView, Node};
 use crate::packet::Packet;
-use crate::protocol::{Object, To};
+use crate::protocol::address::AddressRef;
+use crate::protocol::room::ToRef;
+use crate::protocol::{Object, Room, To};
 
 /// The channel native servers subscribe to.
 pub const CHANNEL: &str = "symple:broadcast";
@@ -22,7 +26,8 @@ pub struct Fill<'a> {
 }
 
 /// Encodes `message` for native servers. `to`, when given, replaces the message's own `to`;
-/// without either the message is refused, since native servers drop it.
+/// without either the message is refused, since native servers drop it. The text is what
+/// `serde_json` writes for the object with the filled-in fields appended.
 ///
 /// ```
 /// use symple::packet::native::{encode, Fill};
@@ -42,24 +47,119 @@ pub fn encode_entries<'a, V: JsonView<'a>>(
     to: Option<&To>,
     fill: Fill<'_>,
 ) -> Result<Packet, Error> {
-    let get = |key: &str| message.clone().find(|(k, _)| *k == key).map(|(_, v)| v);
-    check(get("type"), get("from"))?;
-    if to.is_none() {
-        match get("to") {
-            None => return Err(Error::MissingRecipient),
-            Some(v) => match v.node()? {
-                Node::Null => return Err(Error::MissingRecipient),
-                _ => {
-                    To::from_json(&view::to_value(v)?)?;
+    let fields = Fields::find(message.clone());
+    encode_found::<V>(message, &fields, to.map(Recipients::To), fill)
+}
+
+/// The `to` an emitter sets on a native packet, replacing the message's own.
+#[derive(Clone, Copy)]
+pub(crate) enum Recipients<'r> {
+    /// A `to` as given.
+    To(&'r To),
+    /// An emitter's rooms, written as [`To::from_rooms`] would make them.
+    Rooms(&'r [Room]),
+}
+
+impl<'r> Recipients<'r> {
+    /// Checks the recipients; gives what to write.
+    fn check(self) -> Result<ToJson<'r>, Error> {
+        Ok(match self {
+            Recipients::To(To::Address(a)) => ToJson::Text(Cow::Owned(a.to_string())),
+            Recipients::To(To::Rooms(rooms)) => ToJson::Rooms(rooms),
+            Recipients::Rooms(rooms) => {
+                rooms.iter().try_for_each(Room::validate)?;
+                match rooms {
+                    [] => return Err(Error::MissingRecipient),
+                    [Room::Name(n)] => ToJson::Text(Cow::Borrowed(AddressRef::parse(n)?.text())),
+                    _ => ToJson::Rooms(rooms),
                 }
-            },
+            }
+        })
+    }
+}
+
+/// A checked `to`: an address's text or a list of rooms.
+enum ToJson<'r> {
+    Text(Cow<'r, str>),
+    Rooms(&'r [Room]),
+}
+
+impl ToJson<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            ToJson::Text(t) => json::write_str(out, t),
+            ToJson::Rooms(rooms) => write_rooms(out, rooms),
         }
     }
-    let out = Native::<V> { message, to, fill };
-    // Room for a typical message, so serde_json rarely grows the buffer.
-    let mut buf = Vec::with_capacity(256);
-    serde_json::to_writer(&mut buf, &out)?;
-    Ok(Packet::new(CHANNEL, buf))
+}
+
+fn write_rooms(out: &mut Vec<u8>, rooms: &[Room]) {
+    out.push(b'[');
+    for (i, r) in rooms.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match r {
+            Room::Name(n) => json::write_str(out, n),
+            Room::Id(id) => json::write_integer(out, *id),
+        }
+    }
+    out.push(b']');
+}
+
+/// [`encode_entries`] with the message's fields already found (one pass over the entries
+/// serves the emitter and the encoder).
+pub(crate) fn encode_found<'a, V: JsonView<'a>>(
+    message: V::Entries,
+    fields: &Fields<V>,
+    to: Option<Recipients<'_>>,
+    fill: Fill<'_>,
+) -> Result<Packet, Error> {
+    // The emitter's rooms are checked first, the message next, then its own `to`.
+    let to_json = to.map(Recipients::check).transpose()?;
+    check(fields.kind, fields.from)?;
+    if to_json.is_none() {
+        match fields.to {
+            None => return Err(Error::MissingRecipient),
+            Some(v) => {
+                if let Node::Null = v.node()? {
+                    return Err(Error::MissingRecipient);
+                }
+                ToRef::read(v)?.rooms().try_for_each(|r| r.map(drop))?;
+            }
+        }
+    }
+    // Room for a typical message, so the buffer rarely grows.
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, k: &str| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        json::write_key(out, k);
+    };
+    for (k, v) in message {
+        key(&mut out, k);
+        match (k, &to_json) {
+            ("to", Some(t)) => t.write(&mut out),
+            _ => json::write_styled::<Serde, V>(&mut out, v)?,
+        }
+    }
+    if let (None, Some(id)) = (fields.id, fill.id) {
+        key(&mut out, "id");
+        json::write_str(&mut out, id);
+    }
+    if let (None, Some(from)) = (fields.from, fill.from) {
+        key(&mut out, "from");
+        json::write_str(&mut out, from);
+    }
+    if let (None, Some(t)) = (fields.to, &to_json) {
+        key(&mut out, "to");
+        t.write(&mut out);
+    }
+    out.push(b'}');
+    Ok(Packet::new(CHANNEL, out))
 }
 
 /// [`encode_entries`] for the `native-rooms` target: the same message, on the interest
@@ -85,17 +185,28 @@ pub fn encode_entries_rooms<'a, V: JsonView<'a>>(
     to: Option<&To>,
     fill: Fill<'_>,
 ) -> Result<Packet, Error> {
-    let packet = encode_entries::<V>(message.clone(), to, fill)?;
+    let fields = Fields::find(message.clone());
+    encode_rooms_found::<V>(message, &fields, to.map(Recipients::To), fill)
+}
+
+/// [`encode_entries_rooms`] with the message's fields already found.
+pub(crate) fn encode_rooms_found<'a, V: JsonView<'a>>(
+    message: V::Entries,
+    fields: &Fields<V>,
+    to: Option<Recipients<'_>>,
+    fill: Fill<'_>,
+) -> Result<Packet, Error> {
+    let packet = encode_found::<V>(message, fields, to, fill)?;
+    // encode_found checked the recipients, or that the message has a valid `to`.
     let own;
     let to = match to {
-        Some(t) => t,
+        Some(Recipients::To(t)) => t,
+        Some(Recipients::Rooms(rooms)) => {
+            own = To::from_rooms(rooms)?;
+            &own
+        }
         None => {
-            // encode_entries checked that the message has a valid `to`.
-            let v = message
-                .clone()
-                .find(|(k, _)| *k == "to")
-                .map(|(_, v)| v)
-                .ok_or(Error::MissingRecipient)?;
+            let v = fields.to.ok_or(Error::MissingRecipient)?;
             own = To::from_json(&view::to_value(v)?)?;
             &own
         }
@@ -136,42 +247,6 @@ fn check<'a, V: JsonView<'a>>(kind: Option<V>, from: Option<V>) -> Result<(), Er
 /// A field as JSON text, for an error message.
 fn shown<'a, V: JsonView<'a>>(v: Option<V>) -> Result<Value, Error> {
     v.map_or(Ok(Value::Null), view::to_value)
-}
-
-struct Native<'t, 'a, V: JsonView<'a>> {
-    message: V::Entries,
-    to: Option<&'t To>,
-    fill: Fill<'t>,
-}
-
-impl<'a, V: JsonView<'a>> Serialize for Native<'_, 'a, V> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let has = |key: &str| self.message.clone().any(|(k, _)| k == key);
-        let add_id = self.fill.id.filter(|_| !has("id"));
-        let add_from = self.fill.from.filter(|_| !has("from"));
-        let add_to = self.to.filter(|_| !has("to"));
-        let len = self.message.len()
-            + usize::from(add_id.is_some())
-            + usize::from(add_from.is_some())
-            + usize::from(add_to.is_some());
-        let mut map = s.serialize_map(Some(len))?;
-        for (k, v) in self.message.clone() {
-            match (k, self.to) {
-                ("to", Some(to)) => map.serialize_entry(k, to)?,
-                _ => map.serialize_entry(k, &Ser(v))?,
-            }
-        }
-        if let Some(id) = add_id {
-            map.serialize_entry("id", id)?;
-        }
-        if let Some(from) = add_from {
-            map.serialize_entry("from", from)?;
-        }
-        if let Some(to) = add_to {
-            map.serialize_entry("to", to)?;
-        }
-        map.end()
-    }
 }
 
 #[cfg(test)]
@@ -215,12 +290,58 @@ mod tests {
     }
 
     #[test]
+    fn the_text_is_what_serde_json_writes() {
+        let m = obj(json!({
+            "type": "message", "to": ["r", 7], "n": [0, -1, u64::MAX, i64::MIN, 2.0, 0.1, 1e21,
+            -0.0, 1.5e-7, 5e-324, f64::MAX], "s": "é\"\\/\u{0}\u{1f}\u{7f}\n\t\u{2028}😀 long enough \
+            for the eight-byte scan", "10": {"2": null, "b": [true, false, {}], "a": []}, "": ""
+        }));
+        let p = encode(
+            &m,
+            None,
+            Fill {
+                id: Some("i\"d"),
+                from: Some("fröm"),
+            },
+        )
+        .unwrap();
+        let mut expected = m.clone();
+        expected.insert("id".into(), json!("i\"d"));
+        expected.insert("from".into(), json!("fröm"));
+        assert_eq!(
+            String::from_utf8(p.payload).unwrap(),
+            serde_json::to_string(&expected).unwrap()
+        );
+        let cases = [
+            vec![Room::from("alice|s1")],
+            vec![Room::from("bob|")],
+            vec![Room::Id(4), Room::from("x")],
+        ];
+        for rooms in &cases {
+            let p = encode_found::<&Value>(
+                view::entries(&m),
+                &Fields::find(view::entries(&m)),
+                Some(Recipients::Rooms(rooms)),
+                Fill::default(),
+            )
+            .unwrap();
+            let to = serde_json::to_value(To::from_rooms(rooms).unwrap()).unwrap();
+            let mut expected = m.clone();
+            expected.insert("to".into(), to);
+            assert_eq!(p.payload, serde_json::to_vec(&expected).unwrap());
+        }
+    }
+
+    #[test]
     fn refuses_bad_messages() {
         let cases = [
             (json!({"type":"message"}), "no recipient"),
             (json!({"type":"message","to":null}), "no recipient"),
             (json!({"type":"message","to":""}), "empty address"),
             (json!({"type":"message","to":[]}), "empty array"),
+            (json!({"type":"message","to":["a", ""]}), "empty room"),
+            (json!({"type":"message","to":[1.5]}), "64-bit integer"),
+            (json!({"type":"message","to":{"a":1}}), "address string"),
             (json!({"to":"a"}), "no `type`"),
             (json!({"type":1,"to":"a"}), "`type` must be"),
             (

@@ -47,14 +47,13 @@ const REMOTE_DISCONNECT: u8 = 4;
 pub struct Server {
     key: String,
     namespace: String,
+    /// `<key>#<nsp>#`, made once: every event packet's channel starts with it.
+    channel: String,
 }
 
 impl Default for Server {
     fn default() -> Self {
-        Server {
-            key: DEFAULT_KEY.into(),
-            namespace: DEFAULT_NAMESPACE.into(),
-        }
+        Server::with(DEFAULT_KEY.into(), DEFAULT_NAMESPACE.into())
     }
 }
 
@@ -65,18 +64,20 @@ impl Server {
         if key.is_empty() {
             return Err(Error::InvalidConfig("empty Socket.IO adapter key".into()));
         }
-        Ok(Server {
+        Ok(Server::with(key, normalize_namespace(namespace)))
+    }
+
+    fn with(key: String, namespace: String) -> Self {
+        Server {
+            channel: format!("{key}#{namespace}#"),
             key,
-            namespace: normalize_namespace(namespace),
-        })
+            namespace,
+        }
     }
 
     /// The same key in another namespace.
     pub fn of(&self, namespace: &str) -> Self {
-        Server {
-            key: self.key.clone(),
-            namespace: normalize_namespace(namespace),
-        }
+        Server::with(self.key.clone(), normalize_namespace(namespace))
     }
 
     /// The adapter key.
@@ -91,7 +92,7 @@ impl Server {
 
     /// `<key>#<nsp>#`
     pub fn broadcast_channel(&self) -> String {
-        format!("{}#{}#", self.key, self.namespace)
+        self.channel.clone()
     }
 
     /// `<key>-request#<nsp>#`
@@ -221,11 +222,20 @@ impl Adapter for Server {
         write_str(&mut out, "except");
         write_rooms(&mut out, &broadcast.except);
 
-        let mut channel = self.broadcast_channel();
-        if let [room] = broadcast.rooms.as_slice() {
-            room.push_to(&mut channel);
-            channel.push('#');
-        }
+        let channel = match broadcast.rooms.as_slice() {
+            [room] => {
+                let len = match room {
+                    Room::Name(n) => n.len(),
+                    Room::Id(_) => 20,
+                };
+                let mut c = String::with_capacity(self.channel.len() + len + 1);
+                c.push_str(&self.channel);
+                room.push_to(&mut c);
+                c.push('#');
+                c
+            }
+            _ => self.channel.clone(),
+        };
         Ok(Packet::new(channel, out))
     }
 

@@ -48,8 +48,56 @@ pub trait JsonView<'a>: Copy {
     }
 }
 
-type ValueEntries<'a> =
-    std::iter::Map<serde_json::map::Iter<'a>, fn((&'a String, &'a Value)) -> (&'a str, &'a Value)>;
+/// The message fields the emit path reads (`type`, `id`, `from`, `to`), found in one pass
+/// over a message's entries.
+#[derive(Clone, Copy)]
+pub(crate) struct Fields<V> {
+    pub(crate) kind: Option<V>,
+    pub(crate) id: Option<V>,
+    pub(crate) from: Option<V>,
+    pub(crate) to: Option<V>,
+}
+
+impl<'a, V: JsonView<'a>> Fields<V> {
+    pub(crate) fn find(entries: V::Entries) -> Self {
+        let mut f = Fields {
+            kind: None,
+            id: None,
+            from: None,
+            to: None,
+        };
+        for (k, v) in entries {
+            match k {
+                "type" => f.kind = Some(v),
+                "id" => f.id = Some(v),
+                "from" => f.from = Some(v),
+                "to" => f.to = Some(v),
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+/// The entries of a `serde_json` map as `(&str, &Value)` pairs.
+#[derive(Clone)]
+pub struct ValueEntries<'a>(serde_json::map::Iter<'a>);
+
+impl<'a> Iterator for ValueEntries<'a> {
+    type Item = (&'a str, &'a Value);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k.as_str(), v))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ValueEntries<'_> {}
 
 impl<'a> JsonView<'a> for &'a Value {
     type Items = std::slice::Iter<'a, Value>;
@@ -73,7 +121,7 @@ impl<'a> JsonView<'a> for &'a Value {
 
 /// The entries of a serde map as a view.
 pub fn entries(map: &Map<String, Value>) -> ValueEntries<'_> {
-    map.iter().map(|(k, v)| (k.as_str(), v))
+    ValueEntries(map.iter())
 }
 
 fn number<I, E>(n: &Number) -> Node<'static, I, E> {

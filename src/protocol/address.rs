@@ -47,16 +47,7 @@ impl Address {
     /// ```
     pub fn new(user: impl Into<String>, id: impl Into<String>) -> Result<Self, Error> {
         let (user, id) = (user.into(), id.into());
-        if user.is_empty() && id.is_empty() {
-            return Err(Error::InvalidAddress(
-                "empty address: need a user, an id, or `user|id`".into(),
-            ));
-        }
-        if user.contains('|') {
-            return Err(Error::InvalidAddress(format!(
-                "user {user:?} contains `|`, which separates user from id"
-            )));
-        }
+        check(&user, &id)?;
         Ok(Address { user, id })
     }
 
@@ -91,9 +82,65 @@ impl FromStr for Address {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        match s.split_once('|') {
-            Some((user, id)) => Address::new(user, id),
-            None => Address::new(s, ""),
+        AddressRef::parse(s).map(AddressRef::to_owned)
+    }
+}
+
+/// The one check of an address's parts: either may be empty, not both, and the user may not
+/// contain `|` (it would be read back differently).
+fn check(user: &str, id: &str) -> Result<(), Error> {
+    if user.is_empty() && id.is_empty() {
+        return Err(Error::InvalidAddress(
+            "empty address: need a user, an id, or `user|id`".into(),
+        ));
+    }
+    if user.contains('|') {
+        return Err(Error::InvalidAddress(format!(
+            "user {user:?} contains `|`, which separates user from id"
+        )));
+    }
+    Ok(())
+}
+
+/// An address read in place from its text, as [`Address`] parses it but copying nothing (the
+/// emit path reads a message's `to` this way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AddressRef<'a> {
+    user: &'a str,
+    id: &'a str,
+    /// The address as [`Address`] displays it: `user`, or `user|id`.
+    text: &'a str,
+}
+
+impl<'a> AddressRef<'a> {
+    /// Splits on the first `|` and checks the parts.
+    pub(crate) fn parse(s: &'a str) -> Result<Self, Error> {
+        let (user, id) = s.split_once('|').unwrap_or((s, ""));
+        check(user, id)?;
+        // `bob|` names every session of bob, so it reads back as `bob`.
+        let text = if id.is_empty() { user } else { s };
+        Ok(AddressRef { user, id, text })
+    }
+
+    /// The session id's room, or the user's when there is no id.
+    pub(crate) fn room(self) -> &'a str {
+        if self.id.is_empty() {
+            self.user
+        } else {
+            self.id
+        }
+    }
+
+    /// The address's text, as [`Address`] displays it.
+    pub(crate) fn text(self) -> &'a str {
+        self.text
+    }
+
+    /// The owned address.
+    pub(crate) fn to_owned(self) -> Address {
+        Address {
+            user: self.user.to_owned(),
+            id: self.id.to_owned(),
         }
     }
 }
@@ -142,6 +189,17 @@ mod tests {
             (b.id(), b.room(), b.to_string().as_str()),
             (None, "bob", "bob")
         );
+    }
+
+    #[test]
+    fn borrowed_reading_is_the_owned_one() {
+        for text in ["alice", "alice|s1", "|s9", "bob|", "u|a|b"] {
+            let owned: Address = text.parse().unwrap();
+            let borrowed = AddressRef::parse(text).unwrap();
+            assert_eq!(borrowed.to_owned(), owned, "{text}");
+            assert_eq!(borrowed.text(), owned.to_string(), "{text}");
+            assert_eq!(borrowed.room(), owned.room(), "{text}");
+        }
     }
 
     #[test]

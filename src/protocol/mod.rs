@@ -3,11 +3,11 @@
 //! All of them are serde types; parsing validates and returns an error naming the problem,
 //! and fields beyond the protocol's are preserved.
 
-mod address;
+pub(crate) mod address;
 pub mod envelope;
 mod message;
 mod peer;
-mod room;
+pub(crate) mod room;
 mod tag;
 
 pub use address::Address;

@@ -6,6 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::packet::view::{self, JsonView, Node};
+use crate::protocol::address::AddressRef;
 use crate::protocol::Address;
 
 /// A room. Socket.IO keeps `4242` and `"4242"` as two different rooms, so an integer room
@@ -48,24 +50,40 @@ impl Room {
     /// # Ok::<(), symple::Error>(())
     /// ```
     pub fn from_json(v: &Value) -> Result<Room, Error> {
-        let room = match v {
-            Value::String(s) => Room::Name(s.clone()),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => Room::Id(i),
-                None => {
-                    return Err(Error::InvalidMessage(format!(
-                        "room {n} is not a string or a 64-bit integer"
-                    )))
-                }
-            },
-            other => {
-                return Err(Error::InvalidMessage(format!(
-                    "room {other} is not a string or an integer"
-                )))
-            }
-        };
-        room.validate()?;
-        Ok(room)
+        RoomRef::read(v).map(RoomRef::to_owned)
+    }
+}
+
+/// A room read in place from a JSON view (no copy of its name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RoomRef<'a> {
+    Name(&'a str),
+    Id(i64),
+}
+
+impl<'a> RoomRef<'a> {
+    /// The one reader of a room: a non-empty string or a 64-bit integer.
+    pub(crate) fn read<V: JsonView<'a>>(v: V) -> Result<Self, Error> {
+        match v.node()? {
+            Node::Str("") => Err(Error::InvalidMessage("empty room name".into())),
+            Node::Str(s) => Ok(RoomRef::Name(s)),
+            Node::I64(i) => Ok(RoomRef::Id(i)),
+            Node::U64(_) | Node::F64(_) => Err(Error::InvalidMessage(format!(
+                "room {} is not a string or a 64-bit integer",
+                view::to_value(v)?
+            ))),
+            _ => Err(Error::InvalidMessage(format!(
+                "room {} is not a string or an integer",
+                view::to_value(v)?
+            ))),
+        }
+    }
+
+    pub(crate) fn to_owned(self) -> Room {
+        match self {
+            RoomRef::Name(n) => Room::Name(n.to_owned()),
+            RoomRef::Id(i) => Room::Id(i),
+        }
     }
 }
 
@@ -181,21 +199,51 @@ impl To {
     /// assert!(symple::To::from_json(&serde_json::json!({"x": 1})).is_err());
     /// ```
     pub fn from_json(v: &Value) -> Result<To, Error> {
-        match v {
-            Value::String(s) => Ok(To::Address(s.parse()?)),
-            Value::Array(items) if items.is_empty() => Err(Error::InvalidMessage(
+        Ok(match ToRef::read(v)? {
+            ToRef::Address(a) => To::Address(a.to_owned()),
+            ToRef::Rooms(rooms) => To::Rooms(
+                rooms
+                    .map(|r| r.map(RoomRef::to_owned))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+}
+
+/// A `to` read in place from a JSON view: an address, or the rooms of a non-empty array, each
+/// read (and checked) as the iterator reaches it.
+pub(crate) enum ToRef<'a, R> {
+    Address(AddressRef<'a>),
+    Rooms(R),
+}
+
+impl<'a> ToRef<'a, ()> {
+    /// The one reader of `to`: a valid address string or a non-empty array of rooms.
+    pub(crate) fn read<V: JsonView<'a>>(
+        v: V,
+    ) -> Result<ToRef<'a, impl Iterator<Item = Result<RoomRef<'a>, Error>>>, Error> {
+        match v.node()? {
+            Node::Str(s) => Ok(ToRef::Address(AddressRef::parse(s)?)),
+            Node::Array(items) if items.len() == 0 => Err(Error::InvalidMessage(
                 "`to` is an empty array: name at least one room".into(),
             )),
-            Value::Array(items) => Ok(To::Rooms(
-                items
-                    .iter()
-                    .map(Room::from_json)
-                    .collect::<Result<_, _>>()?,
-            )),
-            other => Err(Error::InvalidMessage(format!(
-                "`to` must be an address string or an array of rooms, not {other}"
+            Node::Array(items) => Ok(ToRef::Rooms(items.map(RoomRef::read))),
+            _ => Err(Error::InvalidMessage(format!(
+                "`to` must be an address string or an array of rooms, not {}",
+                view::to_value(v)?
             ))),
         }
+    }
+}
+
+impl<'a, R: Iterator<Item = Result<RoomRef<'a>, Error>>> ToRef<'a, R> {
+    /// The rooms a server delivers this to, in order (see [`To::rooms`]).
+    pub(crate) fn rooms(self) -> impl Iterator<Item = Result<RoomRef<'a>, Error>> {
+        let (one, many) = match self {
+            ToRef::Address(a) => (Some(Ok(RoomRef::Name(a.room()))), None),
+            ToRef::Rooms(r) => (None, Some(r)),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
     }
 }
 
