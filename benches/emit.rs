@@ -120,7 +120,12 @@ fn run() -> Res<()> {
         ("native", &blocking_native, &queued_native),
         ("socket.io", &blocking_sio, &queued_sio),
     ];
+    // SYMPLE_BENCH_TARGET=native|socket.io runs one target only (for profiling).
+    let only_target = std::env::var("SYMPLE_BENCH_TARGET").unwrap_or_default();
     for (name, blocking, queued) in targets {
+        if !only_target.is_empty() && only_target != name {
+            continue;
+        }
         // The exact channel and bytes `emit` publishes (a fresh id each time, same length).
         let sample = blocking.packet(msg.clone())?;
         let kind = if name == "native" { "JSON" } else { "msgpack" };

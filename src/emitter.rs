@@ -306,8 +306,11 @@ impl Emitter {
     /// Publishes many messages in one pipelined round trip; nothing is sent when any of them
     /// is invalid.
     pub fn emit_batch<M: Emittable>(&self, messages: impl IntoIterator<Item = M>) -> Result<()> {
-        self.publisher
-            .publish_batch(packets(&self.route, messages)?)
+        let mut messages = messages.into_iter();
+        let hint = messages.size_hint().0;
+        self.publisher.publish_each(hint, &mut || {
+            messages.next().map(|m| m.packet(&self.route)).transpose()
+        })
     }
 
     /// Publishes packets built beforehand, pipelined.

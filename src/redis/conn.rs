@@ -118,6 +118,30 @@ impl Publisher for Connection {
             Link::Cluster(c) => c.run(|conn| async move { conn.publish(&packets).await }),
         }
     }
+
+    fn publish_each(
+        &self,
+        hint: usize,
+        next: &mut dyn FnMut() -> Result<Option<Packet>>,
+    ) -> Result<()> {
+        let Link::Single(s) = &self.link else {
+            let mut packets = Vec::with_capacity(hint);
+            while let Some(p) = next()? {
+                packets.push(p);
+            }
+            return self.publish_batch(packets);
+        };
+        let (mut buf, mut n) = (Vec::new(), 0);
+        while let Some(p) = next()? {
+            if n == 0 {
+                // Room for `hint` packets like the first.
+                buf.reserve(hint.max(1) * resp::packed_len(&p));
+            }
+            resp::write_command(&mut buf, &p);
+            n += 1;
+        }
+        self.publish_packed(s, &buf, n)
+    }
 }
 
 /// Packets waiting for a queued writer, in the form its connection sends: packed RESP for

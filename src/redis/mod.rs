@@ -36,6 +36,21 @@ pub trait Publisher: Send + Sync + fmt::Debug {
     fn publish(&self, packet: Packet) -> Result<()>;
     /// Publishes packets in one pipelined round trip (per node, on a cluster).
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()>;
+    /// [`publish_batch`](Self::publish_batch) of the packets `next` makes, about `hint` of
+    /// them, until it gives `Ok(None)`; an error from it means nothing is sent. A connection to
+    /// one node packs each packet for Redis as soon as it is made and drops it, so a batch
+    /// holds one packet at a time rather than all of them.
+    fn publish_each(
+        &self,
+        hint: usize,
+        next: &mut dyn FnMut() -> Result<Option<Packet>>,
+    ) -> Result<()> {
+        let mut packets = Vec::with_capacity(hint);
+        while let Some(p) = next()? {
+            packets.push(p);
+        }
+        self.publish_batch(packets)
+    }
     /// Publishes only if that needs no waiting: `Ok(None)` once handed over, `Ok(Some(packet))`
     /// back otherwise (a full queue; a publisher that always waits for Redis).
     fn try_publish(&self, packet: Packet) -> Result<Option<Packet>> {
