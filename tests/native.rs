@@ -182,8 +182,8 @@ fn batch_is_pipelined_in_order_and_all_or_nothing() {
             let (_, v, _) = next_json(&sub);
             assert_eq!(v["data"], i);
         }
-        // One invalid message: nothing of the batch is published.
-        let bad = vec![json!({"type": "message"}), json!([1])];
+        // One invalid message after a valid one: nothing of the batch is published.
+        let bad = vec![json!({"type": "message", "to": "alice"}), json!([1])];
         let err = native(redis).emit_batch(bad).unwrap_err();
         assert!(err.to_string().contains("JSON object"), "{err}");
         assert!(sub.next(Duration::from_millis(300)).is_none());
