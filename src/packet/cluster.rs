@@ -10,7 +10,7 @@
 //! `{"opts":{..},"close":bool}`.
 
 use crate::error::Error;
-use crate::packet::json::{write_integer, write_str};
+use crate::packet::json::{write_rooms, write_str};
 use crate::packet::socketio::{check_event, Broadcast, Request};
 use crate::packet::view::JsonView;
 use crate::packet::EventArgs;
@@ -105,20 +105,6 @@ fn write_opts(out: &mut Vec<u8>, broadcast: &Broadcast) {
         });
     }
     out.extend_from_slice(b"}}");
-}
-
-fn write_rooms(out: &mut Vec<u8>, rooms: &[Room]) {
-    out.push(b'[');
-    for (i, r) in rooms.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        match r {
-            Room::Name(n) => write_str(out, n),
-            Room::Id(id) => write_integer(out, *id),
-        }
-    }
-    out.push(b']');
 }
 
 fn check_rooms(broadcast: &Broadcast) -> Result<(), Error> {

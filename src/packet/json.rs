@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::packet::view::{js_key_order, JsonView, Node};
+use crate::protocol::Room;
 
 /// How a writer spells what `JSON.stringify` and `serde_json` spell differently: floats and
 /// the order of object keys.
@@ -231,6 +232,21 @@ fn write_escape(out: &mut Vec<u8>, b: u8) {
     } else {
         out.extend_from_slice(&[b'\\', short]);
     }
+}
+
+/// Appends rooms as a JSON array: names as strings, integer rooms as numbers.
+pub(crate) fn write_rooms(out: &mut Vec<u8>, rooms: &[Room]) {
+    out.push(b'[');
+    for (i, r) in rooms.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match r {
+            Room::Name(n) => write_str(out, n),
+            Room::Id(id) => write_integer(out, *id),
+        }
+    }
+    out.push(b']');
 }
 
 /// Appends an integer in decimal.

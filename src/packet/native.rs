@@ -88,23 +88,9 @@ impl ToJson<'_> {
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             ToJson::Text(t) => json::write_str(out, t),
-            ToJson::Rooms(rooms) => write_rooms(out, rooms),
+            ToJson::Rooms(rooms) => json::write_rooms(out, rooms),
         }
     }
-}
-
-fn write_rooms(out: &mut Vec<u8>, rooms: &[Room]) {
-    out.push(b'[');
-    for (i, r) in rooms.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        match r {
-            Room::Name(n) => json::write_str(out, n),
-            Room::Id(id) => json::write_integer(out, *id),
-        }
-    }
-    out.push(b']');
 }
 
 /// [`encode_entries`] with the message's fields already found (one pass over the entries
