@@ -5,6 +5,7 @@
 
 pub(crate) mod address;
 pub mod envelope;
+pub mod frames;
 mod message;
 mod peer;
 pub(crate) mod room;
@@ -14,4 +15,7 @@ pub use address::Address;
 pub use message::{Action, AnyMessage, Command, Event, IntoObject, Message, Object, Presence};
 pub use peer::Peer;
 pub use room::{Room, To};
-pub use tag::{CommandType, EventType, MessageType, PresenceType};
+pub use tag::{
+    CommandType, ErrorType, EventType, JoinOkType, LeaveOkType, MessageType, PresenceType,
+    WelcomeType,
+};

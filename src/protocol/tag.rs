@@ -38,3 +38,7 @@ type_tag!(MessageType, "message");
 type_tag!(PresenceType, "presence");
 type_tag!(CommandType, "command");
 type_tag!(EventType, "event");
+type_tag!(WelcomeType, "welcome");
+type_tag!(ErrorType, "error");
+type_tag!(JoinOkType, "join:ok");
+type_tag!(LeaveOkType, "leave:ok");

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use crate::protocol::frames::{self, ErrorFrame, JoinOk, LeaveOk, Shutdown, Welcome};
 use crate::protocol::Object;
 use crate::server::auth::{self, Authorized, Joins};
 use crate::server::handler::{self, Frame};
@@ -41,11 +42,7 @@ const SHUTDOWN: Ended = Ended {
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 fn error_frame(status: u16, message: &str) -> Message {
-    Message::Text(
-        json!({"type": "error", "status": status, "message": message})
-            .to_string()
-            .into(),
-    )
+    Message::Text(frames::text(&ErrorFrame::new(status, message)).into())
 }
 
 /// Sends a close frame and waits (bounded) for the client's, so the close handshake
@@ -258,12 +255,10 @@ impl Peer {
             peer.insert("host".into(), Value::String(host));
         }
 
-        let all_rooms: Vec<&String> = std::iter::once(&a.user).chain(&rooms).collect();
-        let welcome = json!({
-            "type": "welcome", "protocol": "symple/4", "status": 200,
-            "peer": &peer, "rooms": all_rooms,
-        })
-        .to_string();
+        let all_rooms: Vec<&str> = std::iter::once(a.user.as_str())
+            .chain(rooms.iter().map(String::as_str))
+            .collect();
+        let welcome = frames::text(&Welcome::new(&peer, all_rooms));
         // Registered before the welcome goes out: once welcomed, a client can count on being
         // reachable (messages routed meanwhile wait in its queue, behind the welcome).
         let (tx, inbox) = outbox(shared.config.max_queued);
@@ -410,10 +405,8 @@ impl Peer {
     /// The server is stopping: tell the client (in the reference server's words, plus a
     /// `name` for code that reads events by name), then close with 1001.
     async fn say_goodbye(&mut self) -> Flow {
-        let bye = json!({"type": "event", "subtype": "shutdown", "name": "shutdown",
-            "message": "Server shutting down", "from": "server",
-            "time": chrono::Utc::now().timestamp(), "data": {}});
-        match self.write_now(Message::Text(bye.to_string().into())).await {
+        let bye = frames::text(&Shutdown::new(chrono::Utc::now().timestamp()));
+        match self.write_now(Message::Text(bye.into())).await {
             Ok(()) => Flow::Close(SHUTDOWN),
             Err(end) => end,
         }
@@ -504,11 +497,8 @@ impl Peer {
         }
     }
 
-    async fn send_json(&mut self, v: Value) -> Flow {
-        match self
-            .write_now(Message::Text(Utf8Bytes::from(v.to_string())))
-            .await
-        {
+    async fn send_text(&mut self, text: String) -> Flow {
+        match self.write_now(Message::Text(Utf8Bytes::from(text))).await {
             Ok(()) => Flow::Continue,
             Err(end) => end,
         }
@@ -583,9 +573,7 @@ impl Peer {
             return self.send_error(403, "Dynamic rooms are disabled").await;
         }
         if room == self.user || self.rooms.contains(&room) {
-            return self
-                .send_json(json!({"type": "join:ok", "room": room}))
-                .await;
+            return self.send_text(frames::text(&JoinOk::new(&room))).await;
         }
         if !self.joins.permits(&room) {
             self.shared.metrics.drop(Dropped::NotPermitted);
@@ -603,10 +591,7 @@ impl Peer {
             self.shared.wait_synced(generation).await;
         }
         self.rooms.push(room.clone());
-        if let Flow::Close(why) = self
-            .send_json(json!({"type": "join:ok", "room": room}))
-            .await
-        {
+        if let Flow::Close(why) = self.send_text(frames::text(&JoinOk::new(&room))).await {
             return Flow::Close(why);
         }
         // Announced to the room and answered with who is there, unless it is too big.
@@ -649,8 +634,7 @@ impl Peer {
             self.rooms.retain(|r| r != &room);
             self.announced.retain(|r| r != &room);
         }
-        self.send_json(json!({"type": "leave:ok", "room": room}))
-            .await
+        self.send_text(frames::text(&LeaveOk::new(&room))).await
     }
 
     /// Extends the session's TTL on activity, at most every quarter TTL; never creates one.

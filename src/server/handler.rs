@@ -55,11 +55,10 @@ fn invalid(message: impl Into<String>) -> Refused {
 /// assert_eq!(room_name(Some(&serde_json::json!(""))), None);
 /// ```
 pub fn room_name(v: Option<&Value>) -> Option<String> {
-    match v {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
-        _ => None,
-    }
+    // The protocol's one reader of a room; an integer room is its decimal text here.
+    let room = crate::protocol::Room::from_json(v?).ok()?;
+    room.validate().ok()?;
+    Some(room.to_string())
 }
 
 /// Reads a text frame of at most `max_size` bytes.

@@ -55,11 +55,9 @@ impl LocalPeer {
     pub fn presence(&self, online: bool) -> Value {
         let mut data = self.fields();
         data.insert("online".into(), Value::Bool(online));
-        serde_json::json!({
-            "type": "presence",
-            "from": self.address(),
-            "data": data,
-        })
+        let frame = crate::protocol::frames::PeerPresence::new(self.address(), data);
+        // Plain data with string keys: always a JSON object.
+        serde_json::to_value(frame).unwrap_or_default()
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::protocol::envelope::channel;
-use crate::server::handler::room_name;
+use crate::protocol::To;
 use crate::server::registry::{LocalPeer, Registry};
 
 pub use crate::protocol::envelope::Sender;
@@ -37,29 +37,24 @@ pub enum Target {
 pub fn parse_to(to: Option<&Value>) -> Result<Target, String> {
     match to {
         None | Some(Value::Null) => Ok(Target::Rooms),
-        Some(Value::String(s)) => {
-            let (user, id) = s.split_once('|').unwrap_or((s, ""));
-            match (user.is_empty(), id.is_empty()) {
-                (true, true) => Err(format!("invalid address {s:?}")),
-                (false, true) => Ok(Target::Name(user.to_owned())),
-                _ => Ok(Target::Session {
-                    user: user.to_owned(),
+        Some(v) => match To::from_json(v).map_err(|e| e.to_string())? {
+            To::Address(a) => Ok(match a.id() {
+                Some(id) => Target::Session {
+                    user: a.user().to_owned(),
                     id: id.to_owned(),
-                }),
-            }
-        }
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|r| {
-                room_name(Some(r))
-                    .ok_or_else(|| format!("room {r} is not a non-empty string or an integer"))
-            })
-            .collect::<Result<_, _>>()
-            .map(Target::List),
-        Some(Value::Array(_)) => Err("`to` is an empty array".into()),
-        Some(other) => Err(format!(
-            "`to` must be an address string or an array of rooms, not {other}"
-        )),
+                },
+                None => Target::Name(a.user().to_owned()),
+            }),
+            To::Rooms(rooms) => rooms
+                .iter()
+                .map(|r| {
+                    r.validate()
+                        .map(|()| r.to_string())
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Result<_, _>>()
+                .map(Target::List),
+        },
     }
 }
 

@@ -1,0 +1,178 @@
+//! The frames the server writes on its own, not routed from a peer: `welcome`, `error`,
+//! `join:ok` / `leave:ok`, the shutdown notice and a peer's presence, as typed values, so
+//! each shape is defined once (PROTOCOL.md section 1) and written by serde.
+//!
+//! ```
+//! use symple::protocol::frames::{text, ErrorFrame};
+//! assert_eq!(text(&ErrorFrame::new(403, "no")), r#"{"type":"error","status":403,"message":"no"}"#);
+//! ```
+
+use serde::Serialize;
+
+use crate::protocol::tag::{
+    ErrorType, EventType, JoinOkType, LeaveOkType, PresenceType, WelcomeType,
+};
+use crate::protocol::Object;
+
+/// The protocol a `welcome` names.
+pub const PROTOCOL: &str = "symple/4";
+
+/// A frame's JSON text (these frames always serialize: plain data with string keys).
+pub fn text(frame: &impl Serialize) -> String {
+    serde_json::to_string(frame).unwrap_or_default()
+}
+
+/// `welcome`: the peer object (never a token) and its rooms, its personal room first.
+///
+/// ```
+/// use symple::protocol::frames::{text, Welcome};
+/// let peer = serde_json::json!({"id": "p1", "user": "alice"});
+/// let w = Welcome::new(peer.as_object().unwrap(), vec!["alice", "team"]);
+/// assert_eq!(text(&w), r#"{"type":"welcome","protocol":"symple/4","status":200,"peer":{"id":"p1","user":"alice"},"rooms":["alice","team"]}"#);
+/// ```
+#[derive(Debug, Serialize)]
+pub struct Welcome<'a> {
+    #[serde(rename = "type")]
+    kind: WelcomeType,
+    protocol: &'static str,
+    status: u16,
+    peer: &'a Object,
+    rooms: Vec<&'a str>,
+}
+
+impl<'a> Welcome<'a> {
+    /// A welcome for `peer` in `rooms`.
+    pub fn new(peer: &'a Object, rooms: Vec<&'a str>) -> Self {
+        Welcome {
+            kind: WelcomeType,
+            protocol: PROTOCOL,
+            status: 200,
+            peer,
+            rooms,
+        }
+    }
+}
+
+/// `error` with an HTTP-like status (401, 403, 408, 400, 413, 429, 500, 503).
+#[derive(Debug, Serialize)]
+pub struct ErrorFrame<'a> {
+    #[serde(rename = "type")]
+    kind: ErrorType,
+    status: u16,
+    message: &'a str,
+}
+
+impl<'a> ErrorFrame<'a> {
+    /// An error with `status` and `message`.
+    pub fn new(status: u16, message: &'a str) -> Self {
+        ErrorFrame {
+            kind: ErrorType,
+            status,
+            message,
+        }
+    }
+}
+
+/// `join:ok` with the room.
+///
+/// ```
+/// use symple::protocol::frames::{text, JoinOk, LeaveOk};
+/// assert_eq!(text(&JoinOk::new("r")), r#"{"type":"join:ok","room":"r"}"#);
+/// assert_eq!(text(&LeaveOk::new("r")), r#"{"type":"leave:ok","room":"r"}"#);
+/// ```
+#[derive(Debug, Serialize)]
+pub struct JoinOk<'a> {
+    #[serde(rename = "type")]
+    kind: JoinOkType,
+    room: &'a str,
+}
+
+impl<'a> JoinOk<'a> {
+    /// The answer to a `join` of `room`.
+    pub fn new(room: &'a str) -> Self {
+        JoinOk {
+            kind: JoinOkType,
+            room,
+        }
+    }
+}
+
+/// `leave:ok` with the room.
+#[derive(Debug, Serialize)]
+pub struct LeaveOk<'a> {
+    #[serde(rename = "type")]
+    kind: LeaveOkType,
+    room: &'a str,
+}
+
+impl<'a> LeaveOk<'a> {
+    /// The answer to a `leave` of `room`.
+    pub fn new(room: &'a str) -> Self {
+        LeaveOk {
+            kind: LeaveOkType,
+            room,
+        }
+    }
+}
+
+/// The notice every peer gets before the close frame when the server stops: the reference
+/// server's `subtype` and `message`, plus a `name` for code that reads events by name.
+///
+/// ```
+/// use symple::protocol::frames::{text, Shutdown};
+/// assert_eq!(text(&Shutdown::new(7)), r#"{"type":"event","subtype":"shutdown","name":"shutdown","message":"Server shutting down","from":"server","time":7,"data":{}}"#);
+/// ```
+#[derive(Debug, Serialize)]
+pub struct Shutdown {
+    #[serde(rename = "type")]
+    kind: EventType,
+    subtype: &'static str,
+    name: &'static str,
+    message: &'static str,
+    from: &'static str,
+    time: i64,
+    data: Object,
+}
+
+impl Shutdown {
+    /// The notice, stamped `time` (unix seconds).
+    pub fn new(time: i64) -> Self {
+        Shutdown {
+            kind: EventType,
+            subtype: "shutdown",
+            name: "shutdown",
+            message: "Server shutting down",
+            from: "server",
+            time,
+            data: Object::new(),
+        }
+    }
+}
+
+/// The server's presence of a peer: `from` its address, `data` its peer object with
+/// `online`.
+///
+/// ```
+/// use symple::protocol::frames::{text, PeerPresence};
+/// let data = serde_json::json!({"id": "p1", "online": false});
+/// let p = PeerPresence::new("alice|p1".into(), data.as_object().unwrap().clone());
+/// assert_eq!(text(&p), r#"{"type":"presence","from":"alice|p1","data":{"id":"p1","online":false}}"#);
+/// ```
+#[derive(Debug, Serialize)]
+pub struct PeerPresence {
+    #[serde(rename = "type")]
+    kind: PresenceType,
+    from: String,
+    data: Object,
+}
+
+impl PeerPresence {
+    /// The presence `from` a peer, `data` its peer object (with `online` set).
+    pub fn new(from: String, data: Object) -> Self {
+        PeerPresence {
+            kind: PresenceType,
+            from,
+            data,
+        }
+    }
+}
