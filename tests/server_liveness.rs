@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::ws::{Client, ServerProc};
+use support::ws::{presence_label, Client, ServerProc};
 use support::Redis;
 
 /// The bound under test, in seconds (small, so the test is quick).
@@ -25,17 +25,7 @@ fn presence(frames: Vec<Value>) -> Vec<String> {
     let mut out: Vec<String> = frames
         .iter()
         .filter(|v| v["type"] == "presence")
-        .map(|v| {
-            format!(
-                "{}:{}",
-                if v["data"]["online"] == true {
-                    "online"
-                } else {
-                    "offline"
-                },
-                v["data"]["user"].as_str().unwrap_or("?")
-            )
-        })
+        .map(presence_label)
         .collect();
     out.sort();
     out

@@ -7,7 +7,7 @@ mod support;
 use std::collections::HashMap;
 
 use serde_json::{json, Value};
-use support::ws::{Client, ServerProc};
+use support::ws::{presence_label, Client, ServerProc};
 use support::{Kind, Redis};
 use symple::{Emitter, Target};
 
@@ -21,15 +21,7 @@ fn seen(frames: Vec<Value>) -> Vec<String> {
         .iter()
         .filter_map(|v| match v["type"].as_str() {
             Some("message") => Some(v["data"]["mark"].as_str().unwrap_or("?").to_owned()),
-            Some("presence") => Some(format!(
-                "{}:{}",
-                if v["data"]["online"] == true {
-                    "online"
-                } else {
-                    "offline"
-                },
-                v["data"]["user"].as_str().unwrap_or("?")
-            )),
+            Some("presence") => Some(presence_label(v)),
             _ => None,
         })
         .collect()

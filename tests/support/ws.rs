@@ -125,6 +125,17 @@ impl ServerProc {
     }
 }
 
+/// A presence frame as `online:<user>` or `offline:<user>`, to compare what clients saw.
+#[allow(dead_code)] // Not every test binary compares presence.
+pub fn presence_label(v: &Value) -> String {
+    let state = if v["data"]["online"] == true {
+        "online"
+    } else {
+        "offline"
+    };
+    format!("{state}:{}", v["data"]["user"].as_str().unwrap_or("?"))
+}
+
 /// `GET path` on `addr`: status and body.
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     {
