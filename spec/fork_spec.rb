@@ -38,6 +38,25 @@ RSpec.describe "fork and exit" do
     end
   end
 
+  it "a pooled emitter busy in other threads at the fork works in the child, from several threads" do
+    emitter = native_emitter(pool_size: 4).to("room")
+    subscribed(channels: ["symple:broadcast"]) do |sub|
+      stop = false
+      busy = Array.new(3) { Thread.new { emitter.send("parent") until stop } }
+      sub.wait_for(10)
+      pid = in_child do
+        Array.new(4) { |t| Thread.new { 5.times { |i| emitter.send({ "child" => [t, i] }) } } }.each(&:join)
+        true
+      end
+      expect(wait_child(pid).exitstatus).to eq(0)
+      stop = true
+      busy.each(&:join)
+      wait_until("the child's 20 emits") { sub.messages.map { |m| m.json["data"] }.grep(Hash).size == 20 }
+      from_child = sub.messages.map { |m| m.json["data"] }.grep(Hash).map { |d| d["child"] }
+      expect(from_child.sort).to eq((0...4).flat_map { |t| (0...5).map { |i| [t, i] } })
+    end
+  end
+
   it "a session store works in a forked child and in the parent" do
     session = Symple::Session.new
     session.set("p", { user: "parent" })

@@ -14,7 +14,7 @@ use crate::packet::socketio::{self, Request};
 use crate::packet::Packet;
 use crate::protocol::{Action, Command, Event, IntoObject, Message, Object, Peer, Presence};
 use crate::redis::aio::AsyncConnection;
-use crate::redis::{ConnectOptions, Connection, Publisher, Queued};
+use crate::redis::{ConnectOptions, Connection, Pool, Publisher, Queued};
 use crate::route::{IntoRooms, Route, Target};
 
 /// Settings for an emitter; `connect` or `connect_async` opens it.
@@ -67,13 +67,18 @@ impl EmitterBuilder {
         self
     }
 
-    /// Connects a blocking emitter; fails at once when Redis cannot be reached.
+    /// Connects a blocking emitter; fails at once when Redis cannot be reached. With a
+    /// [`pool_size`](ConnectOptions::pool_size) over 1 (and not queued), threads sharing it
+    /// each get a connection of their own.
     pub fn connect(self) -> Result<Emitter> {
-        let conn = Connection::open(self.opts.clone())?;
         let publisher: Arc<dyn Publisher> = if self.queued {
+            // One writer thread, so one connection whatever the pool size.
+            let conn = Connection::open(self.opts.clone())?;
             Arc::new(Queued::start(conn, &self.opts)?)
+        } else if self.opts.pool_size > 1 {
+            Arc::new(Pool::open(self.opts.clone())?)
         } else {
-            Arc::new(conn)
+            Arc::new(Connection::open(self.opts.clone())?)
         };
         Ok(Emitter {
             publisher,

@@ -198,6 +198,15 @@ fn emit_warns_when_only_the_other_kind_of_server_listens() {
         ])
     };
 
+    // `--help` says which target reads what, before anyone has to find out.
+    let help = String::from_utf8_lossy(&symple(&["emit", "--help"]).stdout).into_owned();
+    for needle in ["npm `symple` 2.x", "--target native", "`symple server`"] {
+        assert!(
+            help.contains(needle),
+            "{needle:?} not in emit --help: {help}"
+        );
+    }
+
     // Nobody listens at all: nothing to tell apart, no warning.
     let out = emit("socketio");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -43,8 +43,10 @@ module Symple
     # is logged like a Redis failure (false). Default: true in development and test (Rails.env,
     # else RAILS_ENV or RACK_ENV, else "development"), false elsewhere.
     attr_writer :strict
-    # Redis connections a blocking emitter or session store may open, so that threads (Puma's)
-    # do not wait for each other's round trips. Opened as needed; the first at once.
+    # Redis connections a blocking emitter or session store may open (1 to 64, default 5), so
+    # that threads (Puma's) do not wait for each other's round trips: a call takes a connection
+    # no other call is using. Opened as calls first overlap; the first at once. A queued
+    # emitter has one writer and one connection.
     attr_reader :pool_size
     # The ActiveJob queue of Symple::PushJob and Symple::SessionSyncJob.
     attr_accessor :job_queue
@@ -76,11 +78,14 @@ module Symple
     end
 
     def pool_size=(value)
-      unless value.is_a?(Integer) && value.between?(1, 64)
-        raise ConfigurationError, "pool_size must be an Integer from 1 to 64, not #{value.inspect}"
-      end
+      @pool_size = Configuration.pool_size(value)
+    end
 
-      @pool_size = value
+    # Checks a pool size and returns it.
+    def self.pool_size(value)
+      return value if value.is_a?(Integer) && value.between?(1, 64)
+
+      raise ConfigurationError, "pool_size must be an Integer from 1 to 64, not #{value.inspect}"
     end
 
     # The application's environment name, as Rails reads it.

@@ -15,17 +15,18 @@ module Symple
   # problem.
   class Emitter
     # Settings shared by an emitter and every emitter chained from it.
-    Context = Struct.new(:url, :connect_timeout, :response_timeout, :session, :lock)
+    Context = Struct.new(:url, :connect_timeout, :response_timeout, :pool_size, :session, :lock)
     private_constant :Context
 
     # All keyword arguments default to Symple.config. `rooms:` are the first recipients
     # (like `to`); `target:` is :socketio, :socketio_sharded, :socketio_streams or :native,
     # with the options of Configuration (`key:`, `namespace:`, `subscription_mode:`,
     # `stream:`, `maxlen:`, `stream_count:`); `queued: true` makes emits return once queued
-    # (see #flush).
+    # (see #flush); `pool_size:` is how many threads can wait on Redis at once (see
+    # Configuration#pool_size).
     def initialize(redis: nil, from: nil, rooms: nil, target: nil, key: nil, namespace: nil,
                    subscription_mode: nil, stream: nil, maxlen: nil, stream_count: nil,
-                   queued: nil, connect_timeout: nil, response_timeout: nil)
+                   queued: nil, connect_timeout: nil, response_timeout: nil, pool_size: nil)
       c = Symple.config
       settings = c.target_options(target: target, key: key, namespace: namespace,
                                   subscription_mode: subscription_mode, stream: stream,
@@ -33,10 +34,10 @@ module Symple
       ctx = Context.new(RedisURL.resolve(redis || c.redis),
                         Configuration.seconds(:connect_timeout, connect_timeout || c.connect_timeout),
                         Configuration.seconds(:response_timeout, response_timeout || c.response_timeout),
-                        nil, Mutex.new)
+                        Configuration.pool_size(pool_size || c.pool_size), nil, Mutex.new)
       native = Native::Emitter.connect(ctx.url, settings, (from || c.from).to_s,
                                        (queued.nil? ? c.queued : queued) ? true : false,
-                                       ctx.connect_timeout, ctx.response_timeout)
+                                       ctx.connect_timeout, ctx.response_timeout, ctx.pool_size)
       native = native.to(rooms) unless rooms.nil?
       setup(native, ctx)
     end
@@ -51,7 +52,8 @@ module Symple
                                   maxlen: maxlen, stream_count: stream_count)
       native = Native::Emitter.offline(settings, (from || c.from).to_s)
       native = native.to(rooms) unless rooms.nil?
-      allocate.__send__(:setup, native, Context.new(nil, c.connect_timeout, c.response_timeout, nil, Mutex.new))
+      allocate.__send__(:setup, native, Context.new(nil, c.connect_timeout, c.response_timeout, c.pool_size, nil,
+                                                    Mutex.new))
     end
 
     # :native, :socketio, :socketio_sharded or :socketio_streams
@@ -244,7 +246,7 @@ module Symple
     def session
       @ctx.session || @ctx.lock.synchronize do
         @ctx.session ||= Session.new(redis: @ctx.url, connect_timeout: @ctx.connect_timeout,
-                                     response_timeout: @ctx.response_timeout)
+                                     response_timeout: @ctx.response_timeout, pool_size: @ctx.pool_size)
       end
     end
 

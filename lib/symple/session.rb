@@ -30,13 +30,15 @@ module Symple
       SessionSync.sync(record)
     end
 
-    # All keyword arguments default to Symple.config.
-    def initialize(redis: nil, connect_timeout: nil, response_timeout: nil)
+    # All keyword arguments default to Symple.config (`pool_size:`: see
+    # Configuration#pool_size).
+    def initialize(redis: nil, connect_timeout: nil, response_timeout: nil, pool_size: nil)
       c = Symple.config
       @native = Native::SessionStore.connect(
         RedisURL.resolve(redis || c.redis),
         Configuration.seconds(:connect_timeout, connect_timeout || c.connect_timeout),
-        Configuration.seconds(:response_timeout, response_timeout || c.response_timeout)
+        Configuration.seconds(:response_timeout, response_timeout || c.response_timeout),
+        Configuration.pool_size(pool_size || c.pool_size)
       )
     end
 

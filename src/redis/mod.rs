@@ -3,9 +3,9 @@
 //! - [`options`]: the URL forms (`redis://`, `rediss://`, `redis+cluster://`, ACL users,
 //!   database numbers), TLS settings and timeouts;
 //! - `resp`: a [`Packet`] as the command that sends it (RESP packing);
-//! - [`Connection`]: blocking, one node or a Redis Cluster; [`Queued`]: a background writer
-//!   over one; `aio`: the async connection (one node or a cluster) of the async emitter,
-//!   the async session store and the server.
+//! - [`Connection`]: blocking, one node or a Redis Cluster; [`Pool`]: several, one per call
+//!   in flight; [`Queued`]: a background writer over one; `aio`: the async connection (one
+//!   node or a cluster) of the async emitter, the async session store and the server.
 //!
 //! On a cluster, MOVED/ASK redirections, failovers and topology changes are the redis
 //! crate's job; packets are grouped by the slot of their key (PUBLISH, which any node
@@ -15,6 +15,7 @@ pub(crate) mod aio;
 mod cluster;
 mod conn;
 pub mod options;
+mod pool;
 mod queued;
 pub(crate) mod resp;
 mod single;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 pub use conn::Connection;
 pub use options::{default_url, ConnectOptions};
+pub use pool::Pool;
 pub use queued::Queued;
 pub use resp::command;
 

@@ -46,6 +46,7 @@ pub struct ConnectOptions {
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
     pub(crate) queue_capacity: usize,
+    pub(crate) pool_size: usize,
 }
 
 impl ConnectOptions {
@@ -58,6 +59,7 @@ impl ConnectOptions {
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(5),
             queue_capacity: 100_000,
+            pool_size: 1,
         }
     }
 
@@ -81,6 +83,24 @@ impl ConnectOptions {
     /// batch).
     pub fn response_timeout(mut self, t: Duration) -> Self {
         self.response_timeout = t;
+        self
+    }
+
+    /// How many connections a blocking emitter or session store may open (1 to 64, default
+    /// 1), so that threads sharing it do not wait behind each other's round trips (see
+    /// [`Pool`]). A queued emitter has one writer and so one connection, whatever this says.
+    ///
+    /// ```no_run
+    /// // Puma with 5 threads: each emit finds a connection of its own.
+    /// let emitter = symple::Emitter::builder("redis://127.0.0.1:6379")
+    ///     .options(|o| o.pool_size(5))
+    ///     .connect()?;
+    /// # Ok::<(), symple::Error>(())
+    /// ```
+    ///
+    /// [`Pool`]: crate::redis::Pool
+    pub fn pool_size(mut self, n: usize) -> Self {
+        self.pool_size = n.clamp(1, 64);
         self
     }
 

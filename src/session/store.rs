@@ -3,7 +3,7 @@
 use crate::error::{Error, Redacted, Result};
 use crate::protocol::Object;
 use crate::redis::aio::AsyncConnection;
-use crate::redis::{ConnectOptions, Connection};
+use crate::redis::{ConnectOptions, Pool};
 use crate::session::ops::{self, SessionInfo, Step, Ttl};
 use crate::session::validate::User;
 
@@ -16,11 +16,12 @@ fn taken(token: &str) -> Error {
 }
 
 /// The blocking session store, on one node or a Redis Cluster (chosen by the URL). Cheap to
-/// share behind an `Arc`; calls are serialized on one connection, which reconnects after a
-/// failure.
+/// share behind an `Arc`; each call runs on a connection of its own from a [`Pool`] of
+/// [`ConnectOptions::pool_size`] (default 1: calls wait for each other), which reconnects
+/// after a failure.
 #[derive(Debug)]
 pub struct SessionStore {
-    conn: Connection,
+    pool: Pool,
 }
 
 impl SessionStore {
@@ -32,24 +33,25 @@ impl SessionStore {
     /// Connects with explicit options.
     pub fn with_options(opts: ConnectOptions) -> Result<Self> {
         Ok(SessionStore {
-            conn: Connection::open(opts)?,
+            pool: Pool::open(opts)?,
         })
     }
 
+    /// Runs every step of one operation on one connection.
     fn run<T>(&self, mut step: Step<T>) -> Result<T> {
-        loop {
+        self.pool.with(|conn| loop {
             match step {
                 Step::Done(v) => return Ok(v),
                 Step::Run { cmds, order, then } => {
                     let replies = if cmds.is_empty() {
                         Vec::new()
                     } else {
-                        self.conn.run(&cmds, order)?
+                        conn.run(&cmds, order)?
                     };
                     step = then(replies)?;
                 }
             }
-        }
+        })
     }
 
     /// Creates a session with a new random token (uuid v4) and returns the token.

@@ -40,7 +40,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
         "SUBSCRIPTION_MODES",
         ruby.ary_from_vec(SubscriptionMode::ALL.map(SubscriptionMode::as_str).to_vec()),
     )?;
-    class.define_singleton_method("connect", function!(Emitter::connect, 6))?;
+    class.define_singleton_method("connect", function!(Emitter::connect, 7))?;
     class.define_singleton_method("check_target", function!(Emitter::check_target, 1))?;
     class.define_singleton_method("offline", function!(Emitter::offline, 2))?;
     class.define_method("rooms", method!(Emitter::rooms, 0))?;
@@ -189,7 +189,9 @@ impl Emitter {
     }
 
     /// Connects (failing at once when Redis is unreachable). `settings` names the target and
-    /// its options (see `target`).
+    /// its options (see `target`); `pool_size` connections serve threads at once (Ruby checks
+    /// it is 1 to 64).
+    #[allow(clippy::too_many_arguments)] // one per keyword of Symple::Emitter.new
     fn connect(
         ruby: &Ruby,
         url: String,
@@ -198,6 +200,7 @@ impl Emitter {
         queued: bool,
         connect_timeout: f64,
         response_timeout: f64,
+        pool_size: usize,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             check_from(ruby, &from)?;
@@ -211,6 +214,7 @@ impl Emitter {
                 .options(|o| {
                     o.connect_timeout(connect_timeout)
                         .response_timeout(response_timeout)
+                        .pool_size(pool_size)
                 });
             let inner = nogvl::io(ruby, || builder.connect())?;
             let root = queued.then(|| {

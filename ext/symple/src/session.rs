@@ -20,7 +20,7 @@ pub struct SessionStore {
 
 pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class: RClass = native.define_class("SessionStore", ruby.class_object())?;
-    class.define_singleton_method("connect", function!(SessionStore::connect, 3))?;
+    class.define_singleton_method("connect", function!(SessionStore::connect, 4))?;
     class.define_singleton_method("check", function!(SessionStore::check, 3))?;
     class.define_method("set", method!(SessionStore::set, 3))?;
     class.define_method("create", method!(SessionStore::create, 2))?;
@@ -101,11 +101,13 @@ impl SessionStore {
         url: String,
         connect_timeout: f64,
         response_timeout: f64,
+        pool_size: usize,
     ) -> Result<Self, Error> {
         guard(ruby, || {
             let opts = ConnectOptions::new(url)
                 .connect_timeout(seconds(ruby, "connect_timeout", connect_timeout)?)
-                .response_timeout(seconds(ruby, "response_timeout", response_timeout)?);
+                .response_timeout(seconds(ruby, "response_timeout", response_timeout)?)
+                .pool_size(pool_size);
             let inner = nogvl::io(ruby, || Store::with_options(opts))?;
             Ok(SessionStore { inner })
         })
