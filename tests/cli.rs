@@ -54,6 +54,14 @@ fn server_start_up_failures_exit_1_for_the_system_and_2_for_configuration() {
     );
     assert!(!err.contains("unsupported"), "{err}");
 
+    // A Redis nobody listens on: the environment, so 1, named once.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let out = symple(&["server", "--listen", "127.0.0.1:0", "--redis-url", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out).matches("redis connection error").count(), 1);
+
     let cases: &[(&[&str], &str)] = &[
         (
             &["--listen", "nowhere"],

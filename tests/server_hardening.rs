@@ -157,37 +157,48 @@ async fn memory_stays_flat_under_churn() {
     // The allocator's pools grow during the first thousand or so cycles, then stay.
     let warm = 2_000.min(cycles);
     churn(0, warm).await;
-    eventually("warm-up connections gone", || {
-        a.metric("symple_connections") == 0
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await; // a tick
-    let (a0, b0) = (a.rss_kib(), b.rss_kib());
-    let heap0 = (a.status_kib("RssAnon:"), b.status_kib("RssAnon:"));
-    if std::env::var_os("SYMPLE_CHURN_TRACE").is_some() {
-        for k in 0..10 {
-            churn(warm + k * cycles / 10, warm + (k + 1) * cycles / 10).await;
-            eprintln!(
-                "after {}: A {} KiB B {} KiB",
-                (k + 1) * cycles / 10,
-                a.rss_kib(),
-                b.rss_kib()
-            );
+    let settle = || async {
+        eventually("connections gone", || a.metric("symple_connections") == 0).await;
+        eventually("B holds only the watcher", || b.metric("symple_rooms") == 2).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await; // a tick
+        (a.rss_kib(), b.rss_kib())
+    };
+    // Two equal rounds after the warm-up. Left-over state grows RSS in each round; a one-off
+    // rise (a burst that outgrew the allocator's pools on a loaded machine, seen at +15 to
+    // +25 % once in a few runs, never twice) grows it in one round only. So a leak is growth
+    // of over 5 % in both rounds.
+    let mut rss = vec![settle().await];
+    let half = cycles / 2;
+    for round in 0..2 {
+        let from = warm + round * half;
+        if std::env::var_os("SYMPLE_CHURN_TRACE").is_some() {
+            for k in 0..5 {
+                churn(from + k * half / 5, from + (k + 1) * half / 5).await;
+                eprintln!(
+                    "round {round}, {}/5: A {} KiB B {} KiB",
+                    k + 1,
+                    a.rss_kib(),
+                    b.rss_kib()
+                );
+            }
+        } else {
+            churn(from, from + half).await;
         }
-    } else {
-        churn(warm, warm + cycles).await;
+        rss.push(settle().await);
     }
-    eventually("connections gone", || a.metric("symple_connections") == 0).await;
-    eventually("B holds only the watcher", || b.metric("symple_rooms") == 2).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await; // a tick
-    let (a1, b1) = (a.rss_kib(), b.rss_kib());
-    let heap1 = (a.status_kib("RssAnon:"), b.status_kib("RssAnon:"));
     eprintln!(
-        "RSS after {warm} warm-up cycles: A {a0} KiB, B {b0} KiB; after {cycles} more: A {a1} KiB, \
-         B {b1} KiB (anonymous: {heap0:?} -> {heap1:?})"
+        "RSS (A, B) in KiB after {warm} warm-up cycles, then after each round of {half}: {rss:?}"
     );
-    assert!(a1 * 10 <= a0 * 11, "A grew from {a0} to {a1} KiB");
-    assert!(b1 * 10 <= b0 * 11, "B grew from {b0} to {b1} KiB");
+    for (name, series) in [
+        ("A", rss.iter().map(|r| r.0).collect::<Vec<_>>()),
+        ("B", rss.iter().map(|r| r.1).collect()),
+    ] {
+        let grew = |i: usize| series[i + 1] * 100 > series[i] * 105;
+        assert!(
+            !(grew(0) && grew(1)),
+            "{name} grew by over 5 % in each round: {series:?} KiB"
+        );
+    }
     assert_eq!(a.metric("symple_rooms"), 0, "no room or user left behind");
     assert_eq!(b.metric("symple_peers"), 1, "the watcher kept up");
     reading.abort();
