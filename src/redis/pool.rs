@@ -131,4 +131,12 @@ impl Publisher for Pool {
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
         self.with(|c| c.publish_batch(packets))
     }
+
+    fn publish_each(
+        &self,
+        hint: usize,
+        next: &mut dyn FnMut() -> Result<Option<Packet>>,
+    ) -> Result<()> {
+        self.with(|c| c.publish_each(hint, next))
+    }
 }
