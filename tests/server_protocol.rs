@@ -85,6 +85,48 @@ async fn anonymous_welcome_and_presence() {
     );
 }
 
+/// Peers arriving at the same moment (with the room, or joining it right after) see each
+/// other exactly once: the earlier one in the later one's roster, or the later one's online
+/// presence reaching the earlier one, never both and never neither. (Once alice held a
+/// second "bob online": bob was announced to her and was also in her roster, taken after
+/// her welcome, by which time bob had arrived.)
+#[tokio::test]
+async fn arrivals_at_the_same_moment_see_each_other_once() {
+    const N: usize = 12;
+    let srv = anon(&[]);
+    let url = srv.url();
+    let mut clients = futures_util::future::join_all((0..N).map(|i| {
+        let url = url.clone();
+        async move {
+            let rooms = if i % 2 == 0 {
+                json!(["storm"])
+            } else {
+                json!([])
+            };
+            let mut c = Client::auth(&url, json!({"user": format!("u{i}"), "rooms": rooms})).await;
+            if i % 2 == 1 {
+                c.send(json!({"type": "join", "room": "storm"})).await;
+            }
+            c
+        }
+    }))
+    .await;
+    let frames = futures_util::future::join_all(clients.iter_mut().map(Client::drain)).await;
+    for (i, got) in frames.iter().enumerate() {
+        let mut online = std::collections::BTreeMap::new();
+        for p in got.iter().filter(|v| v["type"] == "presence") {
+            assert_eq!(p["data"]["online"], true, "u{i} got {p}");
+            let user = p["data"]["user"].as_str().unwrap_or_default().to_owned();
+            *online.entry(user).or_insert(0) += 1;
+        }
+        let expected: std::collections::BTreeMap<String, i32> = (0..N)
+            .filter(|j| *j != i)
+            .map(|j| (format!("u{j}"), 1))
+            .collect();
+        assert_eq!(online, expected, "online presence seen by u{i}");
+    }
+}
+
 #[tokio::test]
 async fn routing_follows_rooms() {
     let srv = anon(&[]);

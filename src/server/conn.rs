@@ -19,9 +19,9 @@ use crate::server::handler::{self, Frame};
 use crate::server::limits::TokenBucket;
 use crate::server::metrics::Dropped;
 use crate::server::outbox::{outbox, Ended, Inbox, Next};
-use crate::server::registry::LocalPeer;
+use crate::server::registry::{LocalPeer, Registry};
 use crate::server::routing::{Sender, Target};
-use crate::server::shared::{Shared, WRITE_TIMEOUT};
+use crate::server::shared::{Arrival, Shared, WRITE_TIMEOUT};
 use crate::server::ws::{self, Socket};
 
 /// Closes answering the client's own close, or its `close` message.
@@ -270,8 +270,15 @@ impl Peer {
             tx,
             token: a.token.as_deref().map(Box::from),
         };
-        let online = local.presence(true);
-        let generation = shared.add_peer(local);
+        let sender = Sender {
+            id: id.clone(),
+            user: a.user.clone(),
+            rooms: rooms.clone(),
+        };
+        let limit = shared.config.presence_limit;
+        let arrival = shared.add_peer(local, &sender, |reg| {
+            presence_rooms(reg, &a.user, &rooms, limit)
+        });
         let c = &shared.config;
         let mut me = Peer {
             bucket: TokenBucket::new(
@@ -286,25 +293,21 @@ impl Peer {
             rooms,
             token: a.token,
             joins: a.joins,
-            announced: Vec::new(),
+            announced: arrival.announced[1..].to_vec(),
             last_touch: Instant::now(),
         };
-        // Reachable from other instances (its channels subscribed) before it is welcomed.
-        shared.wait_synced(generation).await;
+        // Reachable from other instances (its channels subscribed) before they are told
+        // and before it is welcomed.
+        if let Some(generation) = arrival.generation {
+            shared.wait_synced(generation).await;
+        }
+        shared.announce_remotely(&sender, &arrival);
         if me.write_now(Message::Text(welcome.into())).await.is_err() {
-            shared.remove_peer(&me.id);
+            me.finish();
             return None;
         }
         me.touch_session(true);
-        let announced = me.presence_rooms(&me.rooms.clone());
-        me.announced = announced[1..].to_vec();
-        shared.route_from_peer(
-            &me.sender(),
-            &Target::List(announced.clone()),
-            online,
-            Some(true),
-        );
-        if me.send_roster(&announced).await.is_err() {
+        if me.send_roster(arrival).await.is_err() {
             me.finish();
             return None;
         }
@@ -321,15 +324,6 @@ impl Peer {
 
     fn address(&self) -> String {
         format!("{}|{}", self.user, self.id)
-    }
-
-    /// The personal room and those of `rooms` small enough for presence fan-out.
-    fn presence_rooms(&self, rooms: &[String]) -> Vec<String> {
-        let limit = self.shared.config.presence_limit;
-        let reg = self.shared.registry();
-        std::iter::once(self.user.clone())
-            .chain(rooms.iter().filter(|r| reg.room_size(r) <= limit).cloned())
-            .collect()
     }
 
     /// Serves the peer until it leaves, then takes it out of the registry.
@@ -439,10 +433,11 @@ impl Peer {
         Flow::Close(WRITE_TIMEOUT)
     }
 
-    /// Writes the presence of local peers sharing `rooms` straight to the socket, in one
-    /// batch (a large room must not overflow the queue), and asks other instances for theirs.
-    async fn send_roster(&mut self, rooms: &[String]) -> Result<(), Flow> {
-        let local = self.shared.roster(&self.sender(), rooms);
+    /// Writes the roster of an arrival (the presence of local peers sharing its rooms)
+    /// straight to the socket, in one batch (a large room must not overflow the queue), and
+    /// asks other instances for theirs.
+    async fn send_roster(&mut self, arrival: Arrival) -> Result<(), Flow> {
+        let (rooms, local) = (arrival.announced, arrival.roster);
         self.shared
             .metrics
             .messages_out
@@ -461,7 +456,7 @@ impl Peer {
             Ok(Err(_)) => return Err(Flow::Gone),
             Err(_) => return Err(self.write_timed_out()),
         }
-        self.shared.request_remote_roster(&self.sender(), rooms);
+        self.shared.request_remote_roster(&self.sender(), &rooms);
         Ok(())
     }
 
@@ -586,38 +581,32 @@ impl Peer {
                 .send_error(403, "Cannot join another user's personal room")
                 .await;
         }
-        if let Some(generation) = self.shared.join(&self.id, &room) {
-            // Its traffic reaches this instance before the client is told it is in.
+        self.rooms.push(room.clone());
+        // Announced to the room and answered with who is there, unless it is too big.
+        let limit = self.shared.config.presence_limit;
+        let sender = self.sender();
+        let Some(arrival) = self.shared.join(&self.id, &room, &sender, |reg| {
+            (reg.room_size(&room) <= limit)
+                .then(|| room.clone())
+                .into_iter()
+                .collect()
+        }) else {
+            // Not registered (ending): nobody to tell.
+            return self.send_text(frames::text(&JoinOk::new(&room))).await;
+        };
+        self.announced.extend(arrival.announced.iter().cloned());
+        if let Some(generation) = arrival.generation {
+            // Its traffic reaches this instance before anyone is told it is in.
             self.shared.wait_synced(generation).await;
         }
-        self.rooms.push(room.clone());
+        self.shared.announce_remotely(&sender, &arrival);
         if let Flow::Close(why) = self.send_text(frames::text(&JoinOk::new(&room))).await {
             return Flow::Close(why);
         }
-        // Announced to the room and answered with who is there, unless it is too big.
-        let announced: Vec<String> = self
-            .presence_rooms(std::slice::from_ref(&room))
-            .into_iter()
-            .filter(|r| *r == room)
-            .collect();
-        if announced.is_empty() {
+        if arrival.announced.is_empty() {
             return Flow::Continue;
         }
-        let online = self
-            .shared
-            .registry()
-            .get(&self.id)
-            .map(|p| p.presence(true));
-        if let Some(online) = online {
-            self.announced.push(room);
-            self.shared.route_from_peer(
-                &self.sender(),
-                &Target::List(announced.clone()),
-                online,
-                Some(true),
-            );
-        }
-        match self.send_roster(&announced).await {
+        match self.send_roster(arrival).await {
             Ok(()) => Flow::Continue,
             Err(end) => end,
         }
@@ -661,19 +650,18 @@ impl Peer {
 
     /// Leaves the registry and tells the rooms that were told it came.
     fn finish(&self) {
-        let gone = self.shared.remove_peer(&self.id);
-        if let Some(p) = gone {
-            let rooms = std::iter::once(self.user.clone())
-                .chain(self.announced.iter().cloned())
-                .collect();
-            self.shared.route_from_peer(
-                &self.sender(),
-                &Target::List(rooms),
-                p.presence(false),
-                Some(false),
-            );
-        }
+        let rooms = std::iter::once(self.user.clone())
+            .chain(self.announced.iter().cloned())
+            .collect();
+        self.shared.remove_peer(&self.sender(), rooms);
     }
+}
+
+/// The personal room and those of `rooms` small enough for presence fan-out.
+fn presence_rooms(reg: &Registry, user: &str, rooms: &[String], limit: usize) -> Vec<String> {
+    std::iter::once(user.to_owned())
+        .chain(rooms.iter().filter(|r| reg.room_size(r) <= limit).cloned())
+        .collect()
 }
 
 /// Whether `room` is some user's personal room, so it cannot be joined as a named room: a

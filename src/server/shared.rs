@@ -135,10 +135,14 @@ impl Shared {
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a peer (and its token, for logouts) and wants its channels; returns the
-    /// bus generation to [`wait_synced`](Self::wait_synced) for before it counts on being
-    /// reachable from other instances.
-    pub fn add_peer(&self, peer: LocalPeer) -> u64 {
+    /// Registers a peer (and its token, for logouts), wants its channels and announces it
+    /// to the local peers of the rooms `presence_rooms` picks (see [`Arrival`]).
+    pub fn add_peer(
+        &self,
+        peer: LocalPeer,
+        sender: &Sender,
+        presence_rooms: impl FnOnce(&Registry) -> Vec<String>,
+    ) -> Arrival {
         if let Some(t) = &peer.token {
             self.tokens_map()
                 .entry(t.clone())
@@ -149,17 +153,82 @@ impl Shared {
             .into_iter()
             .chain(peer.rooms.iter().map(|r| channel::room(r)))
             .collect();
+        let online = peer.presence(true);
         // Under the registry lock, so interest follows the registry's order of events.
-        let mut reg = self.registry();
-        reg.add(peer);
-        self.want(channels, &[])
+        self.arrive(sender, online, |reg| {
+            reg.add(peer);
+            (Some(self.want(channels, &[])), presence_rooms(reg))
+        })
     }
 
-    /// Unregisters a peer (and drops the channels nobody here needs any more); `None` when
-    /// it was not registered.
-    pub fn remove_peer(&self, id: &str) -> Option<LocalPeer> {
+    /// Puts peer `id` in named room `room` and announces it there when `presence_rooms`
+    /// keeps the room (see [`Arrival`]); `None` when it is not registered.
+    pub fn join(
+        &self,
+        id: &str,
+        room: &str,
+        sender: &Sender,
+        presence_rooms: impl FnOnce(&Registry) -> Vec<String>,
+    ) -> Option<Arrival> {
+        let online = self.registry().get(id)?.presence(true);
+        Some(self.arrive(sender, online, |reg| {
+            let generation = reg
+                .join(id, room)
+                .then(|| self.want([channel::room(room)], &[]));
+            (generation, presence_rooms(reg))
+        }))
+    }
+
+    /// Under one registry lock: `change` (a peer arrives or joins a room), the peer's
+    /// online presence to the local peers of the rooms `change` returns, and their
+    /// presence back (the roster).
+    fn arrive(
+        &self,
+        sender: &Sender,
+        online: Value,
+        change: impl FnOnce(&mut Registry) -> (Option<u64>, Vec<String>),
+    ) -> Arrival {
+        let text = Utf8Bytes::from(online.to_string());
+        let mut reg = self.registry();
+        let (generation, announced) = change(&mut reg);
+        let target = Target::List(announced.clone());
+        self.deliver(routing::from_peer(&reg, sender, &target), &text);
+        let roster = roster(&reg, sender, &announced)
+            .into_iter()
+            .map(|k| k.presence)
+            .collect();
+        Arrival {
+            generation,
+            announced,
+            roster,
+            online,
+        }
+    }
+
+    /// Tells the instances holding the rooms of `arrival` (once they can reach the peer:
+    /// after [`wait_synced`](Self::wait_synced)).
+    pub fn announce_remotely(&self, sender: &Sender, arrival: &Arrival) {
+        if !arrival.announced.is_empty() {
+            self.publish_route(
+                sender,
+                &Target::List(arrival.announced.clone()),
+                arrival.online.clone(),
+                Some(true),
+            );
+        }
+    }
+
+    /// Unregisters a peer (and drops the channels nobody here needs any more) and tells the
+    /// local peers of `rooms` it is offline, under one lock (see [`Arrival`]), then the
+    /// other instances; `None` when it was not registered.
+    pub fn remove_peer(&self, sender: &Sender, rooms: Vec<String>) -> Option<LocalPeer> {
+        let id = sender.id.as_str();
         let mut reg = self.registry();
         let gone = reg.remove(id)?;
+        let offline = gone.presence(false);
+        let target = Target::List(rooms);
+        let text = Utf8Bytes::from(offline.to_string());
+        self.deliver(routing::from_peer(&reg, sender, &target), &text);
         // A room's channel serves its members and the sessions of the user of that name.
         let unused = |name: &str| reg.room_size(name) == 0 && !reg.has_user(name);
         let mut unwanted = vec![channel::peer(id)];
@@ -171,6 +240,7 @@ impl Shared {
         );
         self.want([], &unwanted);
         drop(reg);
+        self.publish_route(sender, &target, offline, Some(false));
         if let Some(t) = &gone.token {
             let mut tokens = self.tokens_map();
             if let Some(ids) = tokens.get_mut(t) {
@@ -181,14 +251,6 @@ impl Shared {
             }
         }
         Some(gone)
-    }
-
-    /// Puts peer `id` in named room `room`; `Some(generation)` (see
-    /// [`add_peer`](Self::add_peer)) when it was not in it.
-    pub fn join(&self, id: &str, room: &str) -> Option<u64> {
-        let mut reg = self.registry();
-        reg.join(id, room)
-            .then(|| self.want([channel::room(room)], &[]))
     }
 
     /// Takes peer `id` out of named room `room`; false when it was not in it.
@@ -300,6 +362,17 @@ impl Shared {
         if matches!(target, Target::Session { .. }) && local_hit {
             return;
         }
+        self.publish_route(sender, target, message, announce);
+    }
+
+    /// The part of [`route_from_peer`](Self::route_from_peer) for other instances.
+    fn publish_route(
+        &self,
+        sender: &Sender,
+        target: &Target,
+        message: Value,
+        announce: Option<bool>,
+    ) {
         self.publish(
             routing::channels(sender, target),
             Body::Route {
@@ -419,33 +492,7 @@ impl Shared {
 
     /// Local peers (other than the requester) sharing one of `rooms` with it.
     fn roster_of(&self, requester: &Sender, rooms: &[String]) -> Vec<Known> {
-        let reg = self.registry();
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for r in rooms.iter().filter(|r| requester.is_in(r)) {
-            let members: Box<dyn Iterator<Item = &LocalPeer>> = if *r == requester.user {
-                Box::new(reg.sessions(r))
-            } else {
-                Box::new(reg.members(r))
-            };
-            for p in members {
-                if p.id != requester.id && seen.insert(p.id.as_str()) {
-                    out.push(Known {
-                        sender: p.sender(),
-                        presence: p.presence(true),
-                    });
-                }
-            }
-        }
-        out
-    }
-
-    /// Presence of local peers (other than the requester) sharing one of `rooms` with it.
-    pub fn roster(&self, requester: &Sender, rooms: &[String]) -> Vec<Value> {
-        self.roster_of(requester, rooms)
-            .into_iter()
-            .map(|k| k.presence)
-            .collect()
+        roster(&self.registry(), requester, rooms)
     }
 
     /// Asks the instances holding `rooms` for the presence of their peers sharing them with
@@ -551,4 +598,44 @@ impl Inbound for Shared {
         }
         tokio::spawn(self.check_sessions());
     }
+}
+
+/// A peer's arrival in rooms, or its joining one, as this instance took it: the change to
+/// the registry, the peer's online presence to the local peers of `announced` and their
+/// presence back (`roster`) all under one registry lock, as leaving is with the offline
+/// presence. Of two peers arriving at once, the earlier is then in the later one's roster
+/// and the later one's presence reaches the earlier one: each sees the other once, never
+/// twice and never not at all. Other instances are told by
+/// [`Shared::announce_remotely`].
+pub struct Arrival {
+    /// The bus generation to [`wait_synced`](Shared::wait_synced) for before the peer counts
+    /// on being reachable from other instances; `None` when nothing new was wanted.
+    pub generation: Option<u64>,
+    /// The rooms told (for an arrival, the personal room first).
+    pub announced: Vec<String>,
+    /// Presence of the local peers sharing them, for the connection to write.
+    pub roster: Vec<Value>,
+    online: Value,
+}
+
+/// Peers in `reg` (other than the requester) sharing one of `rooms` with it.
+fn roster(reg: &Registry, requester: &Sender, rooms: &[String]) -> Vec<Known> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for r in rooms.iter().filter(|r| requester.is_in(r)) {
+        let members: Box<dyn Iterator<Item = &LocalPeer>> = if *r == requester.user {
+            Box::new(reg.sessions(r))
+        } else {
+            Box::new(reg.members(r))
+        };
+        for p in members {
+            if p.id != requester.id && seen.insert(p.id.as_str()) {
+                out.push(Known {
+                    sender: p.sender(),
+                    presence: p.presence(true),
+                });
+            }
+        }
+    }
+    out
 }
