@@ -164,24 +164,54 @@ pub(crate) fn is_io(err: &redis::RedisError) -> bool {
 #[derive(Clone, Debug)]
 pub(crate) struct Redacted(pub String);
 
+/// A URL scheme: a letter, then letters, digits, `+`, `-` or `.` (RFC 3986).
+pub(crate) fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+impl Redacted {
+    /// The URL as (scheme and `://`, credentials, the rest): everything before the last `@`
+    /// after the scheme is credentials, and so it is without a scheme (`user:secret@host`).
+    fn parts(&self) -> (&str, Option<&str>, &str) {
+        let s = &self.0;
+        let start = match s.split_once("://") {
+            Some((scheme, _)) if is_scheme(scheme) => scheme.len() + 3,
+            _ => 0,
+        };
+        let (scheme, rest) = s.split_at(start);
+        match rest.rsplit_once('@') {
+            Some((creds, host)) => (scheme, Some(creds), host),
+            None => (scheme, None, rest),
+        }
+    }
+
+    /// Whether `piece` (of the URL, for a message) is found outside the credentials, so it
+    /// can be shown (case-insensitively: schemes are compared lower-cased).
+    pub(crate) fn shows(&self, piece: &str) -> bool {
+        let (scheme, _, host) = self.parts();
+        let piece = piece.to_ascii_lowercase();
+        [scheme, host]
+            .iter()
+            .any(|p| p.to_ascii_lowercase().contains(&piece))
+    }
+}
+
 impl fmt::Display for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // redis://user:secret@host -> redis://user:***@host
-        let s = &self.0;
-        if let Some(scheme_end) = s.find("://") {
-            let rest = &s[scheme_end + 3..];
-            if let Some(at) = rest.rfind('@') {
-                let creds = &rest[..at];
+        match self.parts() {
+            (scheme, Some(creds), host) => {
                 let user = creds.split(':').next().unwrap_or("");
                 let masked = if creds.contains(':') {
                     format!("{user}:***")
                 } else {
                     "***".to_string()
                 };
-                return write!(f, "{}://{}@{}", &s[..scheme_end], masked, &rest[at + 1..]);
+                write!(f, "{scheme}{masked}@{host}")
             }
+            (_, None, _) => f.write_str(&self.0),
         }
-        f.write_str(s)
     }
 }
 
@@ -197,5 +227,9 @@ mod tests {
         );
         assert_eq!(Redacted("redis://pw@h".into()).to_string(), "redis://***@h");
         assert_eq!(Redacted("redis://h:1".into()).to_string(), "redis://h:1");
+        // No scheme (a common slip), or an `@` only before it.
+        assert_eq!(Redacted("u:pw@h:1".into()).to_string(), "u:***@h:1");
+        assert_eq!(Redacted("u:pw@h://x".into()).to_string(), "u:***@h://x");
+        assert_eq!(Redacted("u:pw@h://x@y".into()).to_string(), "u:***@y");
     }
 }

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::{Error, Redacted, Result};
+use crate::error::{is_scheme, Error, Redacted, Result};
 
 /// The URL used when none is given: `SYMPLE_REDIS_URL`, then `REDIS_URL`, then localhost.
 ///
@@ -124,6 +124,30 @@ impl ConnectOptions {
         self
     }
 
+    /// Checks the URL and the TLS settings (reading the CA file) without connecting: the
+    /// errors connecting would give before anything is sent.
+    ///
+    /// ```
+    /// use symple::redis::ConnectOptions;
+    /// assert!(ConnectOptions::new("redis+cluster://10.0.0.1:7000,10.0.0.2:7000").check().is_ok());
+    /// let e = ConnectOptions::new("redis://u:s3cret@h:1/x").check().unwrap_err();
+    /// assert!(e.to_string().contains("u:***@h"), "{e}");
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        self.endpoint().map(drop)
+    }
+
+    /// `piece` of the URL, for an error message, unless it may hold the password (text
+    /// found only among the credentials, as [`Redacted`] masks them: a password with an
+    /// unescaped `#`, `?` or `/` would otherwise show up as a fragment, a parameter or a host).
+    fn shown(&self, piece: &str) -> String {
+        if self.redacted().shows(piece) {
+            piece.to_owned()
+        } else {
+            "(not shown: it may hold the password)".to_owned()
+        }
+    }
+
     /// The URL with any password masked, for messages.
     pub(crate) fn redacted(&self) -> Redacted {
         Redacted(self.url.clone())
@@ -150,7 +174,8 @@ impl ConnectOptions {
             "unix" | "redis+unix" => return self.unix_endpoint(url).map_err(bad),
             other => {
                 return Err(bad(format!(
-                    "unsupported scheme {other}://: use redis://, rediss:// (TLS), redis+cluster:// or rediss+cluster:// (Redis Cluster)"
+                    "unsupported scheme {}://: use redis://, rediss:// (TLS), redis+cluster:// or rediss+cluster:// (Redis Cluster)",
+                    self.shown(other)
                 )))
             }
         };
@@ -177,7 +202,7 @@ impl ConnectOptions {
                 .map_err(|e| bad(e.to_string()))?;
             tls_opts = self.take_params(&mut parsed, tls).map_err(&bad)?;
             if parsed.port().is_none() && cluster && host.contains(':') {
-                return Err(bad(format!("bad port in {host}")));
+                return Err(bad(format!("bad port in {}", self.shown(host))));
             }
             let info = redis::IntoConnectionInfo::into_connection_info(parsed)
                 .map_err(|e| bad(e.to_string()))?;
@@ -224,26 +249,39 @@ impl ConnectOptions {
     ) -> std::result::Result<TlsSettings, String> {
         if let Some(f) = url.fragment() {
             return Err(format!(
-                "unsupported URL fragment #{f} (for development without certificate checks, use ?tls_insecure=true)"
+                "unsupported URL fragment #{} (for development without certificate checks, use ?tls_insecure=true)",
+                self.shown(f)
             ));
         }
         let mut settings = TlsSettings::default();
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
-                "tls_ca" if tls => settings.ca_file = Some(PathBuf::from(v.as_ref())),
-                "tls_insecure" if tls => settings.insecure = parse_bool(&v)?,
+                "tls_ca" if tls => {
+                    settings.ca_shown = self.shown(&v);
+                    settings.ca_file = Some(PathBuf::from(v.as_ref()));
+                }
+                "tls_insecure" if tls => {
+                    settings.insecure = parse_bool(&v).map_err(|bad| {
+                        format!(
+                            "tls_insecure must be true or false, not {:?}",
+                            self.shown(bad)
+                        )
+                    })?
+                }
                 "tls_ca" | "tls_insecure" => {
                     return Err(format!("{k} applies to TLS: use rediss://"))
                 }
                 other => {
                     return Err(format!(
-                        "unknown URL parameter {other:?} (known: tls_ca, tls_insecure)"
+                        "unknown URL parameter {:?} (known: tls_ca, tls_insecure)",
+                        self.shown(other)
                     ))
                 }
             }
         }
         url.set_query(None);
         if let Some(ca) = &self.tls_ca_file {
+            settings.ca_shown = ca.display().to_string();
             settings.ca_file = Some(ca.clone());
         }
         if let Some(i) = self.tls_insecure {
@@ -280,23 +318,26 @@ impl ConnectOptions {
     }
 }
 
-fn parse_bool(v: &str) -> std::result::Result<bool, String> {
+/// `Err` gives the value back, for the message.
+fn parse_bool(v: &str) -> std::result::Result<bool, &str> {
     match v.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        other => Err(format!("tls_insecure must be true or false, not {other:?}")),
+        _ => Err(v),
     }
 }
 
 /// The scheme of `url`, lower-cased, when it has one.
 fn scheme(url: &str) -> Option<String> {
     let (s, _) = url.trim().split_once("://")?;
-    (!s.is_empty()).then(|| s.to_ascii_lowercase())
+    is_scheme(s).then(|| s.to_ascii_lowercase())
 }
 
 #[derive(Default)]
 struct TlsSettings {
     ca_file: Option<PathBuf>,
+    /// The CA file's path as error messages show it.
+    ca_shown: String,
     insecure: bool,
 }
 
@@ -311,7 +352,7 @@ impl TlsSettings {
         let ca_pem = match &self.ca_file {
             Some(path) if !self.insecure => Some(
                 std::fs::read(path)
-                    .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?,
+                    .map_err(|e| format!("cannot read the CA file {}: {e}", self.ca_shown))?,
             ),
             _ => None,
         };
@@ -464,5 +505,9 @@ mod tests {
         refused("rediss://u:s3cret@h:1#insecure", "tls_insecure=true");
         refused("redis://u:s3cret@h:1/x", "database");
         refused("redis+cluster://u:s3cret@a:1,,b:2", "missing host");
+        // The password never shows, also when it is not escaped or the scheme is missing.
+        refused("redis://u:p@ss#s3cret@h:1", "fragment");
+        refused("redis://u:1?s3cret@h:1", "unknown URL parameter");
+        refused("u:s3cret@h:1", "not a Redis URL");
     }
 }
