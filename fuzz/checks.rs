@@ -6,8 +6,19 @@
 // Each fuzz target uses one of these.
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::LazyLock;
+use std::task::{Context, Poll};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
 
 use serde_json::{json, Value};
 use symple::packet::native::{self, Fill};
@@ -19,23 +30,28 @@ use symple::packet::{json, msgpack};
 use symple::packet::{Adapter, EventArgs};
 use symple::protocol::envelope::{Body, Envelope};
 use symple::protocol::Object;
+use symple::redis::ConnectOptions;
 use symple::server::handler::{self, Frame};
 use symple::server::outbox::outbox;
 use symple::server::registry::{LocalPeer, Registry};
 use symple::server::routing::{self, Sender, Target};
+use symple::server::{websocket_config, Lean};
+use symple::session::keys;
 use symple::{Address, Room, To};
 
 /// One target's check.
 pub type Check = fn(&[u8]);
 
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, Check); 6] = [
+pub const TARGETS: [(&str, Check); 8] = [
+    ("ws", ws),
     ("frame", frame),
     ("to", to),
     ("auth", auth),
     ("session", session),
     ("envelope", envelope),
     ("json_view", json_view),
+    ("redis_url", redis_url),
 ];
 
 fn json_of(data: &[u8]) -> Option<Value> {
@@ -212,6 +228,16 @@ pub fn session(data: &[u8]) {
         Err(e) => assert!(e.to_string().contains("symple:session:t"), "{e}"),
     }
     if let Ok(text) = std::str::from_utf8(data) {
+        // A member of the expiry index, read by cleanup: its token and user write back to
+        // a member that reads the same.
+        if let Some((token, user)) = keys::parse_expiry_member(text) {
+            let member = keys::expiry_member(&token, &user);
+            assert_eq!(
+                keys::parse_expiry_member(&member),
+                Some((token, user)),
+                "{member:?}"
+            );
+        }
         // Split as a pattern and a name, for the glob matcher.
         let (p, n) = text.split_once('\n').unwrap_or((text, ""));
         let joins = symple::server::Joins::Only(vec![p.to_owned()]);
@@ -478,4 +504,165 @@ fn js_order(entries: impl Iterator<Item = (String, Js)>) -> Js {
     indexed.sort_by_key(|(k, _)| index(k));
     indexed.extend(named);
     Js::Map(indexed)
+}
+
+/// The frame and message limit of the `ws` target: small, so inputs cross it.
+const WS_LIMIT: usize = 256;
+
+/// Bytes a client sends once upgraded, read as a connection reads them: tungstenite with the
+/// server's settings over `Lean`, the bytes arriving in pieces of a size the first byte
+/// picks, and writes taking a piece at a time after a stall. Each text message goes through
+/// `frame` and is sent back. Reading ends (an error, a close or the end of the bytes)
+/// without a panic, no message is above the limit, and what was sent back reads, as a
+/// client reads it, as the same texts in the same order.
+pub fn ws(data: &[u8]) {
+    let Some((&first, input)) = data.split_first() else {
+        return;
+    };
+    let piece = match first {
+        0..128 => 1 + first as usize,
+        _ => (first as usize - 127) * 64,
+    };
+    let written = Rc::new(RefCell::new(Vec::new()));
+    let io = Pieces {
+        input,
+        piece,
+        written: written.clone(),
+        stall: false,
+    };
+    let mut sent = Vec::new();
+    RUNTIME.with(|rt| {
+        rt.block_on(async {
+            let mut socket = WebSocketStream::from_raw_socket(
+                Lean::new(io),
+                Role::Server,
+                Some(websocket_config(WS_LIMIT)),
+            )
+            .await;
+            while let Some(Ok(m)) = socket.next().await {
+                match m {
+                    Message::Text(t) => {
+                        assert!(t.len() <= WS_LIMIT, "a text of {} bytes", t.len());
+                        frame(t.as_bytes());
+                        if socket.send(Message::Text(t.clone())).await.is_ok() {
+                            sent.push(t.to_string());
+                        }
+                    }
+                    Message::Binary(b) => assert!(b.len() <= WS_LIMIT, "{} bytes", b.len()),
+                    _ => {}
+                }
+            }
+        })
+    });
+    let written = written.take();
+    let mut client =
+        tungstenite::WebSocket::from_raw_socket(io::Cursor::new(written), Role::Client, None);
+    let mut got = Vec::new();
+    while let Ok(m) = client.read() {
+        if let Message::Text(t) = m {
+            got.push(t.to_string());
+        }
+    }
+    assert_eq!(got, sent, "the texts sent back, as a client reads them");
+}
+
+thread_local! {
+    static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a tokio runtime");
+}
+
+/// A client's socket: reads give the input a piece at a time; every other write stalls
+/// (and asks to be polled again), the others take at most a piece.
+struct Pieces<'a> {
+    input: &'a [u8],
+    piece: usize,
+    written: Rc<RefCell<Vec<u8>>>,
+    stall: bool,
+}
+
+impl AsyncRead for Pieces<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = self.piece.min(self.input.len()).min(buf.remaining());
+        buf.put_slice(&self.input[..n]);
+        self.input = &self.input[n..];
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Pieces<'_> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.stall = !self.stall;
+        if self.stall {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let n = self.piece.min(data.len());
+        self.written.borrow_mut().extend_from_slice(&data[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The password the `redis_url` target puts into URLs.
+const URL_SECRET: &str = "pw0SECRET0pw";
+
+/// A Redis URL (`--url`, the gem's `redis:`, `SYMPLE_REDIS_URL`): accepted, or refused with
+/// an `InvalidUrl` error; and put together as `<first line>:<password>@<rest>`, no error or
+/// warning shows the password.
+pub fn redis_url(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    // A CA file named in the URL is never read: the option set in code wins (a fuzzer could
+    // name /dev/zero).
+    let names_ca = percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase()
+        .contains("tls_ca");
+    let with_ca = |o: ConnectOptions| match names_ca {
+        true => o.tls_ca_file("/nonexistent/symple-fuzz/ca.pem"),
+        false => o,
+    };
+    let opts = with_ca(ConnectOptions::new(text));
+    if let Err(e) = opts.check() {
+        assert!(matches!(e, symple::Error::InvalidUrl { .. }), "{e:?}");
+    }
+    assert_eq!(opts.is_insecure(), opts.insecure_warning().is_some());
+    if text.to_ascii_lowercase().contains("secret") {
+        return;
+    }
+    let (head, rest) = text.split_once('\n').unwrap_or((text, "127.0.0.1:6379"));
+    let url = format!("{head}:{URL_SECRET}@{rest}");
+    for opts in [
+        with_ca(ConnectOptions::new(&url)),
+        with_ca(ConnectOptions::new(&url)).tls_insecure(true),
+    ] {
+        let shown = [
+            opts.check().err().map(|e| e.to_string()),
+            opts.insecure_warning(),
+        ];
+        for s in shown.into_iter().flatten() {
+            assert!(
+                !s.to_ascii_lowercase()
+                    .contains(&URL_SECRET.to_ascii_lowercase()),
+                "the password shown: {s}"
+            );
+        }
+    }
 }

@@ -37,6 +37,7 @@ pub use auth::Joins;
 pub use config::parse_networks;
 pub use config::Config;
 pub use limits::TokenBucket;
+pub use ws::{websocket_config, Lean};
 
 use crate::error::{Error, Result};
 use crate::redis::aio::AsyncConnection;

@@ -71,24 +71,54 @@ fn has_token(h: &HeaderMap, name: HeaderName, token: &str) -> bool {
 
 /// The server side of an upgraded connection; `max_size` bounds frames and messages.
 pub async fn socket(upgraded: Upgraded, max_size: usize) -> Socket {
-    let config = WebSocketConfig::default()
+    WebSocketStream::from_raw_socket(
+        Lean::new(TokioIo::new(upgraded)),
+        Role::Server,
+        Some(websocket_config(max_size)),
+    )
+    .await
+}
+
+/// The WebSocket settings of a client connection (over [`Lean`]): frames and messages up
+/// to `max_size` bytes, small reads, no write buffer of tungstenite's own.
+///
+/// ```
+/// let c = symple::server::websocket_config(1 << 20);
+/// assert_eq!((c.max_message_size, c.max_frame_size), (Some(1 << 20), Some(1 << 20)));
+/// ```
+pub fn websocket_config(max_size: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
         .read_buffer_size(TUNGSTENITE_READ)
         // Every frame goes straight to `Lean`, which gathers them until the flush: no second
         // buffer kept at its high-water mark inside tungstenite.
         .write_buffer_size(0)
         .max_message_size(Some(max_size))
-        .max_frame_size(Some(max_size));
-    WebSocketStream::from_raw_socket(
-        Lean::new(TokioIo::new(upgraded)),
-        Role::Server,
-        Some(config),
-    )
-    .await
+        .max_frame_size(Some(max_size))
 }
 
 /// I/O that holds no buffer while the connection is quiet: reads land on the stack and only
 /// what the reader did not take is kept (until taken); writes are gathered until the flush
 /// and the buffer is freed once written.
+///
+/// ```
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// # fn main() -> std::io::Result<()> {
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let (client, server) = tokio::io::duplex(64);
+/// let (mut client, mut lean) = (client, symple::server::Lean::new(server));
+/// client.write_all(b"hello").await?;
+/// let mut got = [0; 5];
+/// lean.read_exact(&mut got).await?;
+/// assert_eq!(&got, b"hello");
+/// lean.write_all(b"hi").await?; // gathered...
+/// lean.flush().await?; // ...and written
+/// let mut back = [0; 2];
+/// client.read_exact(&mut back).await?;
+/// assert_eq!(&back, b"hi");
+/// # Ok(())
+/// # })
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Lean<S> {
     inner: S,

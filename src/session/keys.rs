@@ -43,12 +43,19 @@ pub fn user_index(user: &User) -> String {
 }
 
 /// The expiry index member of a session: `<token>\n<user as JSON>`.
-pub(crate) fn expiry_member(token: &str, user: &User) -> String {
+///
+/// ```
+/// use symple::session::{keys, User};
+/// let m = keys::expiry_member("tok", &User::from(4242));
+/// assert_eq!(m, "tok\n4242");
+/// assert_eq!(keys::parse_expiry_member(&m), Some(("tok".into(), User::from(4242))));
+/// ```
+pub fn expiry_member(token: &str, user: &User) -> String {
     format!("{token}\n{}", user.to_json())
 }
 
-/// A member of the expiry index read back: its token and user.
-pub(crate) fn parse_expiry_member(member: &str) -> Option<(String, User)> {
+/// A member of the expiry index read back: its token and user (`None` when it is not one).
+pub fn parse_expiry_member(member: &str) -> Option<(String, User)> {
     let (token, user) = member.split_once('\n')?;
     let user = User::from_json(&serde_json::from_str(user).ok()?).ok()?;
     Some((token.to_owned(), user))
