@@ -512,17 +512,31 @@ impl Shared {
     /// while this instance was not listening.
     async fn check_sessions(self: Arc<Self>) {
         let Some(redis) = &self.redis else { return };
-        for token in self.tokens() {
-            match redis.sessions.exists(&token).await {
-                Ok(false) => {
-                    self.end_session(&token);
-                }
-                Ok(true) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot check sessions after (re)subscribing");
-                    return;
+        // The subscription can be back before the command connection notices that Redis
+        // restarted (its first command then fails with a broken pipe and reconnects): a few
+        // tries, a bounded while apart.
+        let mut pause = std::time::Duration::from_millis(100);
+        for attempt in 1..=5 {
+            let mut failed = None;
+            for token in self.tokens() {
+                match redis.sessions.exists(&token).await {
+                    Ok(false) => {
+                        self.end_session(&token);
+                    }
+                    Ok(true) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
             }
+            let Some(e) = failed else { return };
+            tracing::warn!(error = %e, attempt, "cannot check sessions after (re)subscribing");
+            if attempt == 5 {
+                return;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
     }
 }
