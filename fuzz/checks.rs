@@ -9,11 +9,13 @@
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::LazyLock;
 use std::task::{Context, Poll};
 
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -35,7 +37,7 @@ use symple::server::handler::{self, Frame};
 use symple::server::outbox::outbox;
 use symple::server::registry::{LocalPeer, Registry};
 use symple::server::routing::{self, Sender, Target};
-use symple::server::{websocket_config, Lean};
+use symple::server::{canonical, parse_networks, websocket_config, Config, Lean};
 use symple::session::keys;
 use symple::{Address, Room, To};
 
@@ -43,7 +45,7 @@ use symple::{Address, Room, To};
 pub type Check = fn(&[u8]);
 
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, Check); 8] = [
+pub const TARGETS: [(&str, Check); 9] = [
     ("ws", ws),
     ("frame", frame),
     ("to", to),
@@ -52,6 +54,7 @@ pub const TARGETS: [(&str, Check); 8] = [
     ("envelope", envelope),
     ("json_view", json_view),
     ("redis_url", redis_url),
+    ("http", http),
 ];
 
 fn json_of(data: &[u8]) -> Option<Value> {
@@ -664,5 +667,62 @@ pub fn redis_url(data: &[u8]) {
                 "the password shown: {s}"
             );
         }
+    }
+}
+
+/// The proxies the `http` target trusts.
+static HTTP_CONFIG: LazyLock<Config> = LazyLock::new(|| Config {
+    trusted_proxies: parse_networks("127.0.0.0/8, 10.0.0.0/8, ::1").expect("networks"),
+    allowed_origins: vec!["https://app.example".into()],
+    ..Config::default()
+});
+
+/// The headers of a WebSocket upgrade (the first byte picks the peer's address, the rest
+/// are `name: value` lines): the client's address is the peer's, or, from a trusted proxy
+/// only, one its forwarding headers name; an `Origin` is allowed only when listed.
+pub fn http(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let peers = [
+        "127.0.0.1",
+        "10.1.2.3",
+        "203.0.113.9",
+        "::ffff:10.0.0.5",
+        "::1",
+        "2001:db8::1",
+    ];
+    let remote: IpAddr = peers[first as usize % peers.len()]
+        .parse()
+        .expect("an address");
+    let mut headers = HeaderMap::new();
+    for line in rest.split(|b| *b == b'\n') {
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
+        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            headers.append(n, v);
+        }
+    }
+    let c = &*HTTP_CONFIG;
+    let client = c.client_address(remote, &headers);
+    let plain = canonical(remote);
+    if !c.trusts_proxy(remote) {
+        assert_eq!(client, plain, "a direct client's headers were believed");
+    } else if client != plain {
+        let named = ["x-forwarded-for", "x-real-ip"]
+            .iter()
+            .flat_map(|h| headers.get_all(*h))
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+            .any(|ip| canonical(ip) == client);
+        assert!(named, "{client} is named by no forwarding header");
+    }
+    for origin in headers.get_all("origin") {
+        let o = origin.to_str().ok();
+        let listed = o.is_some_and(|o| o.eq_ignore_ascii_case("https://app.example"));
+        assert_eq!(c.origin_allowed(o), listed, "origin {o:?}");
     }
 }

@@ -256,9 +256,60 @@ impl Config {
         let peer = canonical(peer);
         self.trusted_proxies.iter().any(|n| n.contains(&peer))
     }
+
+    /// The address of a client whose connection comes from `remote`: `remote`, or, when it
+    /// is a trusted proxy, what the proxy says (`X-Forwarded-For` read from the right,
+    /// skipping trusted proxies, then `X-Real-IP`).
+    ///
+    /// ```
+    /// use axum::http::HeaderMap;
+    /// use std::net::IpAddr;
+    /// let c = symple::server::Config {
+    ///     trusted_proxies: symple::server::parse_networks("10.0.0.0/8")?,
+    ///     ..Default::default()
+    /// };
+    /// let mut h = HeaderMap::new();
+    /// h.insert("x-forwarded-for", "6.6.6.6, 10.0.0.2".parse().unwrap());
+    /// let (proxy, direct): (IpAddr, IpAddr) = ("10.0.0.1".parse()?, "7.7.7.7".parse()?);
+    /// assert_eq!(c.client_address(proxy, &h), "6.6.6.6".parse::<IpAddr>()?);
+    /// assert_eq!(c.client_address(direct, &h), direct, "only a trusted proxy is believed");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn client_address(&self, remote: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let remote = canonical(remote);
+        if !self.trusts_proxy(remote) {
+            return remote;
+        }
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        for hop in forwarded.iter().rev() {
+            match hop.parse::<IpAddr>() {
+                Ok(ip) if self.trusts_proxy(ip) => continue,
+                Ok(ip) => return canonical(ip),
+                Err(_) => break,
+            }
+        }
+        headers
+            .get("x-real-ip")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+            .map_or(remote, canonical)
+    }
 }
 
 /// An IPv4 address seen as IPv6 (`::ffff:a.b.c.d`, from a dual-stack listener) as IPv4.
+///
+/// ```
+/// use std::net::IpAddr;
+/// let mapped: IpAddr = "::ffff:10.0.0.5".parse()?;
+/// assert_eq!(symple::server::canonical(mapped), "10.0.0.5".parse::<IpAddr>()?);
+/// # Ok::<(), std::net::AddrParseError>(())
+/// ```
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),

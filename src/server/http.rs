@@ -187,36 +187,6 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     })
 }
 
-/// The client's address: the socket's peer, or, when that peer is a trusted proxy, what
-/// the proxy says (`X-Forwarded-For` read from the right, skipping trusted proxies, then
-/// `X-Real-IP`).
-fn client_address(shared: &Shared, remote: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
-    let c = &shared.config;
-    let remote = canonical(remote);
-    if !c.trusts_proxy(remote) {
-        return remote;
-    }
-    let forwarded = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
-    for hop in forwarded.iter().rev() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) if c.trusts_proxy(ip) => continue,
-            Ok(ip) => return canonical(ip),
-            Err(_) => break,
-        }
-    }
-    headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        .map_or(remote, canonical)
-}
-
 async fn websocket(
     State(shared): State<Arc<Shared>>,
     Extension(accepted): Extension<Accepted>,
@@ -237,8 +207,12 @@ async fn websocket(
         tracing::info!(origin = ?origin, "WebSocket upgrade refused: origin not allowed");
         return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
     }
-    let host = (!shared.config.hide_host)
-        .then(|| client_address(&shared, accepted.remote.ip(), req.headers()).to_string());
+    let host = (!shared.config.hide_host).then(|| {
+        shared
+            .config
+            .client_address(accepted.remote.ip(), req.headers())
+            .to_string()
+    });
     // Frames above the limit get a 413 and the connection lives on; only frames far above
     // it are refused by the WebSocket layer itself.
     let ws_limit = shared

@@ -34,8 +34,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 pub use auth::Joins;
-pub use config::parse_networks;
 pub use config::Config;
+pub use config::{canonical, parse_networks};
 pub use limits::TokenBucket;
 pub use ws::{websocket_config, Lean};
 
