@@ -434,10 +434,10 @@ impl Peer {
     }
 
     /// Writes the roster of an arrival (the presence of local peers sharing its rooms)
-    /// straight to the socket, in one batch (a large room must not overflow the queue), and
-    /// asks other instances for theirs.
+    /// straight to the socket, in one batch (a large room must not overflow the queue).
+    /// Other instances' answers come through the queue.
     async fn send_roster(&mut self, arrival: Arrival) -> Result<(), Flow> {
-        let (rooms, local) = (arrival.announced, arrival.roster);
+        let local = arrival.roster;
         self.shared
             .metrics
             .messages_out
@@ -456,7 +456,6 @@ impl Peer {
             Ok(Err(_)) => return Err(Flow::Gone),
             Err(_) => return Err(self.write_timed_out()),
         }
-        self.shared.request_remote_roster(&self.sender(), &rooms);
         Ok(())
     }
 

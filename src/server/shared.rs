@@ -205,8 +205,10 @@ impl Shared {
         }
     }
 
-    /// Tells the instances holding the rooms of `arrival` (once they can reach the peer:
-    /// after [`wait_synced`](Self::wait_synced)).
+    /// Tells the instances holding the rooms of `arrival` and asks them for their peers
+    /// there (once they can reach the peer: after [`wait_synced`](Self::wait_synced)), before
+    /// the client is answered: a client that waits for its answer before anything else
+    /// cannot race its own roster request.
     pub fn announce_remotely(&self, sender: &Sender, arrival: &Arrival) {
         if !arrival.announced.is_empty() {
             self.publish_route(
@@ -215,6 +217,7 @@ impl Shared {
                 arrival.online.clone(),
                 Some(true),
             );
+            self.request_remote_roster(sender, &arrival.announced);
         }
     }
 
@@ -498,7 +501,7 @@ impl Shared {
     /// Asks the instances holding `rooms` for the presence of their peers sharing them with
     /// the requester (the local part is written by the connection itself, with
     /// back-pressure). Their answers come on the requester's own channel.
-    pub fn request_remote_roster(&self, requester: &Sender, rooms: &[String]) {
+    fn request_remote_roster(&self, requester: &Sender, rooms: &[String]) {
         self.publish(
             routing::channels(requester, &Target::List(rooms.to_vec())),
             Body::Roster {
