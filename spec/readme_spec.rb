@@ -2,6 +2,7 @@
 
 require "active_record"
 require "tmpdir"
+require "symple/rspec"
 
 # The README's Rails models, run as written, end to end with integer user ids: a login row
 # writes a session whose `user` is the integer id; a browser-like WebSocket client
@@ -88,5 +89,19 @@ RSpec.describe "README: the Rails models" do
   ensure
     [a, b].compact.each(&:close)
     server&.stop
+  end
+
+  it "has a test-mode example that passes as written with the models above" do
+    block = File.read(File.expand_path("../README.md", __dir__))[/<!-- readme-spec: testing.*?-->\n```ruby\n(.*?)```/m, 1]
+    raise "README has no block marked readme-spec: testing" unless block
+
+    # Compiled in the app's namespace (so User and Post are the README's models) and run as
+    # this example, where RSpec's expect and symple's matchers are.
+    example = ReadmeApp.module_eval("proc do\n#{block}\nend", "README.md")
+    Symple::Testing.fake do
+      Symple::Testing.clear!
+      instance_exec(&example)
+    end
+    expect(admin.keys("symple:*")).to eq([]) # nothing reached Redis
   end
 end
