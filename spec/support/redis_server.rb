@@ -50,15 +50,32 @@ module Support
       @owner = Process.pid
       @dir = Dir.mktmpdir("symple-spec-#{kind}-")
       at_exit { stop if Process.pid == @owner }
-      @ports = Array.new(kind == :cluster ? 6 : 1) { RedisServer.free_port }
       make_certificates if kind == :tls
+      # A port found free can be taken before redis-server binds it (outgoing connections get
+      # ports from the same range), and then that server exits: start the set again on fresh
+      # ports.
+      3.times do
+        next stop_servers unless spawn_all
+
+        create_cluster if kind == :cluster
+        return
+      end
+      raise "redis-server (#{kind}) exited at start three times (ports taken?)"
+    end
+
+    # Spawns every node on fresh ports; false when one exited before answering.
+    def spawn_all
+      @ports = Array.new(kind == :cluster ? 6 : 1) { RedisServer.free_port }
       @ports.each do |port|
         @pids << Process.spawn(*@launcher, "redis-server", *node_args(port), out: File::NULL, err: File::NULL)
       end
-      @ports.each_index do |i|
-        Wait.wait_until("redis-server (#{kind}) on port #{@ports[i]}") { ping(i) }
+      @ports.each_index.all? do |i|
+        Wait.wait_until("redis-server (#{kind}) on port #{@ports[i]}") do
+          next :exited if Process.waitpid(@pids[i], Process::WNOHANG)
+
+          ping(i)
+        end != :exited
       end
-      create_cluster if kind == :cluster
     end
 
     # The port of the first node.
@@ -138,6 +155,11 @@ module Support
     end
 
     def stop
+      stop_servers
+      FileUtils.rm_rf(@dir) if @dir
+    end
+
+    def stop_servers
       @pids.each do |pid|
         Process.kill(:KILL, pid)
         Process.wait(pid)
@@ -145,7 +167,6 @@ module Support
         nil
       end
       @pids.clear
-      FileUtils.rm_rf(@dir) if @dir
     end
 
     private

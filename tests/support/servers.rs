@@ -158,6 +158,13 @@ impl Node {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+
+    /// Whether the process has ended (reaped here).
+    fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+    }
 }
 
 impl Drop for Node {
@@ -178,7 +185,24 @@ impl Redis {
     }
 
     /// [`start_kind`](Self::start_kind) with redis-server started by `launcher`.
-    pub fn start_with(kind: Kind, launcher: Launcher) -> Redis {
+    pub fn start_with(kind: Kind, mut launcher: Launcher) -> Redis {
+        // A port found free can be taken before redis-server binds it (outgoing connections
+        // get ports from the same range), and then that server exits: start the whole set
+        // again on fresh ports.
+        for _ in 0..3 {
+            match Redis::try_start(kind, launcher) {
+                Ok(r) => return r,
+                Err(mut r) => {
+                    launcher =
+                        std::mem::replace(&mut r.launcher, Box::new(|| Command::new("true")));
+                }
+            }
+        }
+        panic!("redis-server ({kind:?}) exited at start three times (ports taken?)");
+    }
+
+    /// Starts the set; gives it back (to be dropped) when a server exited at start.
+    fn try_start(kind: Kind, launcher: Launcher) -> Result<Redis, Redis> {
         let dir = temp_dir(kind);
         let mut r = Redis {
             kind,
@@ -259,12 +283,14 @@ impl Redis {
         }
         r.port = r.nodes[0].port;
         for i in 0..r.nodes.len() {
-            r.wait_for_node(i);
+            if !r.wait_for_node(i) {
+                return Err(r);
+            }
         }
         if kind == Kind::Cluster {
             r.create_cluster();
         }
-        r
+        Ok(r)
     }
 
     fn make_certificates(&self) -> PathBuf {
@@ -379,9 +405,13 @@ impl Redis {
             .is_ok()
     }
 
-    fn wait_for_node(&self, i: usize) {
+    /// Waits until node `i` answers: true; false when its process exited first.
+    fn wait_for_node(&mut self, i: usize) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.ping(i) {
+            if self.nodes[i].exited() {
+                return false;
+            }
             assert!(
                 Instant::now() < deadline,
                 "redis-server ({:?}) did not start on {}",
@@ -390,6 +420,7 @@ impl Redis {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        true
     }
 
     fn create_cluster(&self) {
@@ -562,7 +593,10 @@ impl Redis {
             n.spawn(&self.dir, &self.launcher);
         }
         for i in 0..self.nodes.len() {
-            self.wait_for_node(i);
+            assert!(
+                self.wait_for_node(i),
+                "redis-server exited at restart (its port taken meanwhile?)"
+            );
         }
     }
 }
