@@ -1,6 +1,6 @@
 //! Replays every saved fuzz input (`fuzz/corpus/<target>/`, and the inputs of crashes found
 //! and fixed, `fuzz/regressions/<target>/`) through the checks the fuzz targets run, on
-//! stable Rust, so CI keeps every finding fixed. Fuzzing itself needs cargo-fuzz (README).
+//! stable Rust, so CI keeps every finding fixed. Fuzzing itself needs cargo-fuzz (fuzz/README.md).
 
 #[path = "../fuzz/checks.rs"]
 mod checks;
