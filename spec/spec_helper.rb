@@ -23,6 +23,11 @@ RSpec.configure do |config|
     server = Support::RedisServer.instance(example.metadata[:redis_kind] || :plain)
     server.flush
     Symple.instance_variable_set(:@config, nil)
-    Symple.configure { |c| c.redis = server.url }
+    Symple.configure do |c|
+      c.redis = server.url
+      # A TLS handshake on this shared 2-core machine under load has taken over the 2 s
+      # default; the specs of timeouts set their own.
+      c.connect_timeout = 10
+    end
   end
 end
