@@ -55,9 +55,9 @@ RSpec.describe "interop with real Socket.IO servers" do
 
         # Sends a fence to the socket and returns every message it got before the fence. Each
         # server delivers in the order Redis got them, so nothing sent earlier can come later.
-        def until_fence(name)
+        def until_fence(name, socket_id = sid(name))
           fence = "fence-#{SecureRandom.hex(4)}"
-          emitter.to(sid(name)).send(fence)
+          emitter.to(socket_id).send(fence)
           got = []
           while (m = h.message_for(name))["data"] != fence
             got << m
@@ -160,8 +160,8 @@ RSpec.describe "interop with real Socket.IO servers" do
           user = User.create!(username: "dora-#{SecureRandom.hex(2)}")
           # symple@2.1.1 keeps the session's Integer `user` and joins the Integer room, which
           # is what a Rails id addresses (the plain servers join the handshake's Integer user).
-          # Written with redis-rb: Symple::Session requires a String `user`.
-          admin.set("symple:session:tok-int", JSON.generate(user: user.id))
+          Symple::Session.new.set("tok-int", { user: user.id })
+          expect(admin.get("symple:session:tok-int")).to eq(JSON.generate(user: user.id))
           h.connect("dora", user: user.id, token: "tok-int", server: 1)
           emitter.to(user.id).send({ hello: "integer room" })
           expect(h.message_for("dora")).to include("data" => { "hello" => "integer room" })
@@ -180,6 +180,38 @@ RSpec.describe "interop with real Socket.IO servers" do
           reply = h.call(cmd: "connect", name: "nobody", user: "x", token: "no-such-token")
           expect(reply["event"]).to eq("connect_error")
           expect(reply["message"]).to match(/Authentication failed|session/i)
+        end
+
+        it "sessions of user 4242 (gem and CLI) and of user \"4242\" authenticate; to(4242) and to(\"4242\") reach only their own" do
+          # Each user's session is made once by the gem and once by the CLI. The handshake's
+          # `user` is a placeholder: symple@2.1.1 takes the user, hence the room, from the session.
+          gem = Symple::Session.new
+          tokens = {
+            "int-gem" => gem.create({ user: 4242, name: "Int" }, ttl: 600),
+            "int-cli" => Support::Cli.json("session", "create", "--url", redis_url,
+                                           "--data", '{"user":4242}', "--ttl", "600").fetch("token"),
+            "str-gem" => gem.create({ user: "4242", name: "Str" }, ttl: 600),
+            "str-cli" => Support::Cli.json("session", "create", "--url", redis_url,
+                                           "--data", '{"user":"4242"}', "--ttl", "600").fetch("token")
+          }
+          expect(admin.get("symple:session:#{tokens["int-cli"]}")).to eq('{"user":4242}')
+          expect(admin.get("symple:session:#{tokens["str-cli"]}")).to eq('{"user":"4242"}')
+          sids = tokens.to_h do |name, token|
+            [name, h.connect(name, user: "handshake-#{name}", token: token, server: name.end_with?("cli") ? 1 : 0)]
+          end
+
+          emitter.to(4242).send("to the integer")
+          expect(h.message_for("int-gem")["data"]).to eq("to the integer")
+          expect(h.message_for("int-cli")["data"]).to eq("to the integer")
+          emitter.to("4242").send("to the string")
+          expect(h.message_for("str-gem")["data"]).to eq("to the string")
+          expect(h.message_for("str-cli")["data"]).to eq("to the string")
+          # Nothing else reached any of them: a fence to each socket arrives first.
+          sids.each do |name, socket_id|
+            expect(until_fence(name, socket_id)).to eq([]), "#{name} got a message for the other user"
+          end
+        ensure
+          tokens&.each_key { |name| h.call(cmd: "disconnect", name: name) }
         end
 
         it "the native target carries the same message as JSON on symple:broadcast" do

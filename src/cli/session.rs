@@ -20,7 +20,7 @@ pub(crate) struct SessionArgs {
 enum SessionCommand {
     /// Create a session; prints {"token": …}.
     Create {
-        /// Session data: a JSON object with a string `user`.
+        /// Session data: a JSON object whose `user` is a string or an integer.
         #[arg(long)]
         data: String,
         /// Seconds to live; omit for never.
