@@ -22,7 +22,7 @@ use serde_json::json;
 use symple::packet::sharded::{Sharded, SubscriptionMode};
 use symple::{Emitter, Message, Object, Target};
 
-use common::{load_average, median, require, verdict, Res, Rounds};
+use common::{load_average, median, require, verdict, Res};
 
 /// Alternating rounds (`SYMPLE_BENCH_ROUNDS` raises it).
 const ROUNDS: usize = 5;
@@ -55,25 +55,80 @@ fn message() -> Object {
     }
 }
 
-/// Messages per second for `emit_batch` of N messages in batches.
-fn batch_rate(e: &Emitter, msg: &Object) -> Res<f64> {
-    let batches: Vec<Vec<Object>> = (0..N / BATCH).map(|_| vec![msg.clone(); BATCH]).collect();
-    let t = Instant::now();
-    for b in batches {
-        e.emit_batch(b)?;
-    }
-    Ok(N as f64 / t.elapsed().as_secs_f64())
+/// What one round measured: messages per second, and CPU per message (µs) spent by this
+/// process (the emitter) and by every redis-server of the deployment.
+#[derive(Clone, Copy)]
+struct Round {
+    rate: f64,
+    client_us: f64,
+    redis_us: f64,
 }
 
-/// Messages per second for N queued emits and a flush.
-fn queued_rate(e: &Emitter, msg: &Object) -> Res<f64> {
-    let objects = vec![msg.clone(); N];
+/// Runs `send` (which emits N messages) against `redis` and measures it.
+fn measure(redis: &Redis, send: impl FnOnce() -> Res<()>) -> Res<Round> {
+    // The admin reads of the servers' CPU stay outside the emitter's measured span.
+    let r0 = redis_cpu(redis)?;
+    let c0 = process_cpu();
     let t = Instant::now();
-    for o in objects {
-        e.emit(o)?;
+    send()?;
+    let secs = t.elapsed().as_secs_f64();
+    let c1 = process_cpu();
+    let r1 = redis_cpu(redis)?;
+    let per_msg = |a: f64, b: f64| (b - a) * 1e6 / N as f64;
+    Ok(Round {
+        rate: N as f64 / secs,
+        client_us: per_msg(c0, c1),
+        redis_us: per_msg(r0, r1),
+    })
+}
+
+/// `emit_batch` of N messages in batches of BATCH.
+fn batch_round(redis: &Redis, e: &Emitter, msg: &Object) -> Res<Round> {
+    let batches: Vec<Vec<Object>> = (0..N / BATCH).map(|_| vec![msg.clone(); BATCH]).collect();
+    measure(redis, || {
+        for b in batches {
+            e.emit_batch(b)?;
+        }
+        Ok(())
+    })
+}
+
+/// N queued emits and a flush.
+fn queued_round(redis: &Redis, e: &Emitter, msg: &Object) -> Res<Round> {
+    let objects = vec![msg.clone(); N];
+    measure(redis, || {
+        for o in objects {
+            e.emit(o)?;
+        }
+        Ok(e.flush()?)
+    })
+}
+
+/// CPU seconds (user + system) this process has used, every thread included.
+fn process_cpu() -> f64 {
+    // SAFETY: getrusage writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// CPU seconds used by every node of `redis` (`INFO cpu`), summed.
+fn redis_cpu(redis: &Redis) -> Res<f64> {
+    let mut total = 0.0;
+    for i in 0..redis.nodes.len() {
+        let info: String = redis::cmd("INFO")
+            .arg("cpu")
+            .query(&mut redis.node_conn(i))?;
+        for line in info.lines() {
+            if let Some((k, v)) = line.trim().split_once(':') {
+                if k == "used_cpu_sys" || k == "used_cpu_user" {
+                    total += v.parse::<f64>()?;
+                }
+            }
+        }
     }
-    e.flush()?;
-    Ok(N as f64 / t.elapsed().as_secs_f64())
+    Ok(total)
 }
 
 fn run() -> Res<()> {
@@ -89,6 +144,10 @@ fn run() -> Res<()> {
     let msg = message();
     let targets = [
         ("socket.io (PUBLISH)", Target::default()),
+        (
+            "sharded (SPUBLISH)",
+            Target::SocketIoSharded(Default::default()),
+        ),
         (
             "streams (XADD)",
             Target::SocketIoStreams(Default::default()),
@@ -106,30 +165,50 @@ fn run() -> Res<()> {
         };
         let (one_batch, one_queued) = emitters(single.url())?;
         let (cl_batch, cl_queued) = emitters(cluster.url())?;
-        for (mode, rate) in [
+        type RoundFn = fn(&Redis, &Emitter, &Object) -> Res<Round>;
+        for (mode, round, one, cl) in [
             (
                 format!("emit_batch x{BATCH}"),
-                batch_rate as fn(&Emitter, &Object) -> Res<f64>,
+                batch_round as RoundFn,
+                &one_batch,
+                &cl_batch,
             ),
-            ("queued emit+flush".to_owned(), queued_rate),
+            (
+                "queued emit+flush".to_owned(),
+                queued_round,
+                &one_queued,
+                &cl_queued,
+            ),
         ] {
-            let (one, cl) = if mode.starts_with("emit_batch") {
-                (&one_batch, &cl_batch)
-            } else {
-                (&one_queued, &cl_queued)
-            };
-            let rs = Rounds::alternate(rounds, || rate(one, &msg), || rate(cl, &msg))?;
-            let r = rs.ratio();
+            // (one node, cluster), round after round.
+            let pairs = (0..rounds)
+                .map(|_| Ok((round(&single, one, &msg)?, round(&cluster, cl, &msg)?)))
+                .collect::<Res<Vec<(Round, Round)>>>()?;
+            let med = |f: &dyn Fn(&(Round, Round)) -> f64| median(pairs.iter().map(f).collect());
+            let cost: Vec<f64> = pairs
+                .iter()
+                .map(|(o, c)| o.client_us / c.client_us)
+                .collect();
+            let ratio = median(cost.clone());
+            println!("  {name}, {mode}:");
             println!(
-                "  {name:<20} {mode:<18} cluster/one node {r:.2}x ({:.0}k vs {:.0}k msg/s; rounds {}) target >= {TARGET}x {}",
-                median(rs.ours.clone()) / 1e3,
-                median(rs.base.clone()) / 1e3,
-                rs.ratios
-                    .iter()
+                "    emitter CPU per message: cluster {:.2} us, one node {:.2} us; one node/cluster {ratio:.2}x (rounds {}) target >= {TARGET}x {}",
+                med(&|(_, c)| c.client_us),
+                med(&|(o, _)| o.client_us),
+                cost.iter()
                     .map(|x| format!("{x:.2}"))
                     .collect::<Vec<_>>()
                     .join(" "),
-                verdict(r >= TARGET)
+                verdict(ratio >= TARGET)
+            );
+            println!(
+                "    wall clock (information): cluster {:.0}k msg/s, one node {:.0}k msg/s, {:.2}x; \
+                 redis-servers CPU per message: cluster {:.2} us, one node {:.2} us",
+                med(&|(_, c)| c.rate) / 1e3,
+                med(&|(o, _)| o.rate) / 1e3,
+                med(&|(o, c)| c.rate / o.rate),
+                med(&|(_, c)| c.redis_us),
+                med(&|(o, _)| o.redis_us),
             );
         }
     }

@@ -61,7 +61,21 @@ impl AsyncConnection {
                 }
                 pipe.exec_async(&mut conn.clone()).await
             }
-            Self::Cluster(conn) => cluster_publish(conn, packets).await,
+            Self::Cluster(conn) => {
+                cluster_publish(conn, packets.iter().map(ShardCommand::new)).await
+            }
+        }
+    }
+
+    /// Sends commands made for a cluster ([`ShardCommand`]: a queued writer's batch).
+    pub(crate) async fn publish_commands(
+        &self,
+        cmds: impl IntoIterator<Item = ShardCommand>,
+    ) -> RedisResult<()> {
+        match self {
+            Self::Cluster(conn) => cluster_publish(conn, cmds).await,
+            // Only a cluster's queued writer makes them (`Pending::for_connection`).
+            Self::Single(_) => unreachable!("cluster commands on a single-node connection"),
         }
     }
 
@@ -133,21 +147,40 @@ fn cluster_connect_error(url: &Redacted, e: redis::RedisError) -> Error {
     connect_error(url, e)
 }
 
-async fn cluster_publish(conn: &ClusterConnection, packets: &[Packet]) -> RedisResult<()> {
-    // Slot of the pipeline -> (route, pipeline, count). `None`: packets any node takes.
+/// A packet's command made for a cluster: its `Cmd`, built once (the queued writer builds it
+/// when the packet is queued, so the packet itself is never copied), and where it goes.
+pub(crate) struct ShardCommand {
+    /// The slot of its key (SPUBLISH, XADD), or of its channel for a PUBLISH.
+    slot: Slot,
+    /// A PUBLISH: any node takes it and forwards it to the others.
+    anywhere: bool,
+    cmd: redis::Cmd,
+}
+
+impl ShardCommand {
+    pub(crate) fn new(packet: &Packet) -> Self {
+        let key = packet.cluster_key();
+        ShardCommand {
+            slot: Slot::for_key(key.unwrap_or(packet.channel.as_bytes())),
+            anywhere: key.is_none(),
+            cmd: resp::command(packet),
+        }
+    }
+}
+
+/// Sends `cmds` as one pipeline per slot (PUBLISH commands, which any node takes, all in one,
+/// to the node of the first one's channel), the pipelines concurrently.
+async fn cluster_publish(
+    conn: &ClusterConnection,
+    cmds: impl IntoIterator<Item = ShardCommand>,
+) -> RedisResult<()> {
+    // Slot of the pipeline -> (route, pipeline, count). `None`: commands any node takes.
     let mut groups: HashMap<Option<Slot>, (Route, redis::Pipeline, usize)> = HashMap::new();
-    for p in packets {
-        let key = p.cluster_key();
-        let slot = key.map(Slot::for_key);
-        let (_, pipe, n) = groups.entry(slot).or_insert_with(|| {
-            let route_key = key.unwrap_or(p.channel.as_bytes());
-            (
-                Route::with_key(route_key, SlotAddr::Master),
-                redis::pipe(),
-                0,
-            )
-        });
-        pipe.add_command(resp::command(p));
+    for c in cmds {
+        let (_, pipe, n) = groups
+            .entry((!c.anywhere).then_some(c.slot))
+            .or_insert_with(|| (Route::with_slot(c.slot, SlotAddr::Master), redis::pipe(), 0));
+        pipe.add_command(c.cmd);
         *n += 1;
     }
     let sends = groups.into_values().map(|(route, pipe, n)| {

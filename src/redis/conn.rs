@@ -6,6 +6,7 @@ use redis::Value;
 
 use crate::error::Result;
 use crate::packet::Packet;
+use crate::redis::aio::ShardCommand;
 use crate::redis::cluster::ClusterLink;
 use crate::redis::options::ConnectOptions;
 use crate::redis::single::Single;
@@ -88,12 +89,32 @@ impl Connection {
         single.pipeline(buf, n).map(drop)
     }
 
-    /// Publishes what a queued writer took from its queue.
-    pub(crate) fn publish_pending(&self, pending: &Pending) -> Result<()> {
+    /// Publishes what a queued writer took from its queue (a cluster's commands are moved
+    /// into their pipelines, leaving the batch empty but with its room).
+    pub(crate) fn publish_pending(&self, pending: &mut Pending) -> Result<()> {
         match (&self.link, pending) {
             (Link::Single(s), Pending::Packed { buf, n }) => self.publish_packed(s, buf, *n),
-            (Link::Cluster(c), Pending::Packets(packets)) => {
-                c.run(|conn| async move { conn.publish(packets).await })
+            (Link::Cluster(c), Pending::Commands(cmds)) => {
+                // In slices: each slice's pipelines are built, packed and freed before the
+                // next, so a long backlog reuses the same memory instead of mapping fresh
+                // pages (page faults cost more than the extra round trips).
+                let mut first_error = None;
+                let mut all = cmds.drain(..);
+                while all.len() > 0 {
+                    // After a failure the rest goes in one call: a broken cluster costs one
+                    // more timeout, not one per slice.
+                    let n = match first_error {
+                        None => all.len().min(CLUSTER_SLICE),
+                        Some(_) => all.len(),
+                    };
+                    // Taken out first, so the loop ends even when a call fails before sending.
+                    let slice: Vec<ShardCommand> = all.by_ref().take(n).collect();
+                    if let Err(e) = c.run(|conn| async move { conn.publish_commands(slice).await })
+                    {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                first_error.map_or(Ok(()), Err)
             }
             // The queue is made for its connection (`Pending::for_connection`).
             _ => unreachable!("pending packets of another connection kind"),
@@ -144,12 +165,15 @@ impl Publisher for Connection {
     }
 }
 
+/// Commands a cluster's queued writer sends at a time.
+const CLUSTER_SLICE: usize = 1024;
+
 /// Packets waiting for a queued writer, in the form its connection sends: packed RESP for
-/// one node (one copy per emit, no allocation), the packets themselves for a cluster (which
-/// routes each by its key).
+/// one node (one copy per emit, no allocation), each packet's command and slot for a cluster
+/// (one copy per emit too; the command moves into its slot's pipeline).
 pub(crate) enum Pending {
     Packed { buf: Vec<u8>, n: usize },
-    Packets(Vec<Packet>),
+    Commands(Vec<ShardCommand>),
 }
 
 impl Pending {
@@ -160,7 +184,7 @@ impl Pending {
                 buf: Vec::new(),
                 n: 0,
             },
-            Link::Cluster(_) => Pending::Packets(Vec::new()),
+            Link::Cluster(_) => Pending::Commands(Vec::new()),
         }
     }
 
@@ -170,14 +194,14 @@ impl Pending {
                 resp::write_command(buf, packet);
                 *n += 1;
             }
-            Pending::Packets(v) => v.push(packet.clone()),
+            Pending::Commands(v) => v.push(ShardCommand::new(packet)),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
         match self {
             Pending::Packed { n, .. } => *n,
-            Pending::Packets(v) => v.len(),
+            Pending::Commands(v) => v.len(),
         }
     }
 
@@ -190,7 +214,7 @@ impl Pending {
                 buf.shrink_to(keep);
                 *n = 0;
             }
-            Pending::Packets(v) => {
+            Pending::Commands(v) => {
                 v.clear();
                 v.shrink_to(keep / 256);
             }
@@ -201,7 +225,7 @@ impl Pending {
     pub(crate) fn bytes(&self) -> usize {
         match self {
             Pending::Packed { buf, .. } => buf.len(),
-            Pending::Packets(v) => v.len() * 256,
+            Pending::Commands(v) => v.len() * 256,
         }
     }
 }

@@ -185,8 +185,9 @@ impl Writer {
             .name("symple-writer".into())
             .spawn(move || {
                 let mut spare = Pending::for_connection(&conn);
-                while let Some(batch) = q.take(spare) {
-                    q.finished(batch.len(), conn.publish_pending(&batch));
+                while let Some(mut batch) = q.take(spare) {
+                    let n = batch.len();
+                    q.finished(n, conn.publish_pending(&mut batch));
                     spare = batch;
                 }
             })

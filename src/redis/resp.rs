@@ -62,10 +62,21 @@ pub(crate) fn packed_len(packet: &Packet) -> usize {
 /// assert_eq!(symple::redis::command(&p).get_packed_command(), b"*3\r\n$8\r\nSPUBLISH\r\n$1\r\nc\r\n$1\r\nx\r\n");
 /// ```
 pub fn command(packet: &Packet) -> redis::Cmd {
-    let mut cmd = redis::cmd(packet.command_name());
-    for a in packet.args() {
-        cmd.arg(&*a);
+    let name = packet.command_name();
+    if let RedisCommand::XAdd(_) = packet.command {
+        let args = packet.args();
+        let size = name.len() + args.iter().map(|a| a.len()).sum::<usize>();
+        let mut cmd = redis::Cmd::with_capacity(1 + args.len(), size);
+        cmd.arg(name);
+        for a in &args {
+            cmd.arg(&**a);
+        }
+        return cmd;
     }
+    // PUBLISH and SPUBLISH, once per packet on a cluster: sized at once, no argument list.
+    let size = name.len() + packet.channel.len() + packet.payload.len();
+    let mut cmd = redis::Cmd::with_capacity(3, size);
+    cmd.arg(name).arg(&packet.channel).arg(&packet.payload);
     cmd
 }
 
