@@ -1,20 +1,34 @@
-//! Emitting to a Redis Cluster against emitting to one node, in one run: `emit_batch` and the
-//! queued writer on the classic Socket.IO target (PUBLISH) and on the Streams target (XADD,
-//! routed by its key's slot), each printed as a ratio cluster ÷ one node (target ≥ 0.8×: slot
-//! routing costs nothing that matters). Then how the `socketio-sharded` target spreads rooms
-//! over the cluster's masters: one message to each of 1,000 rooms, counted on each master
-//! (`INFO commandstats`); in the adapter's `dynamic` mode each room has a channel of its own,
-//! hashed to a slot, so the target is each master between 25% and 42% of the packets
-//! (`static` puts every packet on the namespace's channel, one shard: printed as information).
+//! Emitting to a Redis Cluster against emitting to one node, in one run, for the classic
+//! Socket.IO target (PUBLISH), the sharded one (SPUBLISH, routed by its channel's slot) and the
+//! Streams one (XADD, routed by its key's slot), each with `emit_batch` and with the queued
+//! writer:
+//!
+//! - judged: the emitter's own work per message, in instructions counted by callgrind (one
+//!   node ÷ cluster, target ≥ 0.8×: slot routing costs nothing that matters). Counted, so the
+//!   load of a shared machine does not move it: this binary re-runs itself under
+//!   `valgrind --tool=callgrind` (`--probe`) for a short and a long run of each case and takes
+//!   the difference, so start-up and connecting cancel out.
+//! - information: the emitter's CPU time per message, the messages per second, and the CPU
+//!   every redis-server spent per message. On one machine the wall clock is Redis Cluster's own
+//!   work: each node forwards every PUBLISH to every other node, and each write goes to a
+//!   replica too; no client can avoid that, and a real cluster spreads it over machines.
+//!
+//! Then how the `socketio-sharded` target spreads rooms over the cluster's masters: one message
+//! to each of 1,000 rooms, counted on each master (`INFO commandstats`); in the adapter's
+//! `dynamic` mode each room has a channel of its own, hashed to a slot, so the target is each
+//! master between 25% and 42% of the packets (`static` puts every packet on the namespace's
+//! channel, one shard: printed as information).
 //!
 //! Both Redis deployments come from the tests' fixture (tests/support/servers.rs): one
-//! redis-server, and six (3 masters, 3 replicas) on the same machine. Rounds alternate one
-//! node, cluster, one node, ...; the ratio is the median of the per-round ratios.
+//! redis-server, and six (3 masters, 3 replicas) on this machine, on CPU 0 while the emitter
+//! runs on CPU 1 (`SYMPLE_BENCH_PIN=off`: unpinned). Timed rounds alternate one node, cluster.
 //!
-//! Run with `cargo bench --bench cluster`; needs `redis-server` and `redis-cli` on PATH.
+//! Run with `cargo bench --bench cluster`; needs `redis-server`, `redis-cli`, `valgrind` and
+//! `taskset` on PATH (Debian: redis-server, redis-tools, valgrind, util-linux).
 
 mod common;
 
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::servers::{Kind, Redis};
@@ -24,12 +38,14 @@ use symple::{Emitter, Message, Object, Target};
 
 use common::{load_average, median, require, verdict, Res};
 
-/// Alternating rounds (`SYMPLE_BENCH_ROUNDS` raises it).
+/// Timed rounds (`SYMPLE_BENCH_ROUNDS` changes it).
 const ROUNDS: usize = 5;
-/// Messages per round.
+/// Messages per timed round.
 const N: usize = 100_000;
 /// Messages per `emit_batch` call.
 const BATCH: usize = 1000;
+/// Messages of the short and the long counted run.
+const COUNTED: (usize, usize) = (2_000, 12_000);
 const TARGET: f64 = 0.8;
 /// Rooms of the sharded spread, one message each.
 const ROOMS: usize = 1000;
@@ -37,9 +53,51 @@ const ROOMS: usize = 1000;
 const SHARE: std::ops::RangeInclusive<f64> = 25.0..=42.0;
 
 fn main() {
-    if let Err(e) = run() {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("--probe") => probe(&args[2..]),
+        _ => run(),
+    };
+    if let Err(e) = result {
         eprintln!("cluster bench failed: {e}");
         std::process::exit(1);
+    }
+}
+
+/// The targets compared, by name.
+fn targets() -> [(&'static str, Target); 3] {
+    [
+        ("socket.io (PUBLISH)", Target::default()),
+        (
+            "sharded (SPUBLISH)",
+            Target::SocketIoSharded(Default::default()),
+        ),
+        (
+            "streams (XADD)",
+            Target::SocketIoStreams(Default::default()),
+        ),
+    ]
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Batch,
+    Queued,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Batch => "batch",
+            Mode::Queued => "queued",
+        }
+    }
+
+    fn emitter(self, url: &str, target: &Target) -> Res<Emitter> {
+        Ok(Emitter::builder(url)
+            .target(target.clone())
+            .queued(self == Mode::Queued)
+            .connect()?)
     }
 }
 
@@ -55,8 +113,85 @@ fn message() -> Object {
     }
 }
 
-/// What one round measured: messages per second, and CPU per message (µs) spent by this
-/// process (the emitter) and by every redis-server of the deployment.
+/// `n` messages, made beforehand, in batches of [`BATCH`] (one per message when queued).
+fn messages(mode: Mode, n: usize) -> Vec<Vec<Object>> {
+    let per = if mode == Mode::Batch { BATCH } else { 1 };
+    (0..n / per).map(|_| vec![message(); per]).collect()
+}
+
+/// Emits `batches` (`emit_batch` each, or `emit` each message then `flush`).
+fn send(e: &Emitter, mode: Mode, batches: impl IntoIterator<Item = Vec<Object>>) -> Res<()> {
+    for b in batches {
+        match mode {
+            Mode::Batch => e.emit_batch(b)?,
+            Mode::Queued => {
+                for o in b {
+                    e.emit(o)?;
+                }
+            }
+        }
+    }
+    Ok(e.flush()?)
+}
+
+/// Under callgrind: `--probe <url> <target index> <batch|queued> <messages>`. Connects, warms
+/// up, then emits `messages` of [`COUNTED`]'s long run's worth made beforehand; the ones not
+/// sent are leaked, so both runs make and free the same objects and only the sending differs.
+fn probe(args: &[String]) -> Res<()> {
+    let [url, target, mode, n] = args else {
+        return Err("--probe <url> <target index> <batch|queued> <messages>".into());
+    };
+    let (_, target) = targets()
+        .into_iter()
+        .nth(target.parse()?)
+        .ok_or("no such target")?;
+    let mode = if mode == "batch" {
+        Mode::Batch
+    } else {
+        Mode::Queued
+    };
+    let e = mode.emitter(url, &target)?;
+    send(&e, mode, messages(mode, BATCH))?;
+    let mut all = messages(mode, COUNTED.1).into_iter();
+    let per = if mode == Mode::Batch { BATCH } else { 1 };
+    send(&e, mode, all.by_ref().take(n.parse::<usize>()? / per))?;
+    std::mem::forget(all);
+    Ok(())
+}
+
+/// Instructions per message the emitter runs (callgrind), against the Redis at `url`.
+fn instructions(url: &str, target: usize, mode: Mode) -> Res<f64> {
+    let exe = std::env::current_exe()?;
+    let mut counts = Vec::new();
+    for n in [COUNTED.0, COUNTED.1] {
+        let out = Command::new("valgrind")
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(&exe)
+            .args([
+                "--probe",
+                url,
+                &target.to_string(),
+                mode.name(),
+                &n.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(format!("the callgrind probe failed: {stderr}").into());
+        }
+        let collected = stderr
+            .lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .map(|v| v.trim().replace(',', ""))
+            .ok_or_else(|| format!("no instruction count from callgrind: {stderr}"))?;
+        counts.push(collected.parse::<f64>()?);
+    }
+    Ok((counts[1] - counts[0]) / (COUNTED.1 - COUNTED.0) as f64)
+}
+
+/// What one timed round measured: messages per second, and CPU per message (µs) spent by
+/// this process (the emitter) and by every redis-server of the deployment.
 #[derive(Clone, Copy)]
 struct Round {
     rate: f64,
@@ -64,13 +199,14 @@ struct Round {
     redis_us: f64,
 }
 
-/// Runs `send` (which emits N messages) against `redis` and measures it.
-fn measure(redis: &Redis, send: impl FnOnce() -> Res<()>) -> Res<Round> {
+/// One timed round of N messages through `e` to `redis`.
+fn round(redis: &Redis, e: &Emitter, mode: Mode) -> Res<Round> {
+    let batches = messages(mode, N);
     // The admin reads of the servers' CPU stay outside the emitter's measured span.
     let r0 = redis_cpu(redis)?;
     let c0 = process_cpu();
     let t = Instant::now();
-    send()?;
+    send(e, mode, batches)?;
     let secs = t.elapsed().as_secs_f64();
     let c1 = process_cpu();
     let r1 = redis_cpu(redis)?;
@@ -82,26 +218,23 @@ fn measure(redis: &Redis, send: impl FnOnce() -> Res<()>) -> Res<Round> {
     })
 }
 
-/// `emit_batch` of N messages in batches of BATCH.
-fn batch_round(redis: &Redis, e: &Emitter, msg: &Object) -> Res<Round> {
-    let batches: Vec<Vec<Object>> = (0..N / BATCH).map(|_| vec![msg.clone(); BATCH]).collect();
-    measure(redis, || {
-        for b in batches {
-            e.emit_batch(b)?;
+/// Unless `SYMPLE_BENCH_PIN=off` (or one CPU): this process on CPU 1 and every redis-server on
+/// CPU 0, so the emitter's CPU time is its own work, not time sharing a core (and its caches)
+/// with six busy servers; called before any thread starts, so every thread stays on CPU 1.
+fn pin(cpus: usize) -> Res<bool> {
+    if cpus < 2 || std::env::var("SYMPLE_BENCH_PIN").as_deref() == Ok("off") {
+        return Ok(false);
+    }
+    require("taskset", "util-linux")?;
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read and write it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(1, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(format!("cannot pin to CPU 1: {}", std::io::Error::last_os_error()).into());
         }
-        Ok(())
-    })
-}
-
-/// N queued emits and a flush.
-fn queued_round(redis: &Redis, e: &Emitter, msg: &Object) -> Res<Round> {
-    let objects = vec![msg.clone(); N];
-    measure(redis, || {
-        for o in objects {
-            e.emit(o)?;
-        }
-        Ok(e.flush()?)
-    })
+    }
+    Ok(true)
 }
 
 /// CPU seconds (user + system) this process has used, every thread included.
@@ -134,76 +267,65 @@ fn redis_cpu(redis: &Redis) -> Res<f64> {
 fn run() -> Res<()> {
     require("redis-server", "redis-server")?;
     require("redis-cli", "redis-tools")?;
+    require("valgrind", "valgrind")?;
     let rounds = common::round_count(ROUNDS);
-    let single = Redis::start_kind(Kind::Plain);
-    let cluster = Redis::start_kind(Kind::Cluster);
+    // Counted before pinning, which narrows what available_parallelism reports.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = pin(cpus)?;
+    let launcher = move || {
+        if pinned {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0", "redis-server"]);
+            c
+        } else {
+            Command::new("redis-server")
+        }
+    };
+    let single = Redis::start_with(Kind::Plain, Box::new(launcher));
+    let cluster = Redis::start_with(Kind::Cluster, Box::new(launcher));
     println!(
-        "symple cluster bench: one redis-server vs a 3-master/3-replica cluster on the same machine, \
-         {N} messages per round, {rounds} alternating rounds, medians"
+        "symple cluster bench: one redis-server vs a 3-master/3-replica cluster on this machine; \
+         instructions counted by callgrind ({} and {} messages), then {rounds} timed rounds of \
+         {N} messages (medians); {}",
+        COUNTED.0,
+        COUNTED.1,
+        if pinned {
+            "redis-servers on CPU 0, the emitter on CPU 1 (SYMPLE_BENCH_PIN=off: unpinned)"
+        } else {
+            "unpinned"
+        }
     );
-    let msg = message();
-    let targets = [
-        ("socket.io (PUBLISH)", Target::default()),
-        (
-            "sharded (SPUBLISH)",
-            Target::SocketIoSharded(Default::default()),
-        ),
-        (
-            "streams (XADD)",
-            Target::SocketIoStreams(Default::default()),
-        ),
-    ];
-    for (name, target) in targets {
-        let emitters = |url: String| -> Res<(Emitter, Emitter)> {
-            Ok((
-                Emitter::builder(&url).target(target.clone()).connect()?,
-                Emitter::builder(&url)
-                    .target(target.clone())
-                    .queued(true)
-                    .connect()?,
-            ))
-        };
-        let (one_batch, one_queued) = emitters(single.url())?;
-        let (cl_batch, cl_queued) = emitters(cluster.url())?;
-        type RoundFn = fn(&Redis, &Emitter, &Object) -> Res<Round>;
-        for (mode, round, one, cl) in [
-            (
-                format!("emit_batch x{BATCH}"),
-                batch_round as RoundFn,
-                &one_batch,
-                &cl_batch,
-            ),
-            (
-                "queued emit+flush".to_owned(),
-                queued_round,
-                &one_queued,
-                &cl_queued,
-            ),
-        ] {
-            // (one node, cluster), round after round.
-            let pairs = (0..rounds)
-                .map(|_| Ok((round(&single, one, &msg)?, round(&cluster, cl, &msg)?)))
-                .collect::<Res<Vec<(Round, Round)>>>()?;
-            let med = |f: &dyn Fn(&(Round, Round)) -> f64| median(pairs.iter().map(f).collect());
-            let cost: Vec<f64> = pairs
-                .iter()
-                .map(|(o, c)| o.client_us / c.client_us)
-                .collect();
-            let ratio = median(cost.clone());
-            println!("  {name}, {mode}:");
+    for (t, (name, target)) in targets().into_iter().enumerate() {
+        for mode in [Mode::Batch, Mode::Queued] {
+            let what = match mode {
+                Mode::Batch => format!("emit_batch x{BATCH}"),
+                Mode::Queued => "queued emit, then flush".to_owned(),
+            };
+            println!("  {name}, {what}:");
+            let one_i = instructions(&single.url(), t, mode)?;
+            let cl_i = instructions(&cluster.url(), t, mode)?;
+            let ratio = one_i / cl_i;
             println!(
-                "    emitter CPU per message: cluster {:.2} us, one node {:.2} us; one node/cluster {ratio:.2}x (rounds {}) target >= {TARGET}x {}",
-                med(&|(_, c)| c.client_us),
-                med(&|(o, _)| o.client_us),
-                cost.iter()
-                    .map(|x| format!("{x:.2}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
+                "    emitter instructions per message: cluster {cl_i:.0}, one node {one_i:.0}; \
+                 one node/cluster {ratio:.2}x  target >= {TARGET}x {}",
                 verdict(ratio >= TARGET)
             );
+            let (one, cl) = (
+                mode.emitter(&single.url(), &target)?,
+                mode.emitter(&cluster.url(), &target)?,
+            );
+            // (one node, cluster), round after round.
+            let pairs = (0..rounds)
+                .map(|_| Ok((round(&single, &one, mode)?, round(&cluster, &cl, mode)?)))
+                .collect::<Res<Vec<(Round, Round)>>>()?;
+            let med = |f: &dyn Fn(&(Round, Round)) -> f64| median(pairs.iter().map(f).collect());
             println!(
-                "    wall clock (information): cluster {:.0}k msg/s, one node {:.0}k msg/s, {:.2}x; \
-                 redis-servers CPU per message: cluster {:.2} us, one node {:.2} us",
+                "    information: emitter CPU per message cluster {:.2} us, one node {:.2} us ({:.2}x); \
+                 cluster {:.0}k msg/s, one node {:.0}k msg/s ({:.2}x); \
+                 redis-servers CPU per message cluster {:.2} us, one node {:.2} us",
+                med(&|(_, c)| c.client_us),
+                med(&|(o, _)| o.client_us),
+                med(&|(o, c)| o.client_us / c.client_us),
                 med(&|(_, c)| c.rate) / 1e3,
                 med(&|(o, _)| o.rate) / 1e3,
                 med(&|(o, c)| c.rate / o.rate),
@@ -213,11 +335,7 @@ fn run() -> Res<()> {
         }
     }
     sharded_spread(&cluster)?;
-    println!(
-        "machine: nproc={}, load average {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        load_average()
-    );
+    println!("machine: nproc={cpus}, load average {}", load_average());
     println!("command: cargo bench --bench cluster");
     Ok(())
 }

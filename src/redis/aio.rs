@@ -150,21 +150,30 @@ fn cluster_connect_error(url: &Redacted, e: redis::RedisError) -> Error {
 /// A packet's command made for a cluster: its `Cmd`, built once (the queued writer builds it
 /// when the packet is queued, so the packet itself is never copied), and where it goes.
 pub(crate) struct ShardCommand {
-    /// The slot of its key (SPUBLISH, XADD), or of its channel for a PUBLISH.
-    slot: Slot,
-    /// A PUBLISH: any node takes it and forwards it to the others.
-    anywhere: bool,
+    /// The slot of its key (SPUBLISH, XADD); `None` for a PUBLISH, which any node takes and
+    /// forwards to the others.
+    slot: Option<Slot>,
     cmd: redis::Cmd,
 }
 
 impl ShardCommand {
     pub(crate) fn new(packet: &Packet) -> Self {
-        let key = packet.cluster_key();
         ShardCommand {
-            slot: Slot::for_key(key.unwrap_or(packet.channel.as_bytes())),
-            anywhere: key.is_none(),
+            slot: packet.cluster_key().map(Slot::for_key),
             cmd: resp::command(packet),
         }
+    }
+
+    /// Where its group goes: its slot's master; for PUBLISH the master of its channel's
+    /// slot (the channel is the command's first argument).
+    fn route(&self) -> Route {
+        let slot = self
+            .slot
+            .unwrap_or_else(|| match self.cmd.args_iter().nth(1) {
+                Some(redis::Arg::Simple(channel)) => Slot::for_key(channel),
+                _ => Slot::for_key(b""),
+            });
+        Route::with_slot(slot, SlotAddr::Master)
     }
 }
 
@@ -178,8 +187,8 @@ async fn cluster_publish(
     let mut groups: HashMap<Option<Slot>, (Route, redis::Pipeline, usize)> = HashMap::new();
     for c in cmds {
         let (_, pipe, n) = groups
-            .entry((!c.anywhere).then_some(c.slot))
-            .or_insert_with(|| (Route::with_slot(c.slot, SlotAddr::Master), redis::pipe(), 0));
+            .entry(c.slot)
+            .or_insert_with(|| (c.route(), redis::pipe(), 0));
         pipe.add_command(c.cmd);
         *n += 1;
     }
