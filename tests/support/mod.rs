@@ -12,7 +12,8 @@ pub use servers::{each_kind, free_port, shared, Kind, Redis, KINDS};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -140,6 +141,9 @@ pub fn node_golden(script: &str, cases: &Value) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).expect("golden output is JSON")
 }
 
+/// Log lines of the harness kept for a failed start's message.
+const LOG_LINES: usize = 40;
+
 /// The Node cluster: npm `symple@2.1.1` servers sharing one Redis, plus socket.io clients.
 pub struct Harness {
     child: Child,
@@ -167,18 +171,39 @@ impl Harness {
             .env("SERVER_KIND", kind)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("node not found");
         let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        // What the harness and its servers log (symple@2.1.1 logs Redis errors on stdout),
+        // the last lines kept to explain a failed start.
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let keep = |log: &Arc<Mutex<VecDeque<String>>>, line: String| {
+            let mut l = log.lock().unwrap_or_else(|p| p.into_inner());
+            if l.len() == LOG_LINES {
+                l.pop_front();
+            }
+            l.push_back(line);
+        };
         let (tx, rx) = mpsc::channel();
+        let out_log = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if tx.send(v).is_err() {
-                        return;
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => {
+                        if tx.send(v).is_err() {
+                            return;
+                        }
                     }
+                    Err(_) => keep(&out_log, line),
                 }
+            }
+        });
+        let err_log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                keep(&err_log, line);
             }
         });
         let stdin = child.stdin.take();
@@ -194,7 +219,14 @@ impl Harness {
         let ready = h.wait_for(Duration::from_secs(60), |v| {
             v["event"] == "listening" || v["event"] == "fatal"
         });
-        assert_eq!(ready["event"], "listening", "harness failed: {ready}");
+        if ready["event"] != "listening" {
+            let log = log.lock().unwrap_or_else(|p| p.into_inner());
+            let log: Vec<&str> = log.iter().map(String::as_str).collect();
+            panic!(
+                "harness ({kind}) failed: {ready}\nits last log lines:\n{}",
+                log.join("\n")
+            );
+        }
         h.ports = ready["ports"]
             .as_array()
             .expect("ports")
