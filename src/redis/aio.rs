@@ -183,16 +183,28 @@ async fn cluster_publish(
     conn: &ClusterConnection,
     cmds: impl IntoIterator<Item = ShardCommand>,
 ) -> RedisResult<()> {
-    // Slot of the pipeline -> (route, pipeline, count). `None`: commands any node takes.
-    let mut groups: HashMap<Option<Slot>, (Route, redis::Pipeline, usize)> = HashMap::new();
+    // One (route, pipeline, count) per slot; `None`: the commands any node takes. Runs of
+    // commands for one slot (the usual batch) skip the map.
+    let mut groups: Vec<(Route, redis::Pipeline, usize)> = Vec::new();
+    let mut index: HashMap<Option<Slot>, usize> = HashMap::new();
+    let mut last: Option<(Option<Slot>, usize)> = None;
     for c in cmds {
-        let (_, pipe, n) = groups
-            .entry(c.slot)
-            .or_insert_with(|| (c.route(), redis::pipe(), 0));
+        let i = match last {
+            Some((slot, i)) if slot == c.slot => i,
+            _ => {
+                let i = *index.entry(c.slot).or_insert_with(|| {
+                    groups.push((c.route(), redis::pipe(), 0));
+                    groups.len() - 1
+                });
+                last = Some((c.slot, i));
+                i
+            }
+        };
+        let (_, pipe, n) = &mut groups[i];
         pipe.add_command(c.cmd);
         *n += 1;
     }
-    let sends = groups.into_values().map(|(route, pipe, n)| {
+    let sends = groups.into_iter().map(|(route, pipe, n)| {
         let mut conn = conn.clone();
         async move {
             conn.route_pipeline(pipe, 0, n, SingleNodeRoutingInfo::SpecificNode(route))

@@ -145,12 +145,16 @@ impl Publisher for Connection {
         hint: usize,
         next: &mut dyn FnMut() -> Result<Option<Packet>>,
     ) -> Result<()> {
-        let Link::Single(s) = &self.link else {
-            let mut packets = Vec::with_capacity(hint);
-            while let Some(p) = next()? {
-                packets.push(p);
+        let s = match &self.link {
+            Link::Single(s) => s,
+            Link::Cluster(c) => {
+                // Each packet becomes its command as it is made.
+                let mut cmds = Vec::with_capacity(hint);
+                while let Some(p) = next()? {
+                    cmds.push(ShardCommand::new(&p));
+                }
+                return c.run(|conn| async move { conn.publish_commands(cmds).await });
             }
-            return self.publish_batch(packets);
         };
         let (mut buf, mut n) = (Vec::new(), 0);
         while let Some(p) = next()? {

@@ -9,10 +9,10 @@ pub mod ws;
 #[allow(unused_imports)]
 pub use servers::{each_kind, free_port, shared, Kind, Redis, KINDS};
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::collections::VecDeque;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
