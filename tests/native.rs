@@ -190,6 +190,17 @@ fn batch_is_pipelined_in_order_and_all_or_nothing() {
     })
 }
 
+/// The integer `data` of each native message received, in order.
+fn numbers(got: &[(String, Vec<u8>)]) -> Vec<i64> {
+    got.iter()
+        .map(|(_, bytes)| {
+            serde_json::from_slice::<Value>(bytes).unwrap()["data"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn queued_mode_flushes_everything_and_on_drop() {
     each_kind(|redis| {
@@ -203,16 +214,8 @@ fn queued_mode_flushes_everything_and_on_drop() {
             e.to("alice").send(i).unwrap();
         }
         e.flush().unwrap();
-        let got = sub.drain(Duration::from_millis(500));
         // Every one, in order (a cluster's writer sends a backlog in slices, one after another).
-        let data: Vec<i64> = got
-            .iter()
-            .map(|(_, p)| {
-                serde_json::from_slice::<Value>(p).unwrap()["data"]
-                    .as_i64()
-                    .unwrap()
-            })
-            .collect();
+        let data = numbers(&sub.drain(Duration::from_millis(500)));
         assert_eq!(data, (0..5000).collect::<Vec<i64>>(), "all, in order");
 
         // Dropping the last handle without a flush still delivers everything queued.
@@ -314,15 +317,7 @@ fn try_publish_takes_a_packet_only_when_nothing_waits() {
         );
         queued.publish_packets(vec![p]).unwrap();
         queued.flush().unwrap();
-        let got: Vec<i64> = sub
-            .drain(Duration::from_millis(500))
-            .iter()
-            .map(|(_, bytes)| {
-                serde_json::from_slice::<Value>(bytes).unwrap()["data"]
-                    .as_i64()
-                    .unwrap()
-            })
-            .collect();
+        let got = numbers(&sub.drain(Duration::from_millis(500)));
         assert_eq!(
             got,
             (1..=last).collect::<Vec<_>>(),
