@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::packet::socketio::{self, Request};
-use crate::packet::Packet;
+use crate::packet::view;
+use crate::packet::{one_packet, Packet, Sink};
 use crate::protocol::{Action, Command, Event, IntoObject, Message, Object, Peer, Presence};
 use crate::redis::aio::AsyncConnection;
 use crate::redis::{ConnectOptions, Connection, Pool, Publisher, Queued};
@@ -222,28 +223,35 @@ fn packets<M: Emittable>(
 /// emitter.emit(message)?; // owned
 /// # Ok::<(), symple::Error>(())
 /// ```
-pub trait Emittable {
-    /// The packet `route` makes of this message, with a fresh id when it has none.
+pub trait Emittable: Sized {
+    /// Writes the packet `route` makes of this message into `sink`, with a fresh id when it
+    /// has none.
     #[doc(hidden)]
-    fn packet(self, route: &Route) -> Result<Packet>;
+    fn write(self, route: &Route, sink: &mut dyn Sink) -> Result<()>;
+
+    /// The packet `route` makes of this message.
+    #[doc(hidden)]
+    fn packet(self, route: &Route) -> Result<Packet> {
+        one_packet(|sink| self.write(route, sink))
+    }
 }
 
 impl<T: IntoObject> Emittable for T {
-    fn packet(self, route: &Route) -> Result<Packet> {
-        route.message_packet(self.into_object()?, crate::id::message_id)
+    fn write(self, route: &Route, sink: &mut dyn Sink) -> Result<()> {
+        let object = self.into_object()?;
+        route.write_message::<&Value, _>(view::entries(&object), crate::id::message_id, sink)
     }
 }
 
 impl Emittable for &Object {
-    fn packet(self, route: &Route) -> Result<Packet> {
-        route
-            .message_entries::<&Value, _>(crate::packet::view::entries(self), crate::id::message_id)
+    fn write(self, route: &Route, sink: &mut dyn Sink) -> Result<()> {
+        route.write_message::<&Value, _>(view::entries(self), crate::id::message_id, sink)
     }
 }
 
 impl Emittable for &Value {
-    fn packet(self, route: &Route) -> Result<Packet> {
-        route.message_packet_view(self, crate::id::message_id)
+    fn write(self, route: &Route, sink: &mut dyn Sink) -> Result<()> {
+        route.write_message_view(self, crate::id::message_id, sink)
     }
 }
 
@@ -293,7 +301,12 @@ impl Emitter {
 
     /// Publishes a Symple message, filling in `id` and `from` when absent.
     pub fn emit(&self, message: impl Emittable) -> Result<()> {
-        self.publisher.publish(self.packet(message)?)
+        let mut message = Some(message);
+        self.publisher
+            .publish_with(&mut |sink| match message.take() {
+                Some(m) => m.write(&self.route, sink),
+                None => Ok(()),
+            })
     }
 
     /// Publishes a JSON object exactly as given (as the event's one argument on Socket.IO).
@@ -313,9 +326,11 @@ impl Emitter {
     pub fn emit_batch<M: Emittable>(&self, messages: impl IntoIterator<Item = M>) -> Result<()> {
         let mut messages = messages.into_iter();
         let hint = messages.size_hint().0;
-        self.publisher.publish_each(hint, &mut || {
-            messages.next().map(|m| m.packet(&self.route)).transpose()
-        })
+        self.publisher
+            .publish_each(hint, &mut |sink| match messages.next() {
+                Some(m) => m.write(&self.route, sink).map(|()| true),
+                None => Ok(false),
+            })
     }
 
     /// Publishes packets built beforehand, pipelined.

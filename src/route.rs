@@ -9,7 +9,7 @@ use crate::packet::sharded::{Sharded, SubscriptionMode};
 use crate::packet::socketio::{self, Broadcast, Request, Server};
 use crate::packet::streams::{self, Streams};
 use crate::packet::view::{self, Fields, JsonView, Node};
-use crate::packet::{Adapter, EventArgs, Packet};
+use crate::packet::{one_packet, Adapter, EventArgs, Packet, Sink};
 use crate::protocol::room::ToRef;
 use crate::protocol::{Address, Object, Room};
 
@@ -234,7 +234,7 @@ impl Route {
         message: Object,
         new_id: impl FnOnce() -> I,
     ) -> Result<Packet> {
-        self.message_entries::<&Value, I>(view::entries(&message), new_id)
+        one_packet(|sink| self.write_message::<&Value, I>(view::entries(&message), new_id, sink))
     }
 
     /// [`message_packet`](Self::message_packet) for a message seen through a [`JsonView`]
@@ -244,19 +244,30 @@ impl Route {
         message: V,
         new_id: impl FnOnce() -> I,
     ) -> Result<Packet> {
+        one_packet(|sink| self.write_message_view(message, new_id, sink))
+    }
+
+    /// [`message_packet_view`](Self::message_packet_view) into a [`Sink`].
+    pub(crate) fn write_message_view<'a, V: JsonView<'a>, I: AsRef<str>>(
+        &self,
+        message: V,
+        new_id: impl FnOnce() -> I,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
         let Node::Map(entries) = message.node()? else {
             return Err(Error::InvalidMessage("a message must be an object".into()));
         };
-        self.message_entries::<V, I>(entries, new_id)
+        self.write_message::<V, I>(entries, new_id, sink)
     }
 
-    /// [`message_packet`](Self::message_packet) for a message's entries: one pass finds the
-    /// fields the route and the encoders read.
-    pub(crate) fn message_entries<'a, V: JsonView<'a>, I: AsRef<str>>(
+    /// [`message_packet`](Self::message_packet) for a message's entries, into a [`Sink`]: one
+    /// pass finds the fields the route and the encoders read.
+    pub(crate) fn write_message<'a, V: JsonView<'a>, I: AsRef<str>>(
         &self,
         entries: V::Entries,
         new_id: impl FnOnce() -> I,
-    ) -> Result<Packet> {
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
         let fields = Fields::find(entries.clone());
         let id = if fields.id.is_none() {
             Some(new_id())
@@ -272,9 +283,9 @@ impl Route {
                     from: Some(&self.from),
                 };
                 if matches!(self.target, Target::Native) {
-                    native::encode_found::<V>(entries, &fields, to, fill)
+                    native::encode_found::<V>(entries, &fields, to, fill, sink)
                 } else {
-                    native::encode_rooms_found::<V>(entries, &fields, to, fill)
+                    native::encode_rooms_found::<V>(entries, &fields, to, fill, sink)
                 }
             }
             _ => {
@@ -288,7 +299,7 @@ impl Route {
                         n += 1;
                     }
                 }
-                self.socketio_message::<V>(entries, fields.to, &extra[..n])
+                self.socketio_message::<V>(entries, fields.to, &extra[..n], sink)
             }
         }
     }
@@ -296,19 +307,19 @@ impl Route {
     /// A packet that carries `message` exactly as given (except a `to` set on the route for
     /// the native target, where it is how the packet is routed).
     pub fn raw_packet(&self, message: Object) -> Result<Packet> {
-        match &self.target {
+        let entries = view::entries(&message);
+        one_packet(|sink| match &self.target {
             Target::Native | Target::NativeRooms => {
-                let entries = view::entries(&message);
                 let fields = Fields::find(entries.clone());
-                let to = self.native_to()?;
+                let (to, fill) = (self.native_to()?, Fill::default());
                 if matches!(self.target, Target::Native) {
-                    native::encode_found::<&Value>(entries, &fields, to, Fill::default())
+                    native::encode_found::<&Value>(entries, &fields, to, fill, sink)
                 } else {
-                    native::encode_rooms_found::<&Value>(entries, &fields, to, Fill::default())
+                    native::encode_rooms_found::<&Value>(entries, &fields, to, fill, sink)
                 }
             }
-            _ => self.socketio_message::<&Value>(view::entries(&message), message.get("to"), &[]),
-        }
+            _ => self.socketio_message::<&Value>(entries, message.get("to"), &[], sink),
+        })
     }
 
     /// A server-side request (join, leave, disconnect); Socket.IO targets only.
@@ -329,10 +340,29 @@ impl Route {
         event: &str,
         args: EventArgs<'_, 'a, V>,
     ) -> Result<Packet> {
-        on_adapter!(&self.target, adapter => adapter.encode(broadcast, event, args),
-        native => Err(Error::Unsupported(
-            "custom events need a Socket.IO target; native servers take Symple messages".into(),
-        )))
+        one_packet(|sink| self.write_event::<V>(broadcast, event, args, sink))
+    }
+
+    /// [`socketio_packet`](Self::socketio_packet) into a [`Sink`]: the classic adapter's
+    /// encoder writes there itself, the others give a whole packet.
+    fn write_event<'a, V: JsonView<'a>>(
+        &self,
+        broadcast: &Broadcast,
+        event: &str,
+        args: EventArgs<'_, 'a, V>,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        match &self.target {
+            Target::SocketIo(server) => server.encode_to(broadcast, event, args, sink),
+            target => on_adapter!(target, adapter => {
+                sink.packet(adapter.encode(broadcast, event, args)?);
+                Ok(())
+            },
+            native => Err(Error::Unsupported(
+                "custom events need a Socket.IO target; native servers take Symple messages"
+                    .into(),
+            ))),
+        }
     }
 
     /// The route's rooms as the `to` of a native packet (none: the message's own `to`).
@@ -350,7 +380,8 @@ impl Route {
         message: V::Entries,
         to: Option<V>,
         extra: &[(&str, &str)],
-    ) -> Result<Packet> {
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
         let broadcast = socketio_rooms(&self.broadcast)?;
         // With no rooms chosen on the route, a message's own `to` picks the rooms, as a
         // Symple server would route it.
@@ -360,14 +391,20 @@ impl Route {
                 for room in ToRef::read(to)?.rooms() {
                     broadcast.add_rooms([room?.to_owned()]);
                 }
-                return self.socketio_packet::<V>(
+                return self.write_event::<V>(
                     &broadcast,
                     &self.event,
                     EventArgs::Message(message, extra),
+                    sink,
                 );
             }
         }
-        self.socketio_packet::<V>(&broadcast, &self.event, EventArgs::Message(message, extra))
+        self.write_event::<V>(
+            &broadcast,
+            &self.event,
+            EventArgs::Message(message, extra),
+            sink,
+        )
     }
 
     /// An event with any arguments, Socket.IO targets only.

@@ -156,6 +156,105 @@ impl Packet {
     }
 }
 
+/// Where an encoder puts what it makes: [`Packet`]s, or (in the connection layer) the packed
+/// RESP of a pipeline, so that a batch or a queued emit is encoded straight into the bytes that
+/// go to Redis, with no packet, channel or payload allocated on the way.
+///
+/// A PUBLISH is written in three steps: [`publish`](Self::publish) with the channel, the
+/// payload appended to the buffer it returns, then [`end`](Self::end) (or
+/// [`abort`](Self::abort) when encoding fails, which leaves nothing of it). Other commands
+/// come whole, through [`packet`](Self::packet).
+///
+/// ```
+/// use symple::packet::{Packet, Sink};
+/// let mut packets: Vec<Packet> = Vec::new();
+/// packets.publish(&["symple#/#", "alice", "#"], 16).extend_from_slice(b"payload");
+/// packets.end();
+/// packets.publish(&["dropped"], 16).push(b'x');
+/// packets.abort();
+/// assert_eq!(packets, [Packet::new("symple#/#alice#", b"payload".to_vec())]);
+/// ```
+pub trait Sink {
+    /// Starts a PUBLISH on the channel made of `channel`'s parts, joined; returns the buffer
+    /// the payload (about `size_hint` bytes) is appended to.
+    fn publish(&mut self, channel: &[&str], size_hint: usize) -> &mut Vec<u8>;
+    /// Ends the PUBLISH started last.
+    fn end(&mut self);
+    /// Drops the PUBLISH started last.
+    fn abort(&mut self);
+    /// Takes a whole packet.
+    fn packet(&mut self, packet: Packet);
+}
+
+/// Packets in order, each made whole.
+impl Sink for Vec<Packet> {
+    fn publish(&mut self, channel: &[&str], size_hint: usize) -> &mut Vec<u8> {
+        self.push(Packet::new(channel.concat(), Vec::with_capacity(size_hint)));
+        let last = self.len() - 1;
+        &mut self[last].payload
+    }
+
+    fn end(&mut self) {}
+
+    fn abort(&mut self) {
+        self.pop();
+    }
+
+    fn packet(&mut self, packet: Packet) {
+        self.push(packet);
+    }
+}
+
+/// Ends the PUBLISH `sink` started when its payload was `written`, drops it otherwise.
+pub(crate) fn finish(sink: &mut dyn Sink, written: Result<(), Error>) -> Result<(), Error> {
+    match written {
+        Ok(()) => {
+            sink.end();
+            Ok(())
+        }
+        Err(e) => {
+            sink.abort();
+            Err(e)
+        }
+    }
+}
+
+/// The one packet `write` puts into a sink (an error when it puts none).
+pub(crate) fn one_packet(
+    write: impl FnOnce(&mut dyn Sink) -> Result<(), Error>,
+) -> Result<Packet, Error> {
+    let mut one = OnePacket(None);
+    write(&mut one)?;
+    one.0
+        .ok_or_else(|| Error::InvalidMessage("the encoder made no packet".into()))
+}
+
+/// A sink for one packet (a later one replaces it).
+struct OnePacket(Option<Packet>);
+
+impl Sink for OnePacket {
+    fn publish(&mut self, channel: &[&str], size_hint: usize) -> &mut Vec<u8> {
+        let channel = match channel {
+            [one] => (*one).to_owned(),
+            parts => parts.concat(),
+        };
+        &mut self
+            .0
+            .insert(Packet::new(channel, Vec::with_capacity(size_hint)))
+            .payload
+    }
+
+    fn end(&mut self) {}
+
+    fn abort(&mut self) {
+        self.0 = None;
+    }
+
+    fn packet(&mut self, packet: Packet) {
+        self.0 = Some(packet);
+    }
+}
+
 /// The packets one Socket.IO adapter reads, made for the sockets a [`Broadcast`] matches:
 /// events, and the server-side requests (join, leave, disconnect). Implemented by the target
 /// of each adapter: [`socketio::Server`] (the classic adapter), [`sharded::Sharded`] and

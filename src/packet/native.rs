@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::error::Error;
 use crate::packet::json::{self, Serde};
 use crate::packet::view::{self, Fields, JsonView, Node};
-use crate::packet::Packet;
+use crate::packet::{finish, one_packet, Packet, Sink};
 use crate::protocol::address::AddressRef;
 use crate::protocol::room::ToRef;
 use crate::protocol::{Object, Room, To};
@@ -48,7 +48,7 @@ pub fn encode_entries<'a, V: JsonView<'a>>(
     fill: Fill<'_>,
 ) -> Result<Packet, Error> {
     let fields = Fields::find(message.clone());
-    encode_found::<V>(message, &fields, to.map(Recipients::To), fill)
+    one_packet(|sink| encode_found::<V>(message, &fields, to.map(Recipients::To), fill, sink))
 }
 
 /// The `to` an emitter sets on a native packet, replacing the message's own.
@@ -100,8 +100,20 @@ pub(crate) fn encode_found<'a, V: JsonView<'a>>(
     fields: &Fields<V>,
     to: Option<Recipients<'_>>,
     fill: Fill<'_>,
-) -> Result<Packet, Error> {
-    // The emitter's rooms are checked first, the message next, then its own `to`.
+    sink: &mut dyn Sink,
+) -> Result<(), Error> {
+    let to_json = checked(fields, to)?;
+    let out = sink.publish(&[CHANNEL], 256);
+    let written = write_message::<V>(out, message, fields, to_json.as_ref(), fill);
+    finish(sink, written)
+}
+
+/// Checks the recipients (the emitter's first), the message, then its own `to`; gives the
+/// emitter's recipients as JSON to write.
+fn checked<'a, 'r, V: JsonView<'a>>(
+    fields: &Fields<V>,
+    to: Option<Recipients<'r>>,
+) -> Result<Option<ToJson<'r>>, Error> {
     let to_json = to.map(Recipients::check).transpose()?;
     check(fields.kind, fields.from)?;
     if to_json.is_none() {
@@ -115,8 +127,18 @@ pub(crate) fn encode_found<'a, V: JsonView<'a>>(
             }
         }
     }
-    // Room for a typical message, so the buffer rarely grows.
-    let mut out = Vec::with_capacity(256);
+    Ok(to_json)
+}
+
+/// Appends the message's JSON: its entries (the emitter's `to` in place of its own), then
+/// the filled-in fields it lacks.
+fn write_message<'a, V: JsonView<'a>>(
+    out: &mut Vec<u8>,
+    message: V::Entries,
+    fields: &Fields<V>,
+    to_json: Option<&ToJson<'_>>,
+    fill: Fill<'_>,
+) -> Result<(), Error> {
     out.push(b'{');
     let mut first = true;
     let mut key = |out: &mut Vec<u8>, k: &str| {
@@ -126,26 +148,26 @@ pub(crate) fn encode_found<'a, V: JsonView<'a>>(
         json::write_key(out, k);
     };
     for (k, v) in message {
-        key(&mut out, k);
-        match (k, &to_json) {
-            ("to", Some(t)) => t.write(&mut out),
-            _ => json::write_styled::<Serde, V>(&mut out, v)?,
+        key(out, k);
+        match (k, to_json) {
+            ("to", Some(t)) => t.write(out),
+            _ => json::write_styled::<Serde, V>(out, v)?,
         }
     }
     if let (None, Some(id)) = (fields.id, fill.id) {
-        key(&mut out, "id");
-        json::write_str(&mut out, id);
+        key(out, "id");
+        json::write_str(out, id);
     }
     if let (None, Some(from)) = (fields.from, fill.from) {
-        key(&mut out, "from");
-        json::write_str(&mut out, from);
+        key(out, "from");
+        json::write_str(out, from);
     }
-    if let (None, Some(t)) = (fields.to, &to_json) {
-        key(&mut out, "to");
-        t.write(&mut out);
+    if let (None, Some(t)) = (fields.to, to_json) {
+        key(out, "to");
+        t.write(out);
     }
     out.push(b'}');
-    Ok(Packet::new(CHANNEL, out))
+    Ok(())
 }
 
 /// [`encode_entries`] for the `native-rooms` target: the same message, on the interest
@@ -172,7 +194,7 @@ pub fn encode_entries_rooms<'a, V: JsonView<'a>>(
     fill: Fill<'_>,
 ) -> Result<Packet, Error> {
     let fields = Fields::find(message.clone());
-    encode_rooms_found::<V>(message, &fields, to.map(Recipients::To), fill)
+    one_packet(|sink| encode_rooms_found::<V>(message, &fields, to.map(Recipients::To), fill, sink))
 }
 
 /// [`encode_entries_rooms`] with the message's fields already found.
@@ -181,11 +203,12 @@ pub(crate) fn encode_rooms_found<'a, V: JsonView<'a>>(
     fields: &Fields<V>,
     to: Option<Recipients<'_>>,
     fill: Fill<'_>,
-) -> Result<Packet, Error> {
-    let packet = encode_found::<V>(message, fields, to, fill)?;
-    // encode_found checked the recipients, or that the message has a valid `to`.
+    sink: &mut dyn Sink,
+) -> Result<(), Error> {
+    let to_json = checked(fields, to)?;
+    // Checked above: the recipients, or the message's own valid `to`.
     let own;
-    let to = match to {
+    let recipients = match to {
         Some(Recipients::To(t)) => t,
         Some(Recipients::Rooms(rooms)) => {
             own = To::from_rooms(rooms)?;
@@ -197,13 +220,22 @@ pub(crate) fn encode_rooms_found<'a, V: JsonView<'a>>(
             &own
         }
     };
-    Ok(match crate::protocol::envelope::emitter_channel(to) {
-        Some(channel) => Packet::new(
-            channel,
-            crate::protocol::envelope::wrap_emitted(&packet.payload),
-        ),
-        None => packet,
-    })
+    match crate::protocol::envelope::emitter_channel(recipients) {
+        Some(channel) => {
+            let mut message_json = Vec::with_capacity(256);
+            write_message::<V>(&mut message_json, message, fields, to_json.as_ref(), fill)?;
+            let wrapped = crate::protocol::envelope::wrap_emitted(&message_json);
+            sink.publish(&[&channel], wrapped.len())
+                .extend_from_slice(&wrapped);
+            sink.end();
+            Ok(())
+        }
+        None => {
+            let out = sink.publish(&[CHANNEL], 256);
+            let written = write_message::<V>(out, message, fields, to_json.as_ref(), fill);
+            finish(sink, written)
+        }
+    }
 }
 
 fn check<'a, V: JsonView<'a>>(kind: Option<V>, from: Option<V>) -> Result<(), Error> {
@@ -304,12 +336,15 @@ mod tests {
             vec![Room::Id(4), Room::from("x")],
         ];
         for rooms in &cases {
-            let p = encode_found::<&Value>(
-                view::entries(&m),
-                &Fields::find(view::entries(&m)),
-                Some(Recipients::Rooms(rooms)),
-                Fill::default(),
-            )
+            let p = one_packet(|sink| {
+                encode_found::<&Value>(
+                    view::entries(&m),
+                    &Fields::find(view::entries(&m)),
+                    Some(Recipients::Rooms(rooms)),
+                    Fill::default(),
+                    sink,
+                )
+            })
             .unwrap();
             let to = serde_json::to_value(To::from_rooms(rooms).unwrap()).unwrap();
             let mut expected = m.clone();

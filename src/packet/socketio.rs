@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::packet::msgpack::{write_array_len, write_int, write_map_len, write_str};
 use crate::packet::view::JsonView;
-use crate::packet::{Adapter, EventArgs, Packet};
+use crate::packet::{finish, one_packet, Adapter, EventArgs, Packet, Sink};
 use crate::protocol::Room;
 
 /// The uid the JavaScript emitter uses; adapters drop packets whose uid is their own.
@@ -165,6 +165,79 @@ pub fn check_event(event: &str) -> Result<(), Error> {
     Ok(())
 }
 
+impl Server {
+    /// [`Adapter::encode`] into a [`Sink`]: the EVENT packet's bytes written where the sink
+    /// wants them (a packet of its own, or a pipeline's RESP).
+    pub(crate) fn encode_to<'a, V: JsonView<'a>>(
+        &self,
+        broadcast: &Broadcast,
+        event: &str,
+        args: EventArgs<'_, 'a, V>,
+        sink: &mut dyn Sink,
+    ) -> Result<(), Error> {
+        check_event(event)?;
+        broadcast.validate()?;
+        let nargs = args.len();
+        // `<key>#<nsp>#`, or `<key>#<nsp>#<room>#` for exactly one room.
+        let mut id = itoa::Buffer::new();
+        let room = match broadcast.rooms.as_slice() {
+            [Room::Name(n)] => Some(n.as_str()),
+            [Room::Id(i)] => Some(id.format(*i)),
+            _ => None,
+        };
+        let parts = [self.channel.as_str(), room.unwrap_or(""), "#"];
+        let channel = if room.is_some() {
+            &parts[..]
+        } else {
+            &parts[..1]
+        };
+        let out = sink.publish(channel, 64 + event.len() + 448 * nargs);
+        let written = self.write_event(out, broadcast, event, args);
+        finish(sink, written)
+    }
+
+    /// Appends `[uid, {type, data, nsp}, {rooms, flags, except}]`.
+    fn write_event<'a, V: JsonView<'a>>(
+        &self,
+        out: &mut Vec<u8>,
+        broadcast: &Broadcast,
+        event: &str,
+        args: EventArgs<'_, 'a, V>,
+    ) -> Result<(), Error> {
+        let nargs = args.len();
+        write_array_len(out, 3);
+        write_str(out, UID);
+        // packet: {type, data, nsp}
+        write_map_len(out, 3);
+        write_str(out, "type");
+        write_int(out, EVENT_PACKET);
+        write_str(out, "data");
+        write_array_len(out, 1 + nargs);
+        write_str(out, event);
+        args.write_msgpack(out)?;
+        write_str(out, "nsp");
+        write_str(out, &self.namespace);
+        // opts: {rooms, flags, except}
+        write_map_len(out, 3);
+        write_str(out, "rooms");
+        write_rooms(out, &broadcast.rooms);
+        write_str(out, "flags");
+        let flags = usize::from(broadcast.volatile) + usize::from(broadcast.compress.is_some());
+        write_map_len(out, flags);
+        if broadcast.volatile {
+            write_str(out, "volatile");
+            out.push(0xc3);
+        }
+        if let Some(c) = broadcast.compress {
+            write_str(out, "compress");
+            out.push(if c { 0xc3 } else { 0xc2 });
+        }
+        write_str(out, "except");
+        write_rooms(out, &broadcast.except);
+        Ok(())
+    }
+}
+
 /// The classic adapter: an EVENT packet `[uid, {type: 2, data: [event, ...args], nsp}, {rooms,
 /// flags, except}]` in MessagePack on `<key>#<nsp>#`, or `<key>#<nsp>#<room>#` when exactly one
 /// room is targeted (PUBLISH); requests as JSON on `<key>-request#<nsp>#`.
@@ -188,55 +261,7 @@ impl Adapter for Server {
         event: &str,
         args: EventArgs<'_, 'a, V>,
     ) -> Result<Packet, Error> {
-        check_event(event)?;
-        broadcast.validate()?;
-        let nargs = args.len();
-        let mut out = Vec::with_capacity(64 + event.len() + 448 * nargs);
-        write_array_len(&mut out, 3);
-        write_str(&mut out, UID);
-        // packet: {type, data, nsp}
-        write_map_len(&mut out, 3);
-        write_str(&mut out, "type");
-        write_int(&mut out, EVENT_PACKET);
-        write_str(&mut out, "data");
-        write_array_len(&mut out, 1 + nargs);
-        write_str(&mut out, event);
-        args.write_msgpack(&mut out)?;
-        write_str(&mut out, "nsp");
-        write_str(&mut out, &self.namespace);
-        // opts: {rooms, flags, except}
-        write_map_len(&mut out, 3);
-        write_str(&mut out, "rooms");
-        write_rooms(&mut out, &broadcast.rooms);
-        write_str(&mut out, "flags");
-        let flags = usize::from(broadcast.volatile) + usize::from(broadcast.compress.is_some());
-        write_map_len(&mut out, flags);
-        if broadcast.volatile {
-            write_str(&mut out, "volatile");
-            out.push(0xc3);
-        }
-        if let Some(c) = broadcast.compress {
-            write_str(&mut out, "compress");
-            out.push(if c { 0xc3 } else { 0xc2 });
-        }
-        write_str(&mut out, "except");
-        write_rooms(&mut out, &broadcast.except);
-
-        let channel = match broadcast.rooms.as_slice() {
-            [room] => {
-                let len = match room {
-                    Room::Name(n) => n.len(),
-                    Room::Id(_) => 20,
-                };
-                let mut c = String::with_capacity(self.channel.len() + len + 1);
-                c.push_str(&self.channel);
-                room.push_to(&mut c);
-                c.push('#');
-                c
-            }
-            _ => self.channel.clone(),
-        };
-        Ok(Packet::new(channel, out))
+        one_packet(|sink| self.encode_to(broadcast, event, args, sink))
     }
 
     fn encode_request(&self, broadcast: &Broadcast, request: &Request) -> Result<Packet, Error> {

@@ -6,11 +6,13 @@ use redis::Value;
 
 use crate::error::Result;
 use crate::packet::Packet;
+use crate::packet::Sink;
 use crate::redis::aio::ShardCommand;
 use crate::redis::cluster::ClusterLink;
 use crate::redis::options::ConnectOptions;
+use crate::redis::resp::{self, Resp};
 use crate::redis::single::Single;
-use crate::redis::{resp, Order, Publisher};
+use crate::redis::{Order, Publisher};
 
 /// A blocking connection to one node or to a Redis Cluster (chosen by the URL), opened on
 /// first use and reopened after a failure or a `fork`. Calls are serialized.
@@ -143,28 +145,28 @@ impl Publisher for Connection {
     fn publish_each(
         &self,
         hint: usize,
-        next: &mut dyn FnMut() -> Result<Option<Packet>>,
+        next: &mut dyn FnMut(&mut dyn Sink) -> Result<bool>,
     ) -> Result<()> {
         let s = match &self.link {
             Link::Single(s) => s,
             Link::Cluster(c) => {
                 // Each packet becomes its command as it is made.
                 let mut cmds = Vec::with_capacity(hint);
-                while let Some(p) = next()? {
-                    cmds.push(ShardCommand::new(&p));
+                let mut one = Vec::with_capacity(1);
+                while next(&mut one)? {
+                    cmds.extend(one.drain(..).map(|p| ShardCommand::new(&p)));
                 }
                 return c.run(|conn| async move { conn.publish_commands(cmds).await });
             }
         };
-        let (mut buf, mut n) = (Vec::new(), 0);
-        while let Some(p) = next()? {
-            if n == 0 {
-                // Room for `hint` packets like the first.
-                buf.reserve(hint.max(1) * resp::packed_len(&p));
+        let mut buf = Vec::new();
+        let mut sink = Resp::new(&mut buf);
+        while next(&mut sink)? {
+            if sink.n == 1 {
+                sink.reserve_like(hint.saturating_sub(1));
             }
-            resp::write_command(&mut buf, &p);
-            n += 1;
         }
+        let n = sink.n;
         self.publish_packed(s, &buf, n)
     }
 }
@@ -202,6 +204,33 @@ impl Pending {
         }
     }
 
+    /// Appends what `write` puts into a sink; gives how many packets that was. On an error
+    /// nothing of it stays.
+    pub(crate) fn write_with(
+        &mut self,
+        write: &mut dyn FnMut(&mut dyn Sink) -> Result<()>,
+    ) -> Result<usize> {
+        match self {
+            Pending::Packed { buf, n } => {
+                let start = buf.len();
+                let mut sink = Resp::new(buf);
+                let written = write(&mut sink).map(|()| sink.n);
+                match written {
+                    Ok(count) => *n += count,
+                    Err(_) => buf.truncate(start),
+                }
+                written
+            }
+            Pending::Commands(v) => {
+                // Made whole, then each packet becomes its command; on an error none stays.
+                let mut packets = Vec::new();
+                write(&mut packets)?;
+                v.extend(packets.iter().map(ShardCommand::new));
+                Ok(packets.len())
+            }
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         match self {
             Pending::Packed { n, .. } => *n,
@@ -230,6 +259,40 @@ impl Pending {
         match self {
             Pending::Packed { buf, .. } => buf.len(),
             Pending::Commands(v) => v.len() * 256,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn a_failed_write_leaves_the_queue_as_it_was() {
+        let fail = |sink: &mut dyn Sink| -> Result<()> {
+            sink.publish(&["c"], 0).extend_from_slice(b"half");
+            Err(Error::MissingRecipient)
+        };
+        let ok = |sink: &mut dyn Sink| -> Result<()> {
+            sink.publish(&["c"], 0).extend_from_slice(b"whole");
+            sink.end();
+            Ok(())
+        };
+        for mut pending in [
+            Pending::Packed {
+                buf: Vec::new(),
+                n: 0,
+            },
+            Pending::Commands(Vec::new()),
+        ] {
+            assert_eq!(pending.write_with(&mut { ok }).unwrap(), 1);
+            let bytes = pending.bytes();
+            assert!(pending.write_with(&mut { fail }).is_err());
+            assert_eq!((pending.len(), pending.bytes()), (1, bytes));
+            if let Pending::Packed { buf, .. } = &pending {
+                assert_eq!(buf, b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$5\r\nwhole\r\n");
+            }
         }
     }
 }

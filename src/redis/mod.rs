@@ -30,7 +30,7 @@ pub use queued::Queued;
 pub use resp::command;
 
 use crate::error::{Error, Redacted, Result};
-use crate::packet::Packet;
+use crate::packet::{one_packet, Packet, Sink};
 
 /// Something that publishes packets. Blocking; shared between threads.
 pub trait Publisher: Send + Sync + fmt::Debug {
@@ -38,19 +38,21 @@ pub trait Publisher: Send + Sync + fmt::Debug {
     fn publish(&self, packet: Packet) -> Result<()>;
     /// Publishes packets in one pipelined round trip (per node, on a cluster).
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()>;
-    /// [`publish_batch`](Self::publish_batch) of the packets `next` makes, about `hint` of
-    /// them, until it gives `Ok(None)`; an error from it means nothing is sent. A connection to
-    /// one node packs each packet for Redis as soon as it is made and drops it, so a batch
-    /// holds one packet at a time rather than all of them.
+    /// Publishes the one packet `write` puts into a [`Sink`]. A queued publisher has it
+    /// encoded straight into its queue.
+    fn publish_with(&self, write: &mut dyn FnMut(&mut dyn Sink) -> Result<()>) -> Result<()> {
+        self.publish(one_packet(|sink| write(sink))?)
+    }
+    /// [`publish_batch`](Self::publish_batch) of the packets `next` puts into a [`Sink`], about
+    /// `hint` of them, until it gives `Ok(false)`; an error from it means nothing is sent. A
+    /// connection to one node has them encoded straight into the pipeline's bytes.
     fn publish_each(
         &self,
         hint: usize,
-        next: &mut dyn FnMut() -> Result<Option<Packet>>,
+        next: &mut dyn FnMut(&mut dyn Sink) -> Result<bool>,
     ) -> Result<()> {
         let mut packets = Vec::with_capacity(hint);
-        while let Some(p) = next()? {
-            packets.push(p);
-        }
+        while next(&mut packets)? {}
         self.publish_batch(packets)
     }
     /// Publishes only if that needs no waiting: `Ok(None)` once handed over, `Ok(Some(packet))`

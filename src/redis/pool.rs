@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Result;
-use crate::packet::Packet;
+use crate::packet::{Packet, Sink};
 use crate::redis::{ConnectOptions, Connection, Publisher};
 
 /// Up to [`ConnectOptions::pool_size`] connections: the first opened at once (so a wrong URL
@@ -135,7 +135,7 @@ impl Publisher for Pool {
     fn publish_each(
         &self,
         hint: usize,
-        next: &mut dyn FnMut() -> Result<Option<Packet>>,
+        next: &mut dyn FnMut(&mut dyn Sink) -> Result<bool>,
     ) -> Result<()> {
         self.with(|c| c.publish_each(hint, next))
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use crate::error::{Error, Result};
-use crate::packet::Packet;
+use crate::packet::{Packet, Sink};
 use crate::redis::conn::Pending;
 use crate::redis::{ConnectOptions, Connection, Publisher};
 
@@ -70,16 +70,34 @@ impl Queue {
     fn push<'a>(&self, packets: impl IntoIterator<Item = &'a Packet>) -> Result<()> {
         let mut st = self.lock();
         for p in packets {
-            while st.pending.len() >= st.capacity && !st.closed {
-                st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
-            }
-            if st.closed {
-                return Err(Error::WriterStopped);
-            }
+            st = self.wait_for_room(st)?;
             st.append(p);
         }
         self.wake_writer(&st);
         Ok(())
+    }
+
+    /// Queues what `write` puts into a sink, encoded straight into the queue's buffer.
+    fn push_with(&self, write: &mut dyn FnMut(&mut dyn Sink) -> Result<()>) -> Result<()> {
+        let mut st = self.wait_for_room(self.lock())?;
+        let n = st.pending.write_with(write)?;
+        st.queued += n as u64;
+        self.wake_writer(&st);
+        Ok(())
+    }
+
+    /// Waits until the queue has room (or is closed: an error).
+    fn wait_for_room<'s>(
+        &self,
+        mut st: std::sync::MutexGuard<'s, QueueState>,
+    ) -> Result<std::sync::MutexGuard<'s, QueueState>> {
+        while st.pending.len() >= st.capacity && !st.closed {
+            st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if st.closed {
+            return Err(Error::WriterStopped);
+        }
+        Ok(st)
     }
 
     /// Queues `packet` if there is room; `false` when it would have to wait.
@@ -247,6 +265,10 @@ impl Publisher for Queued {
 
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
         self.queue()?.push(&packets)
+    }
+
+    fn publish_with(&self, write: &mut dyn FnMut(&mut dyn Sink) -> Result<()>) -> Result<()> {
+        self.queue()?.push_with(write)
     }
 
     fn try_publish(&self, packet: Packet) -> Result<Option<Packet>> {

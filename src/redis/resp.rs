@@ -3,7 +3,7 @@
 //! without building a `Cmd`, which copies every argument once more) and [`command`] builds
 //! the `Cmd` the cluster and async connections take.
 
-use crate::packet::{Packet, RedisCommand};
+use crate::packet::{Packet, RedisCommand, Sink};
 
 /// Appends the packet's command (PUBLISH, SPUBLISH or XADD) as RESP.
 pub(crate) fn write_command(out: &mut Vec<u8>, packet: &Packet) {
@@ -81,18 +81,96 @@ pub fn command(packet: &Packet) -> redis::Cmd {
 }
 
 /// `n` in decimal, without the formatting machinery (twice per queued packet).
-fn write_decimal(out: &mut Vec<u8>, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+fn write_decimal(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// A [`Sink`] that packs onto a pipeline's bytes: a PUBLISH is encoded in place (its payload
+/// straight after its header, no packet made), a whole packet through [`write_command`]. The
+/// bytes are the same as [`write_command`] packs for the same packet.
+pub(crate) struct Resp<'b> {
+    buf: &'b mut Vec<u8>,
+    /// Commands packed.
+    pub(crate) n: usize,
+    /// The PUBLISH being written: where it starts, where its payload's length goes, where its
+    /// payload starts.
+    start: usize,
+    len_at: usize,
+    payload_at: usize,
+    /// Digits left for the payload's length before it is known: as many as the last one had,
+    /// so a stream of like messages never moves a payload.
+    digits: usize,
+}
+
+impl<'b> Resp<'b> {
+    pub(crate) fn new(buf: &'b mut Vec<u8>) -> Self {
+        Resp {
+            buf,
+            n: 0,
+            start: 0,
+            len_at: 0,
+            payload_at: 0,
+            digits: 3,
         }
     }
-    out.extend_from_slice(&digits[i..]);
+
+    /// Makes room for `packets` more packets like the ones packed so far.
+    pub(crate) fn reserve_like(&mut self, packets: usize) {
+        if let Some(each) = self.buf.len().checked_div(self.n) {
+            self.buf.reserve(each * packets);
+        }
+    }
+}
+
+impl Sink for Resp<'_> {
+    fn publish(&mut self, channel: &[&str], size_hint: usize) -> &mut Vec<u8> {
+        let channel_len = channel.iter().map(|p| p.len()).sum();
+        let buf = &mut *self.buf;
+        self.start = buf.len();
+        buf.reserve(40 + channel_len + size_hint);
+        buf.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n$");
+        write_decimal(buf, channel_len);
+        buf.extend_from_slice(b"\r\n");
+        for part in channel {
+            buf.extend_from_slice(part.as_bytes());
+        }
+        buf.extend_from_slice(b"\r\n$");
+        self.len_at = buf.len();
+        buf.resize(buf.len() + self.digits, b'0');
+        buf.extend_from_slice(b"\r\n");
+        self.payload_at = buf.len();
+        buf
+    }
+
+    fn end(&mut self) {
+        let len = self.buf.len() - self.payload_at;
+        let mut text = itoa::Buffer::new();
+        let digits = text.format(len).as_bytes();
+        if digits.len() != self.digits {
+            // The guess was off: move the payload to fit the length, once.
+            let payload_at = self.len_at + digits.len() + 2;
+            if payload_at > self.payload_at {
+                self.buf.resize(payload_at + len, 0);
+            }
+            self.buf
+                .copy_within(self.payload_at..self.payload_at + len, payload_at);
+            self.buf.truncate(payload_at + len);
+            self.buf[payload_at - 2..payload_at].copy_from_slice(b"\r\n");
+            self.digits = digits.len();
+        }
+        self.buf[self.len_at..self.len_at + digits.len()].copy_from_slice(digits);
+        self.buf.extend_from_slice(b"\r\n");
+        self.n += 1;
+    }
+
+    fn abort(&mut self) {
+        self.buf.truncate(self.start);
+    }
+
+    fn packet(&mut self, packet: Packet) {
+        write_command(self.buf, &packet);
+        self.n += 1;
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +218,38 @@ mod tests {
                 assert!(ours.len() <= packed_len(&packet), "{packet:?}");
             }
         }
+    }
+
+    #[test]
+    fn publishes_encoded_in_place_are_what_write_command_packs() {
+        // Lengths whose digit counts go up and down, so the guess is wrong both ways.
+        let lengths = [0usize, 5, 9, 10, 232, 99, 100, 12_345, 7, 1000, 999, 3];
+        let mut ours = Vec::new();
+        let mut sink = Resp::new(&mut ours);
+        let mut theirs = Vec::new();
+        for (i, &len) in lengths.iter().enumerate() {
+            let payload: Vec<u8> = (0..len).map(|b| b as u8).collect();
+            let channel = ["symple#/#", if i % 2 == 0 { "alice" } else { "" }, "#"];
+            sink.publish(&channel, 0).extend_from_slice(&payload);
+            sink.end();
+            // One dropped on the way changes nothing.
+            sink.publish(&["x"], 0).extend_from_slice(b"partial");
+            sink.abort();
+            write_command(&mut theirs, &Packet::new(channel.concat(), payload));
+        }
+        let streams = Packet::xadd(
+            "s",
+            StreamEntry {
+                maxlen: None,
+                fields: vec![],
+                payload_field: "data".into(),
+            },
+            b"{}".to_vec(),
+        );
+        sink.packet(streams.clone());
+        write_command(&mut theirs, &streams);
+        assert_eq!(sink.n, lengths.len() + 1);
+        assert_eq!(ours, theirs);
     }
 
     #[test]
