@@ -353,7 +353,9 @@ impl Route {
         sink: &mut dyn Sink,
     ) -> Result<()> {
         match &self.target {
-            Target::SocketIo(server) => server.encode_to(broadcast, event, args, sink),
+            Target::SocketIo(server) => {
+                server.encode_to(&broadcast.rooms, broadcast, event, args, sink)
+            }
             target => on_adapter!(target, adapter => {
                 sink.packet(adapter.encode(broadcast, event, args)?);
                 Ok(())
@@ -387,16 +389,33 @@ impl Route {
         // Symple server would route it.
         if let (true, Some(to)) = (broadcast.rooms.is_empty(), to) {
             if !matches!(to.node()?, Node::Null) {
-                let mut broadcast = broadcast.into_owned();
+                // The rooms read in place, each once: for one room (an address) not even a list.
+                let (mut one, mut more) = (None, Vec::new());
                 for room in ToRef::read(to)?.rooms() {
-                    broadcast.add_rooms([room?.to_owned()]);
+                    let room = room?;
+                    match one {
+                        None => one = Some(room),
+                        Some(first) if first == room || more.contains(&room) => {}
+                        Some(first) => {
+                            if more.is_empty() {
+                                more.push(first);
+                            }
+                            more.push(room);
+                        }
+                    }
                 }
-                return self.write_event::<V>(
-                    &broadcast,
-                    &self.event,
-                    EventArgs::Message(message, extra),
-                    sink,
-                );
+                let rooms = if more.is_empty() {
+                    one.as_slice()
+                } else {
+                    &more
+                };
+                let args = EventArgs::Message(message, extra);
+                if let Target::SocketIo(server) = &self.target {
+                    return server.encode_to(rooms, &broadcast, &self.event, args, sink);
+                }
+                let mut broadcast = broadcast.into_owned();
+                broadcast.add_rooms(rooms.iter().map(|r| r.to_room()));
+                return self.write_event::<V>(&broadcast, &self.event, args, sink);
             }
         }
         self.write_event::<V>(
@@ -530,6 +549,33 @@ mod tests {
             let req = route(target, &["a".into()]).request_packet(&Request::Disconnect(false));
             assert_eq!(req.is_ok(), !name.starts_with("native"), "{name}: {req:?}");
         }
+    }
+
+    #[test]
+    fn a_messages_own_to_is_read_as_the_routes_rooms() {
+        let cases: [(Value, &[Room], &str); 4] = [
+            (json!("alice|s1"), &[Room::from("s1")], "symple#/#s1#"),
+            (json!("bob"), &[Room::from("bob")], "symple#/#bob#"),
+            (json!([7]), &[Room::Id(7)], "symple#/#7#"),
+            (
+                json!(["a", 7, "a", 7, "b"]),
+                &["a".into(), Room::Id(7), "b".into()],
+                "symple#/#",
+            ),
+        ];
+        let target = Target::SocketIo(Server::default());
+        for (to, rooms, channel) in cases {
+            let mut m = message();
+            m.insert("to".into(), to.clone());
+            let own = route(target.clone(), &[]).raw_packet(m.clone()).unwrap();
+            let chosen = route(target.clone(), rooms).raw_packet(m).unwrap();
+            assert_eq!(own, chosen, "{to}");
+            assert_eq!(own.channel, channel, "{to}");
+        }
+        let mut m = message();
+        m.insert("to".into(), json!(["a", ""]));
+        let e = route(target, &[]).raw_packet(m).unwrap_err();
+        assert!(e.to_string().contains("empty room"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::packet::msgpack::{write_array_len, write_int, write_map_len, write_str};
 use crate::packet::view::JsonView;
 use crate::packet::{finish, one_packet, Adapter, EventArgs, Packet, Sink};
+use crate::protocol::room::{AsRoom, RoomRef};
 use crate::protocol::Room;
 
 /// The uid the JavaScript emitter uses; adapters drop packets whose uid is their own.
@@ -168,21 +169,28 @@ pub fn check_event(event: &str) -> Result<(), Error> {
 impl Server {
     /// [`Adapter::encode`] into a [`Sink`]: the EVENT packet's bytes written where the sink
     /// wants them (a packet of its own, or a pipeline's RESP).
-    pub(crate) fn encode_to<'a, V: JsonView<'a>>(
+    ///
+    /// `rooms` stand for `broadcast.rooms` (which are not read): the caller's own, or rooms
+    /// read in place from a message's `to`, with no `Room` made of them.
+    pub(crate) fn encode_to<'a, V: JsonView<'a>, R: AsRoom>(
         &self,
+        rooms: &[R],
         broadcast: &Broadcast,
         event: &str,
         args: EventArgs<'_, 'a, V>,
         sink: &mut dyn Sink,
     ) -> Result<(), Error> {
         check_event(event)?;
-        broadcast.validate()?;
+        rooms.iter().try_for_each(|r| r.room().validate())?;
+        broadcast.except.iter().try_for_each(Room::validate)?;
         let nargs = args.len();
         // `<key>#<nsp>#`, or `<key>#<nsp>#<room>#` for exactly one room.
         let mut id = itoa::Buffer::new();
-        let room = match broadcast.rooms.as_slice() {
-            [Room::Name(n)] => Some(n.as_str()),
-            [Room::Id(i)] => Some(id.format(*i)),
+        let room = match rooms {
+            [r] => Some(match r.room() {
+                RoomRef::Name(n) => n,
+                RoomRef::Id(i) => id.format(i),
+            }),
             _ => None,
         };
         let parts = [self.channel.as_str(), room.unwrap_or(""), "#"];
@@ -192,14 +200,15 @@ impl Server {
             &parts[..1]
         };
         let out = sink.publish(channel, 64 + event.len() + 448 * nargs);
-        let written = self.write_event(out, broadcast, event, args);
+        let written = self.write_event(out, rooms, broadcast, event, args);
         finish(sink, written)
     }
 
     /// Appends `[uid, {type, data, nsp}, {rooms, flags, except}]`.
-    fn write_event<'a, V: JsonView<'a>>(
+    fn write_event<'a, V: JsonView<'a>, R: AsRoom>(
         &self,
         out: &mut Vec<u8>,
+        rooms: &[R],
         broadcast: &Broadcast,
         event: &str,
         args: EventArgs<'_, 'a, V>,
@@ -220,7 +229,7 @@ impl Server {
         // opts: {rooms, flags, except}
         write_map_len(out, 3);
         write_str(out, "rooms");
-        write_rooms(out, &broadcast.rooms);
+        write_rooms(out, rooms);
         write_str(out, "flags");
         let flags = usize::from(broadcast.volatile) + usize::from(broadcast.compress.is_some());
         write_map_len(out, flags);
@@ -261,7 +270,7 @@ impl Adapter for Server {
         event: &str,
         args: EventArgs<'_, 'a, V>,
     ) -> Result<Packet, Error> {
-        one_packet(|sink| self.encode_to(broadcast, event, args, sink))
+        one_packet(|sink| self.encode_to(&broadcast.rooms, broadcast, event, args, sink))
     }
 
     fn encode_request(&self, broadcast: &Broadcast, request: &Request) -> Result<Packet, Error> {
@@ -296,12 +305,12 @@ impl Adapter for Server {
     }
 }
 
-fn write_rooms(out: &mut Vec<u8>, rooms: &[Room]) {
+fn write_rooms<R: AsRoom>(out: &mut Vec<u8>, rooms: &[R]) {
     write_array_len(out, rooms.len());
     for r in rooms {
-        match r {
-            Room::Name(n) => write_str(out, n),
-            Room::Id(i) => write_int(out, *i),
+        match r.room() {
+            RoomRef::Name(n) => write_str(out, n),
+            RoomRef::Id(i) => write_int(out, i),
         }
     }
 }

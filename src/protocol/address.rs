@@ -82,7 +82,7 @@ impl FromStr for Address {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        AddressRef::parse(s).map(AddressRef::to_owned)
+        AddressRef::parse(s).map(AddressRef::to_address)
     }
 }
 
@@ -141,7 +141,7 @@ impl<'a> AddressRef<'a> {
     }
 
     /// The owned address.
-    pub(crate) fn to_owned(self) -> Address {
+    pub(crate) fn to_address(self) -> Address {
         Address {
             user: self.user.to_owned(),
             id: self.id.to_owned(),
@@ -200,7 +200,7 @@ mod tests {
         for text in ["alice", "alice|s1", "|s9", "bob|", "u|a|b"] {
             let owned: Address = text.parse().unwrap();
             let borrowed = AddressRef::parse(text).unwrap();
-            assert_eq!(borrowed.to_owned(), owned, "{text}");
+            assert_eq!(borrowed.to_address(), owned, "{text}");
             assert_eq!(borrowed.text(), owned.to_string(), "{text}");
             assert_eq!(borrowed.room(), owned.room(), "{text}");
         }

@@ -35,9 +35,14 @@ impl Room {
     /// assert!(symple::Room::from("").validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<(), Error> {
+        self.as_ref().validate()
+    }
+
+    /// The room, borrowed.
+    pub(crate) fn as_ref(&self) -> RoomRef<'_> {
         match self {
-            Room::Name(n) if n.is_empty() => Err(Error::InvalidMessage("empty room name".into())),
-            _ => Ok(()),
+            Room::Name(n) => RoomRef::Name(n),
+            Room::Id(i) => RoomRef::Id(*i),
         }
     }
 
@@ -50,7 +55,24 @@ impl Room {
     /// # Ok::<(), symple::Error>(())
     /// ```
     pub fn from_json(v: &Value) -> Result<Room, Error> {
-        RoomRef::read(v).map(RoomRef::to_owned)
+        RoomRef::read(v).map(RoomRef::to_room)
+    }
+}
+
+/// A room, owned or borrowed: what an encoder needs of it.
+pub(crate) trait AsRoom {
+    fn room(&self) -> RoomRef<'_>;
+}
+
+impl AsRoom for Room {
+    fn room(&self) -> RoomRef<'_> {
+        self.as_ref()
+    }
+}
+
+impl AsRoom for RoomRef<'_> {
+    fn room(&self) -> RoomRef<'_> {
+        *self
     }
 }
 
@@ -79,7 +101,15 @@ impl<'a> RoomRef<'a> {
         }
     }
 
-    pub(crate) fn to_owned(self) -> Room {
+    /// Checks that a named room is not empty.
+    pub(crate) fn validate(self) -> Result<(), Error> {
+        match self {
+            RoomRef::Name("") => Err(Error::InvalidMessage("empty room name".into())),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn to_room(self) -> Room {
         match self {
             RoomRef::Name(n) => Room::Name(n.to_owned()),
             RoomRef::Id(i) => Room::Id(i),
@@ -200,10 +230,10 @@ impl To {
     /// ```
     pub fn from_json(v: &Value) -> Result<To, Error> {
         Ok(match ToRef::read(v)? {
-            ToRef::Address(a) => To::Address(a.to_owned()),
+            ToRef::Address(a) => To::Address(a.to_address()),
             ToRef::Rooms(rooms) => To::Rooms(
                 rooms
-                    .map(|r| r.map(RoomRef::to_owned))
+                    .map(|r| r.map(RoomRef::to_room))
                     .collect::<Result<_, _>>()?,
             ),
         })
