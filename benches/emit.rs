@@ -488,7 +488,9 @@ impl Probe {
 #[derive(Clone, Copy)]
 struct Sample {
     rate: f64,
+    /// Client + redis-server CPU ns per message, and redis-server's part of it.
     cpu_ns: f64,
+    redis_ns: f64,
 }
 
 /// Each round's samples: one list per probe, and ours.
@@ -518,16 +520,20 @@ fn compare(
         for (&p, samples) in probes.iter().zip(&mut c.baselines) {
             let before = Cpu::now(bench.redis_pid);
             let rate = bench.rate(p, n)?;
+            let (cpu_ns, redis_ns) = before.spent(bench.redis_pid, Side::Children, n);
             samples.push(Sample {
                 rate,
-                cpu_ns: before.spent(bench.redis_pid, Side::Children, n),
+                cpu_ns,
+                redis_ns,
             });
         }
         let before = Cpu::now(bench.redis_pid);
         let rate = ours()?;
+        let (cpu_ns, redis_ns) = before.spent(bench.redis_pid, Side::This, n);
         c.ours.push(Sample {
             rate,
-            cpu_ns: before.spent(bench.redis_pid, Side::This, n),
+            cpu_ns,
+            redis_ns,
         });
     }
     Ok(c)
@@ -540,8 +546,10 @@ impl Comparison {
     fn print(&self, label: &str, targets: &[f64]) {
         let ours = median(self.ours.iter().map(|s| s.rate).collect());
         let ours_cpu = median(self.ours.iter().map(|s| s.cpu_ns).collect());
+        let ours_redis = median(self.ours.iter().map(|s| s.redis_ns).collect());
         println!(
-            "  {label:<18} {ours:>8.0}/s  (client + redis-server CPU: {ours_cpu:.0} ns/message)"
+            "  {label:<18} {ours:>8.0}/s  (CPU per message: client + redis-server {ours_cpu:.0} ns, \
+             of which redis-server {ours_redis:.0} ns)"
         );
         for ((p, baseline), target) in self.probes.iter().zip(&self.baselines).zip(targets) {
             let ratios: Vec<f64> = self
@@ -569,7 +577,10 @@ impl Comparison {
                 let each: Vec<String> = cpu.iter().map(|r| format!("{r:.2}")).collect();
                 println!(
                     "       {:<38} {:>6.0} ns/msg  cpu   {:>5.2}x  (target >= {target:.2}x) {:<6}  rounds {}",
-                    "  CPU time, client + redis-server",
+                    format!(
+                        "  CPU, client + redis-server (Redis {:.0})",
+                        median(baseline.iter().map(|s| s.redis_ns).collect())
+                    ),
                     median(baseline.iter().map(|s| s.cpu_ns).collect()),
                     median(cpu.clone()),
                     verdict(median(cpu) >= *target),
@@ -604,14 +615,16 @@ impl Cpu {
         }
     }
 
-    /// Client + redis-server CPU time since `self`, per message.
-    fn spent(&self, redis_pid: Option<u32>, side: Side, n: usize) -> f64 {
+    /// Client + redis-server CPU time since `self`, and redis-server's part, per message.
+    fn spent(&self, redis_pid: Option<u32>, side: Side, n: usize) -> (f64, f64) {
         let now = Cpu::now(redis_pid);
         let client = match side {
             Side::This => now.this - self.this,
             Side::Children => now.children - self.children,
         };
-        (client + (now.redis - self.redis)) as f64 / n as f64
+        let redis = now.redis - self.redis;
+        let per = |ns: u64| ns as f64 / n as f64;
+        (per(client + redis), per(redis))
     }
 }
 
