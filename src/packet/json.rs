@@ -102,7 +102,7 @@ pub(crate) fn write_styled<'a, S: Style, V: JsonView<'a>>(
 }
 
 /// Appends `"key":`.
-#[inline]
+#[inline(always)]
 pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
     write_str(out, key);
     out.push(b':');
@@ -137,9 +137,22 @@ pub fn write_map<'a, V: JsonView<'a>>(
 
 /// Appends a quoted string, escaped as `JSON.stringify` (and `serde_json`) escape it: control
 /// characters, `"` and `\\`; everything else as is.
-#[inline]
+#[inline(always)]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let mut rest = s.as_bytes();
+    let bytes = s.as_bytes();
+    // Inlined where it is called: most strings are short keys with nothing to escape.
+    if bytes.len() < 8 && !bytes.iter().any(|&b| ESCAPED[usize::from(b)]) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+    } else {
+        write_escaped(out, bytes);
+    }
+}
+
+/// [`write_str`] for strings of eight bytes or more, or with something to escape.
+fn write_escaped(out: &mut Vec<u8>, mut rest: &[u8]) {
     out.reserve(rest.len() + 2);
     out.push(b'"');
     while let Some(i) = first_to_escape(rest) {

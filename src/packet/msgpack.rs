@@ -52,7 +52,7 @@ pub fn write_view<'a, V: JsonView<'a>>(out: &mut Vec<u8>, value: V) -> Result<()
 /// Appends a string: fixstr, str8, str16 or str32 by length, as notepack picks. Written by
 /// hand (not through rmp's `Write` calls) so it inlines into the encoders: it is on every
 /// emit's path, once per key and string value.
-#[inline]
+#[inline(always)]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let n = len_u32(s.len());
     match n {
@@ -71,18 +71,18 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends an array header (fixarray, array16 or array32).
-#[inline]
+#[inline(always)]
 pub fn write_array_len(out: &mut Vec<u8>, len: usize) {
     write_container_len(out, len, 0x90, 0xdc);
 }
 
 /// Appends a map header (fixmap, map16 or map32).
-#[inline]
+#[inline(always)]
 pub fn write_map_len(out: &mut Vec<u8>, len: usize) {
     write_container_len(out, len, 0x80, 0xde);
 }
 
-#[inline]
+#[inline(always)]
 fn write_container_len(out: &mut Vec<u8>, len: usize, fix: u8, marker16: u8) {
     let n = len_u32(len);
     match n {
