@@ -218,6 +218,23 @@ fn queued_mode_flushes_everything_and_on_drop() {
         let data = numbers(&sub.drain(Duration::from_millis(500)));
         assert_eq!(data, (0..5000).collect::<Vec<i64>>(), "all, in order");
 
+        // A backlog of 2 MB (1 KB messages) goes out in several pipelines: all, in order.
+        let pad = "x".repeat(1000);
+        for i in 0..2000 {
+            e.to("alice").send(json!({"i": i, "pad": pad})).unwrap();
+        }
+        e.flush().unwrap();
+        let got: Vec<i64> = sub
+            .drain(Duration::from_millis(500))
+            .iter()
+            .map(|(_, bytes)| {
+                let v: Value = serde_json::from_slice(bytes).unwrap();
+                assert_eq!(v["data"]["pad"], pad);
+                v["data"]["i"].as_i64().unwrap()
+            })
+            .collect();
+        assert_eq!(got, (0..2000).collect::<Vec<i64>>(), "all, in order");
+
         // Dropping the last handle without a flush still delivers everything queued.
         let e2 = e.clone();
         for i in 0..1000 {

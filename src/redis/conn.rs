@@ -95,7 +95,22 @@ impl Connection {
     /// into their pipelines, leaving the batch empty but with its room).
     pub(crate) fn publish_pending(&self, pending: &mut Pending) -> Result<()> {
         match (&self.link, pending) {
-            (Link::Single(s), Pending::Packed { buf, n }) => self.publish_packed(s, buf, *n),
+            (Link::Single(s), Pending::Packed { buf, n, cuts }) => {
+                // In pipelines of about CUT bytes, as a batch of emit_batch would go: each
+                // fits the socket buffers and the caches. A broken connection ends it; an error
+                // reply is reported once every pipeline was sent, as for one pipeline.
+                let mut first_error = None;
+                for (bytes, count) in pipelines(buf, *n, cuts) {
+                    match self.publish_packed(s, bytes, count) {
+                        Err(e) if e.is_connection() => return Err(e),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                        Ok(()) => {}
+                    }
+                }
+                first_error.map_or(Ok(()), Err)
+            }
             (Link::Cluster(c), Pending::Commands(cmds)) => {
                 // In slices: each slice's pipelines are built, packed and freed before the
                 // next, so a long backlog reuses the same memory instead of mapping fresh
@@ -178,8 +193,43 @@ const CLUSTER_SLICE: usize = 1024;
 /// one node (one copy per emit, no allocation), each packet's command and slot for a cluster
 /// (one copy per emit too; the command moves into its slot's pipeline).
 pub(crate) enum Pending {
-    Packed { buf: Vec<u8>, n: usize },
+    /// The packed commands, how many, and where to cut them into pipelines: (byte offset,
+    /// commands before it), one cut every [`CUT`] bytes or so.
+    Packed {
+        buf: Vec<u8>,
+        n: usize,
+        cuts: Vec<(usize, usize)>,
+    },
     Commands(Vec<ShardCommand>),
+}
+
+/// About how many bytes of commands a queued writer sends as one pipeline.
+const CUT: usize = 256 << 10;
+
+/// Records a cut after the `n` commands in `buf` once the last pipeline reaches [`CUT`] bytes.
+fn cut(buf: &[u8], n: usize, cuts: &mut Vec<(usize, usize)>) {
+    let last = cuts.last().map_or(0, |&(at, _)| at);
+    if buf.len() - last >= CUT {
+        cuts.push((buf.len(), n));
+    }
+}
+
+/// The pipelines `cuts` make of the `n` commands in `buf`: (bytes, how many commands), in
+/// order, none empty.
+fn pipelines<'a>(
+    buf: &'a [u8],
+    n: usize,
+    cuts: &'a [(usize, usize)],
+) -> impl Iterator<Item = (&'a [u8], usize)> + 'a {
+    let (mut at, mut done) = (0, 0);
+    cuts.iter()
+        .copied()
+        .chain([(buf.len(), n)])
+        .filter_map(move |(end, count)| {
+            let piece = (count > done).then(|| (&buf[at..end], count - done));
+            (at, done) = (end, count);
+            piece
+        })
 }
 
 impl Pending {
@@ -189,6 +239,7 @@ impl Pending {
             Link::Single(_) => Pending::Packed {
                 buf: Vec::new(),
                 n: 0,
+                cuts: Vec::new(),
             },
             Link::Cluster(_) => Pending::Commands(Vec::new()),
         }
@@ -196,9 +247,10 @@ impl Pending {
 
     pub(crate) fn push(&mut self, packet: &Packet) {
         match self {
-            Pending::Packed { buf, n } => {
+            Pending::Packed { buf, n, cuts } => {
                 resp::write_command(buf, packet);
                 *n += 1;
+                cut(buf, *n, cuts);
             }
             Pending::Commands(v) => v.push(ShardCommand::new(packet)),
         }
@@ -211,12 +263,15 @@ impl Pending {
         write: &mut dyn FnMut(&mut dyn Sink) -> Result<()>,
     ) -> Result<usize> {
         match self {
-            Pending::Packed { buf, n } => {
+            Pending::Packed { buf, n, cuts } => {
                 let start = buf.len();
                 let mut sink = Resp::new(buf);
                 let written = write(&mut sink).map(|()| sink.n);
                 match written {
-                    Ok(count) => *n += count,
+                    Ok(count) => {
+                        *n += count;
+                        cut(buf, *n, cuts);
+                    }
                     Err(_) => buf.truncate(start),
                 }
                 written
@@ -242,10 +297,11 @@ impl Pending {
     /// never regrows the buffer while a past burst's memory is given back.
     pub(crate) fn clear(&mut self, keep: usize) {
         match self {
-            Pending::Packed { buf, n } => {
+            Pending::Packed { buf, n, cuts } => {
                 buf.clear();
                 buf.shrink_to(keep);
                 *n = 0;
+                cuts.clear();
             }
             Pending::Commands(v) => {
                 v.clear();
@@ -283,6 +339,7 @@ mod tests {
             Pending::Packed {
                 buf: Vec::new(),
                 n: 0,
+                cuts: Vec::new(),
             },
             Pending::Commands(Vec::new()),
         ] {
@@ -294,5 +351,51 @@ mod tests {
                 assert_eq!(buf, b"*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$5\r\nwhole\r\n");
             }
         }
+    }
+
+    #[test]
+    fn a_long_backlog_goes_in_pipelines_of_about_cut_bytes() {
+        let mut pending = Pending::Packed {
+            buf: Vec::new(),
+            n: 0,
+            cuts: Vec::new(),
+        };
+        // 1,000-byte payloads, alternately queued whole and written through the sink.
+        let payload = vec![b'x'; 1000];
+        let mut write = |sink: &mut dyn Sink| -> Result<()> {
+            sink.publish(&["c"], 1000).extend_from_slice(&payload);
+            sink.end();
+            Ok(())
+        };
+        for i in 0..1000 {
+            match i % 2 {
+                0 => pending.push(&Packet::new("c", payload.clone())),
+                _ => assert_eq!(pending.write_with(&mut write).unwrap(), 1),
+            }
+        }
+        let Pending::Packed { buf, n, cuts } = &pending else {
+            unreachable!("made packed")
+        };
+        let one = buf.len() / 1000;
+        let pieces: Vec<_> = pipelines(buf, *n, cuts).collect();
+        assert_eq!(pieces.len(), buf.len().div_ceil(CUT), "{} bytes", buf.len());
+        assert_eq!(
+            pieces.iter().map(|p| p.0).collect::<Vec<_>>().concat(),
+            *buf
+        );
+        assert_eq!(pieces.iter().map(|p| p.1).sum::<usize>(), 1000);
+        for (i, (bytes, count)) in pieces.iter().enumerate() {
+            assert_eq!(bytes.len(), count * one, "whole commands only");
+            assert!(bytes.starts_with(b"*3\r\n$7\r\nPUBLISH\r\n"));
+            if i + 1 < pieces.len() {
+                assert!((CUT..CUT + one).contains(&bytes.len()), "{}", bytes.len());
+            }
+        }
+        pending.clear(0);
+        assert_eq!(pending.len(), 0);
+        let Pending::Packed { buf, n, cuts } = &pending else {
+            unreachable!("made packed")
+        };
+        assert_eq!(pipelines(buf, *n, cuts).count(), 0, "nothing to send");
     }
 }
