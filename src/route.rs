@@ -42,7 +42,9 @@ pub enum Target {
     /// This project's server only: the same JSON on the channel of the message's one room,
     /// user or peer (`symple:room:<name>`, `symple:peer:<id>`), so only the instances
     /// holding its recipients receive it; a message to several rooms goes to
-    /// `symple:broadcast`. The v4 Node server reads only `symple:broadcast`.
+    /// `symple:broadcast`. On a Redis Cluster the room and peer channels are sharded
+    /// (SPUBLISH, as the server SSUBSCRIBEs there). The v4 Node server reads only
+    /// `symple:broadcast`.
     NativeRooms,
     /// Socket.IO servers with `@socket.io/redis-adapter`'s classic adapter (npm `symple` 2.x
     /// uses key `symple`): MessagePack, PUBLISH.

@@ -19,10 +19,11 @@ fn instance(redis: &Redis) -> ServerProc {
     ServerProc::start(&[], &[("SYMPLE_REDIS_URL", &redis.url())])
 }
 
+/// Sharded subscribers of `channel` on `node`.
 fn numsub(redis: &Redis, node: usize, channel: &str) -> i64 {
     let mut c = redis.node_conn(node);
     let (_, n): (String, i64) = redis::cmd("PUBSUB")
-        .arg("NUMSUB")
+        .arg("SHARDNUMSUB")
         .arg(channel)
         .query(&mut c)
         .unwrap();
@@ -41,17 +42,20 @@ async fn a_master_failover_drops_no_client_and_traffic_resumes() {
     let (a, b) = (instance(&redis), instance(&redis));
     a.wait_redis_up().await;
     b.wait_redis_up().await;
-    let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": ["R"]})).await;
-    let mut bob = Client::auth(&b.url(), json!({"user": "bob", "rooms": ["R"]})).await;
+    // More rooms than masters: each master serves channels of several slots, which must all
+    // be subscribed again on the promoted replica.
+    let mut rooms: Vec<String> = (0..12).map(|i| format!("x{i}")).collect();
+    rooms.push("R".into());
+    let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": rooms})).await;
+    let mut bob = Client::auth(&b.url(), json!({"user": "bob", "rooms": rooms})).await;
     alice.drain().await;
     bob.drain().await;
 
-    // The master that serves the room's traffic: the one holding a subscription to it if
-    // any, else the master of its channel's slot.
+    // The master that serves the room's traffic: the one holding its (sharded) subscription.
     let channel = "symple:room:R";
     let victim = (0..redis.nodes.len())
         .find(|&i| is_master(&redis, i) && numsub(&redis, i, channel) > 0)
-        .unwrap_or_else(|| redis.master_of(channel));
+        .expect("a master holds the sharded subscription of R");
     eprintln!("killing node {victim} (a master)");
     redis.nodes[victim].kill();
     let killed = Instant::now();
@@ -94,6 +98,22 @@ async fn a_master_failover_drops_no_client_and_traffic_resumes() {
         killed.elapsed(),
         sent - got
     );
+    // Every room's subscription came back, on every master.
+    for r in &rooms {
+        alice
+            .send(json!({"type": "message", "to": [r], "data": {"n": r}}))
+            .await;
+    }
+    let mut after: Vec<String> = bob
+        .messages()
+        .await
+        .iter()
+        .map(|v| v["data"]["n"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    after.sort();
+    let mut want = rooms.clone();
+    want.sort();
+    assert_eq!(after, want, "a room lost its subscription in the failover");
     // Nobody was dropped: both clients are still connected and served both ways.
     bob.send(json!({"type": "message", "to": "alice", "data": {"n": "back"}}))
         .await;

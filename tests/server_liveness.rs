@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::ws::{presence_label, Client, ServerProc};
-use support::Redis;
+use support::{Kind, Redis};
 
 /// The bound under test, in seconds (small, so the test is quick).
 const TIMEOUT: &str = "2";
@@ -49,10 +49,20 @@ async fn presences(c: &mut Client, n: usize) -> Vec<String> {
     presence(frames)
 }
 
+/// On one node and on the Redis Cluster (sharded pub/sub).
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn the_peers_of_a_killed_instance_go_offline_once_and_a_restart_duplicates_nothing() {
-    let redis = Redis::start();
-    let (a, b, mut c) = (instance(&redis), instance(&redis), instance(&redis));
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        killed_instance_on(&redis).await;
+    }
+}
+
+async fn killed_instance_on(redis: &Redis) {
+    let (a, b, mut c) = (instance(redis), instance(redis), instance(redis));
     for srv in [&a, &b, &c] {
         srv.wait_redis_up().await;
     }
@@ -100,7 +110,7 @@ async fn the_peers_of_a_killed_instance_go_offline_once_and_a_restart_duplicates
     bob.drain().await;
 
     // C again (a new instance), carol reconnects: one online, and later no stale offline.
-    let c2 = instance(&redis);
+    let c2 = instance(redis);
     c2.wait_redis_up().await;
     let carol = Client::auth(&c2.url(), json!({"user": "carol", "rooms": ["R"]})).await;
     assert_eq!(presences(&mut alice, 1).await, ["online:carol"]);

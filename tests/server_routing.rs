@@ -40,19 +40,49 @@ fn interest_received(srv: &ServerProc) -> (u64, u64) {
     )
 }
 
-/// Subscribers of `channel` over every node (one node, or each node of a cluster).
-fn numsub(redis: &Redis, channel: &str) -> i64 {
+/// Subscribers of `channel` over every node (one node, or each node of a cluster), with
+/// `PUBSUB NUMSUB` (classic) or `PUBSUB SHARDNUMSUB` (sharded).
+fn subscribers(redis: &Redis, channel: &str, sharded: bool) -> i64 {
+    let what = if sharded { "SHARDNUMSUB" } else { "NUMSUB" };
     (0..redis.nodes.len())
         .map(|i| {
             let mut c = redis.node_conn(i);
             let (_, n): (String, i64) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
+                .arg(what)
                 .arg(channel)
                 .query(&mut c)
                 .unwrap();
             n
         })
         .sum()
+}
+
+/// Subscribers of an interest channel: classic on one node, sharded on a cluster (and then
+/// no classic subscriber at all).
+fn numsub(redis: &Redis, channel: &str) -> i64 {
+    if redis.kind != Kind::Cluster {
+        return subscribers(redis, channel, false);
+    }
+    assert_eq!(
+        subscribers(redis, channel, false),
+        0,
+        "classic subscription of {channel}"
+    );
+    subscribers(redis, channel, true)
+}
+
+/// `PUBSUB <what> <pattern>` on node `i`.
+fn pubsub_list(redis: &Redis, i: usize, what: &str, pattern: &str) -> Vec<String> {
+    redis::cmd("PUBSUB")
+        .arg(what)
+        .arg(pattern)
+        .query(&mut redis.node_conn(i))
+        .unwrap()
+}
+
+fn is_master(redis: &Redis, i: usize) -> bool {
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut redis.node_conn(i)).unwrap();
+    redis::from_redis_value::<String>(role[0].clone()).unwrap() == "master"
 }
 
 #[tokio::test]
@@ -220,4 +250,61 @@ async fn three_instances_route_by_the_rooms_rule() {
     assert_eq!(got["carol"], ["bob-rooms", "broadcast", "e-carol"]);
     assert_eq!(got["alice2"], ["e-alice"], "alice's other session");
     assert_eq!(got["dan"], ["bare-id", "bob-rooms", "broadcast", "team"]);
+}
+
+/// On a Redis Cluster the interest channels are sharded: an instance's rooms are subscribed
+/// with SSUBSCRIBE on the masters of their slots (more than one master for 24 rooms), none
+/// with classic SUBSCRIBE, and a room's messages still cross instances.
+#[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
+async fn on_a_cluster_room_channels_are_sharded_over_the_masters() {
+    let redis = support::shared(Kind::Cluster);
+    let (a, b) = (instance(&redis), instance(&redis));
+    a.wait_redis_up().await;
+    b.wait_redis_up().await;
+    let rooms: Vec<String> = (0..24).map(|i| format!("shard-{i}")).collect();
+    let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": rooms})).await;
+    let mut bob = Client::auth(&b.url(), json!({"user": "bob", "rooms": ["shard-7"]})).await;
+    alice.drain().await;
+    bob.drain().await;
+
+    let mut holding = 0;
+    let mut sharded = Vec::new();
+    for i in 0..redis.nodes.len() {
+        assert!(
+            pubsub_list(&redis, i, "CHANNELS", "symple:room:*").is_empty(),
+            "node {i} has classic room subscriptions"
+        );
+        let here = pubsub_list(&redis, i, "SHARDCHANNELS", "symple:room:shard-*");
+        if !here.is_empty() {
+            assert!(is_master(&redis, i), "node {i} (a replica) holds {here:?}");
+            holding += 1;
+        }
+        sharded.extend(here);
+    }
+    sharded.sort();
+    sharded.dedup();
+    assert_eq!(
+        sharded.len(),
+        rooms.len(),
+        "every room subscribed: {sharded:?}"
+    );
+    assert!(
+        holding > 1,
+        "the rooms' channels sit on {holding} master(s)"
+    );
+
+    // SPUBLISH from a peer reaches the other instance, both ways; rooms nobody else holds
+    // reach no one.
+    alice
+        .send(json!({"type": "message", "to": ["shard-7"], "data": {"mark": "a7"}}))
+        .await;
+    alice
+        .send(json!({"type": "message", "to": ["shard-8"], "data": {"mark": "a8"}}))
+        .await;
+    bob.send(json!({"type": "message", "to": ["shard-7"], "data": {"mark": "b7"}}))
+        .await;
+    assert_eq!(seen(bob.drain().await), ["a7"]);
+    assert_eq!(seen(alice.drain().await), ["b7"]);
 }

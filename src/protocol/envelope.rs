@@ -49,6 +49,20 @@ pub mod channel {
     pub fn peer(id: &str) -> String {
         [PEER, id].concat()
     }
+
+    /// Whether `name` is an interest channel (a room's or a peer's). On a Redis Cluster these
+    /// use sharded pub/sub (SPUBLISH / SSUBSCRIBE): each is served by its slot's shard
+    /// only, so the traffic spreads over the masters instead of reaching every node.
+    ///
+    /// ```
+    /// use symple::protocol::envelope::channel;
+    /// assert!(channel::is_interest(&channel::room("lobby")));
+    /// assert!(channel::is_interest(&channel::peer("s1")));
+    /// assert!(!channel::is_interest("symple:broadcast"));
+    /// ```
+    pub fn is_interest(name: &str) -> bool {
+        name.starts_with(ROOM) || name.starts_with(PEER)
+    }
 }
 
 /// The key of an instance's heartbeat (`SET … PX`): while it exists the instance is alive.

@@ -47,7 +47,8 @@ impl AsyncConnection {
     }
 
     /// Publishes `packets`: one pipeline on one node; on a cluster one pipeline per slot of
-    /// the packets' keys (PUBLISH packets, which any node takes, all in one), sent
+    /// the packets' keys (classic PUBLISH packets, which any node takes, all in one; interest
+    /// channels' as SPUBLISH to their shard, see [`resp::cluster_command`]), sent
     /// concurrently, so each node gets its share in a few writes.
     pub(crate) async fn publish(&self, packets: &[Packet]) -> RedisResult<()> {
         if packets.is_empty() {
@@ -158,9 +159,11 @@ pub(crate) struct ShardCommand {
 
 impl ShardCommand {
     pub(crate) fn new(packet: &Packet) -> Self {
+        // The server's interest channels go out as SPUBLISH, to their slot's master.
+        let (key, cmd) = resp::cluster_command(packet);
         ShardCommand {
-            slot: packet.cluster_key().map(Slot::for_key),
-            cmd: resp::command(packet),
+            slot: key.map(Slot::for_key),
+            cmd,
         }
     }
 
@@ -217,102 +220,4 @@ async fn cluster_publish(
         }
     }
     Ok(())
-}
-
-/// A pub/sub connection for the subscriptions of `opts`' Redis: to the node, or to one live
-/// node of a cluster (classic pub/sub reaches every node from any node): the ones the
-/// cluster lists now first, then the seeds. Each attempt is bounded by the connect timeout.
-#[cfg(feature = "server")]
-pub(crate) async fn pubsub(
-    opts: &ConnectOptions,
-    conn: &AsyncConnection,
-) -> RedisResult<redis::aio::PubSub> {
-    let endpoint = opts.endpoint().map_err(|e| {
-        redis::RedisError::from((
-            redis::ErrorKind::InvalidClientConfig,
-            "bad URL",
-            e.to_string(),
-        ))
-    })?;
-    let mut candidates = Vec::new();
-    if let AsyncConnection::Cluster(c) = conn {
-        let mut c = c.clone();
-        let nodes = redis::cmd("CLUSTER")
-            .arg("NODES")
-            .query_async::<String>(&mut c)
-            .await;
-        if let Ok(nodes) = nodes {
-            candidates.extend(live_nodes(&nodes).into_iter().map(|(host, port)| {
-                let addr = if endpoint.tls.is_some() {
-                    redis::ConnectionAddr::TcpTls {
-                        host,
-                        port,
-                        insecure: false,
-                        tls_params: None,
-                    }
-                } else {
-                    redis::ConnectionAddr::Tcp(host, port)
-                };
-                endpoint.nodes[0].clone().set_addr(addr)
-            }));
-        }
-    }
-    candidates.extend(endpoint.nodes.iter().cloned());
-    let mut last = None;
-    for info in &candidates {
-        let attempt = async {
-            let client = endpoint.node_client(info)?;
-            client.get_async_pubsub().await
-        };
-        match tokio::time::timeout(opts.connect_timeout, attempt).await {
-            Ok(Ok(p)) => return Ok(p),
-            Ok(Err(e)) => last = Some(e),
-            Err(_) => {
-                last = Some(redis::RedisError::from((
-                    redis::ErrorKind::Io,
-                    "no answer from a node",
-                )))
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        redis::RedisError::from((redis::ErrorKind::Io, "no node to subscribe on"))
-    }))
-}
-
-/// `host:port` of the nodes `CLUSTER NODES` does not mark as failing.
-#[cfg(feature = "server")]
-fn live_nodes(text: &str) -> Vec<(String, u16)> {
-    text.lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let addr = fields.nth(1)?;
-            let flags = fields.next()?;
-            if flags.contains("fail") || flags.contains("noaddr") || flags.contains("handshake") {
-                return None;
-            }
-            let hostport = addr.split(['@', ',']).next()?;
-            let (host, port) = hostport.rsplit_once(':')?;
-            Some((host.to_owned(), port.parse().ok()?))
-        })
-        .collect()
-}
-
-#[cfg(all(test, feature = "server"))]
-mod tests {
-    use super::live_nodes;
-
-    #[test]
-    fn cluster_nodes_lines() {
-        let text = "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n\
-                    b2 127.0.0.1:7001@17001,host.example master,fail - 0 0 2 connected\n\
-                    c3 10.0.0.3:7002@17002 slave a1 0 0 1 connected\n";
-        assert_eq!(
-            live_nodes(text),
-            [
-                ("127.0.0.1".to_owned(), 7000),
-                ("10.0.0.3".to_owned(), 7002)
-            ]
-        );
-    }
 }

@@ -5,11 +5,13 @@
 //! - `resp`: a [`Packet`] as the command that sends it (RESP packing);
 //! - [`Connection`]: blocking, one node or a Redis Cluster; [`Pool`]: several, one per call
 //!   in flight; [`Queued`]: a background writer over one; `aio`: the async connection (one
-//!   node or a cluster) of the async emitter, the async session store and the server.
+//!   node or a cluster) of the async emitter, the async session store and the server;
+//!   `subscriber`: the server's subscriptions (classic on one node, sharded on a cluster).
 //!
 //! On a cluster, MOVED/ASK redirections, failovers and topology changes are the redis
 //! crate's job; packets are grouped by the slot of their key (PUBLISH, which any node
-//! accepts, goes out as one pipeline).
+//! accepts, goes out as one pipeline). There the server's interest channels (`symple:room:*`,
+//! `symple:peer:*`) use sharded pub/sub: SPUBLISH and SSUBSCRIBE.
 
 pub(crate) mod aio;
 mod cluster;
@@ -19,6 +21,8 @@ mod pool;
 mod queued;
 pub(crate) mod resp;
 mod single;
+#[cfg(feature = "server")]
+pub(crate) mod subscriber;
 
 use std::fmt;
 use std::sync::Arc;

@@ -423,6 +423,15 @@ impl Endpoint {
         &self,
         opts: &ConnectOptions,
     ) -> redis::RedisResult<redis::cluster::ClusterClient> {
+        self.cluster_builder(opts).build()
+    }
+
+    /// [`cluster_client`](Self::cluster_client), not yet built (the server's subscriber
+    /// adds RESP3 and a push sender).
+    pub(crate) fn cluster_builder(
+        &self,
+        opts: &ConnectOptions,
+    ) -> redis::cluster::ClusterClientBuilder {
         let b = redis::cluster::ClusterClientBuilder::new(self.nodes.clone())
             .connection_timeout(opts.connect_timeout)
             .response_timeout(opts.response_timeout)
@@ -441,7 +450,7 @@ impl Endpoint {
             Some(_) => b.tls(redis::TlsMode::Secure),
             None => b,
         };
-        b.build()
+        b
     }
 }
 

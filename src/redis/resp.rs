@@ -80,6 +80,26 @@ pub fn command(packet: &Packet) -> redis::Cmd {
     cmd
 }
 
+/// The command that sends `packet` on a Redis Cluster, and the key whose slot picks its node
+/// (`None`: any node). The server's interest channels (see
+/// [`channel::is_interest`](crate::protocol::envelope::channel::is_interest)) use sharded
+/// pub/sub there, as the server subscribes to them: their PUBLISH goes out as SPUBLISH, to the
+/// channel's shard only. Every cluster publisher (the server, the emitter, the CLI, the gem)
+/// goes through here.
+pub(crate) fn cluster_command(packet: &Packet) -> (Option<&[u8]>, redis::Cmd) {
+    if packet.command == RedisCommand::Publish
+        && crate::protocol::envelope::channel::is_interest(&packet.channel)
+    {
+        let size = "SPUBLISH".len() + packet.channel.len() + packet.payload.len();
+        let mut cmd = redis::Cmd::with_capacity(3, size);
+        cmd.arg("SPUBLISH")
+            .arg(&packet.channel)
+            .arg(&packet.payload);
+        return (Some(packet.channel.as_bytes()), cmd);
+    }
+    (packet.cluster_key(), command(packet))
+}
+
 /// `n` in decimal, without the formatting machinery (twice per queued packet).
 fn write_decimal(out: &mut Vec<u8>, n: usize) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
@@ -177,6 +197,30 @@ impl Sink for Resp<'_> {
 mod tests {
     use super::*;
     use crate::packet::StreamEntry;
+
+    #[test]
+    fn interest_channels_are_spublished_on_a_cluster() {
+        let room = Packet::new("symple:room:R", b"x".to_vec());
+        let (key, cmd) = cluster_command(&room);
+        assert_eq!(key, Some(&b"symple:room:R"[..]));
+        assert_eq!(
+            cmd.get_packed_command(),
+            b"*3\r\n$8\r\nSPUBLISH\r\n$13\r\nsymple:room:R\r\n$1\r\nx\r\n"
+        );
+        let peer = Packet::new("symple:peer:s1", b"x".to_vec());
+        assert_eq!(
+            cluster_command(&peer).1.get_packed_command()[..16],
+            *b"*3\r\n$8\r\nSPUBLISH"
+        );
+        for fixed in ["symple:broadcast", "symple:logout", "socket.io#/#"] {
+            let p = Packet::new(fixed, b"x".to_vec());
+            let (key, cmd) = cluster_command(&p);
+            assert_eq!(key, None, "{fixed}");
+            assert_eq!(cmd.get_packed_command(), command(&p).get_packed_command());
+        }
+        let sharded = Packet::spublish("socket.io#/#", b"x".to_vec());
+        assert_eq!(cluster_command(&sharded).0, Some(&b"socket.io#/#"[..]));
+    }
 
     #[test]
     fn packed_commands_are_what_redis_rs_packs() {

@@ -8,7 +8,13 @@
 //! - Subscriptions follow [`Interest`]: the channels of the local peers' rooms, users and
 //!   ids, brought up to date in batches by one task, plus `symple:broadcast` (emitter
 //!   packets) and `symple:logout` (deleted sessions). A lost subscription is re-established
-//!   with everything wanted at that moment.
+//!   with everything wanted at that moment. On a Redis Cluster the interest channels are
+//!   sharded (SSUBSCRIBE / SPUBLISH, see [`crate::redis::subscriber`]); when a node's
+//!   connection is lost (a failover) they are all subscribed again, per slot, until it
+//!   works.
+//! - Order: one channel's envelopes arrive in the order they were published. Envelopes of
+//!   one sender on different channels (a direct message, then a room message) may arrive in
+//!   another order on a cluster, where different channels are served by different masters.
 //! - An envelope received on several channels is handed over once; an instance's own
 //!   envelopes are not handed back.
 
@@ -17,13 +23,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::packet::native::CHANNEL as BROADCAST;
 use crate::packet::Packet;
 use crate::protocol::envelope::{channel, heartbeat_key, Body, Envelope};
 use crate::redis::aio::AsyncConnection;
+use crate::redis::subscriber::{self, Event, Subscriber};
 use crate::redis::{ConnectOptions, Order};
 use crate::server::interest::{Changes, Interest};
 use crate::session::keys::LOGOUT_CHANNEL;
@@ -34,9 +40,6 @@ pub const QUEUE: usize = 65_536;
 
 /// How long a new subscription may take before a peer is welcomed anyway.
 const SYNC_WAIT: Duration = Duration::from_secs(5);
-
-/// Channels per SUBSCRIBE / UNSUBSCRIBE command.
-const CHUNK: usize = 1000;
 
 /// What kind of channel a message came on, for `symple_bus_received_total{class=...}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +132,8 @@ pub struct Bus {
     /// The generation of [`Interest`] the live subscription has reached.
     synced: watch::Sender<u64>,
     up: AtomicBool,
+    /// Every channel is to be subscribed again (a cluster node was lost).
+    resync: AtomicBool,
     received: [AtomicU64; 5],
     overflowed: AtomicU64,
     invalid: AtomicU64,
@@ -148,6 +153,7 @@ impl Bus {
             wake: Notify::new(),
             synced: watch::channel(0).0,
             up: AtomicBool::new(false),
+            resync: AtomicBool::new(false),
             received: Default::default(),
             overflowed: AtomicU64::new(0),
             invalid: AtomicU64::new(0),
@@ -405,29 +411,33 @@ pub async fn run_subscriber(
     // Failures are logged once per outage (with the reason), not at every retry.
     let mut failing = false;
     loop {
-        match crate::redis::aio::pubsub(&opts, &bus.conn).await {
-            Ok(pubsub) => {
-                let (sink, mut stream) = pubsub.split();
+        match subscriber::connect(&opts, &bus.conn).await {
+            Ok((mut sub, mut pushes)) => {
                 let mut live = HashSet::new();
                 let all = bus.interest().restart(&mut live);
-                let mut sink2 = sink.clone();
                 let first = async {
-                    sink2.subscribe(&[BROADCAST, LOGOUT_CHANNEL]).await?;
-                    apply(&mut sink2, &all).await
+                    sub.subscribe_classic(&[BROADCAST, LOGOUT_CHANNEL]).await?;
+                    sub.subscribe(&all.subscribe).await
                 };
                 match first.await {
                     Ok(()) => {
                         backoff = Duration::from_millis(100);
                         failing = false;
+                        bus.resync.store(false, Ordering::Relaxed);
                         bus.up.store(true, Ordering::Relaxed);
                         bus.synced.send_replace(all.generation);
                         inbound.clone().link(true);
-                        let syncer = tokio::spawn(sync_loop(bus.clone(), sink, live));
+                        let syncer =
+                            tokio::spawn(sync_loop(bus.clone(), sub, live, inbound.clone()));
                         let stopped = loop {
                             tokio::select! {
-                                msg = stream.next() => match msg {
-                                    Some(msg) => on_message(&bus, &*inbound, &mut seen,
-                                        msg.get_channel_name(), msg.get_payload_bytes()),
+                                push = pushes.next() => match push {
+                                    Some(push) => match push.event() {
+                                        Event::Message { channel, payload } => on_message(
+                                            &bus, &*inbound, &mut seen, channel, payload),
+                                        Event::NodeLost => bus.node_lost(&inbound),
+                                        Event::Other => {}
+                                    },
                                     None => break false,
                                 },
                                 _ = stopping.changed() => break true,
@@ -462,27 +472,69 @@ pub async fn run_subscriber(
     }
 }
 
-/// Sends the SUBSCRIBE and UNSUBSCRIBE commands of `changes`, in chunks.
-async fn apply(sink: &mut redis::aio::PubSubSink, changes: &Changes) -> redis::RedisResult<()> {
-    for chunk in changes.subscribe.chunks(CHUNK) {
-        sink.subscribe(chunk).await?;
+impl Bus {
+    /// A cluster node's connection closed: the subscription is down until every channel is
+    /// subscribed again (by [`sync_loop`]).
+    fn node_lost(&self, inbound: &Arc<dyn Inbound>) {
+        if self.up.swap(false, Ordering::Relaxed) {
+            inbound.clone().link(false);
+        }
+        self.resync.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
     }
-    for chunk in changes.unsubscribe.chunks(CHUNK) {
-        sink.unsubscribe(chunk).await?;
-    }
-    Ok(())
+}
+
+/// Sends the subscribe and unsubscribe commands of `changes`.
+async fn apply(sub: &mut Subscriber, changes: &Changes) -> redis::RedisResult<()> {
+    sub.subscribe(&changes.subscribe).await?;
+    sub.unsubscribe(&changes.unsubscribe).await
 }
 
 /// Brings the subscription up to date whenever the interest changes; changes that come in
-/// while a command is on its way are sent together with the next one.
-async fn sync_loop(bus: Arc<Bus>, mut sink: redis::aio::PubSubSink, mut live: HashSet<String>) {
+/// while a command is on its way are sent together with the next one. On a cluster it also
+/// subscribes everything again after a lost node or a failed command, retrying (backing off
+/// up to 2 s) until that works; the subscription counts as up again only then.
+async fn sync_loop(
+    bus: Arc<Bus>,
+    mut sub: Subscriber,
+    mut live: HashSet<String>,
+    inbound: Arc<dyn Inbound>,
+) {
+    let mut backoff = Duration::from_millis(100);
     loop {
+        if bus.resync.swap(false, Ordering::Relaxed) {
+            let before = std::mem::take(&mut live);
+            let all = bus.interest().restart(&mut live);
+            let stale: Vec<String> = before.difference(&live).cloned().collect();
+            let again = async {
+                sub.subscribe_classic(&[BROADCAST, LOGOUT_CHANNEL]).await?;
+                sub.subscribe(&all.subscribe).await?;
+                sub.unsubscribe(&stale).await
+            };
+            if let Err(e) = again.await {
+                tracing::debug!(error = %e, "cluster bus: subscribing again failed; retrying");
+                live.extend(before);
+                bus.resync.store(true, Ordering::Relaxed);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            bus.synced.send_replace(all.generation);
+            if !bus.up.swap(true, Ordering::Relaxed) {
+                inbound.clone().link(true);
+            }
+        }
         let changes = bus.interest().take(&mut live);
         if !changes.subscribe.is_empty() || !changes.unsubscribe.is_empty() {
-            if let Err(e) = apply(&mut sink, &changes).await {
-                // The stream ends too; the subscriber starts over with everything wanted.
+            if let Err(e) = apply(&mut sub, &changes).await {
                 tracing::warn!(error = %e, "cluster bus: (un)subscribe failed");
-                return;
+                if !sub.is_cluster() {
+                    // The stream ends too; the subscriber starts over with everything wanted.
+                    return;
+                }
+                bus.node_lost(&inbound);
+                continue;
             }
         }
         bus.synced.send_replace(changes.generation);
