@@ -36,6 +36,22 @@ fn is_master(redis: &Redis, node: usize) -> bool {
     redis::from_redis_value::<String>(role[0].clone()).unwrap() == "master"
 }
 
+/// Each live node's role and sharded subscribers of `channel`, for a failure message.
+fn state(redis: &Redis, dead: usize, channel: &str) -> String {
+    (0..redis.nodes.len())
+        .filter(|&i| i != dead)
+        .map(|i| {
+            let role = if is_master(redis, i) {
+                "master"
+            } else {
+                "replica"
+            };
+            format!("node {i} {role} {}", numsub(redis, i, channel))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[tokio::test]
 async fn a_master_failover_drops_no_client_and_traffic_resumes() {
     let mut redis = Redis::start_kind(Kind::Cluster);
@@ -65,7 +81,8 @@ async fn a_master_failover_drops_no_client_and_traffic_resumes() {
     while streak < STREAK {
         assert!(
             killed.elapsed() < RECOVERY,
-            "no recovery within {RECOVERY:?}"
+            "no recovery within {RECOVERY:?}: {}",
+            state(&redis, victim, channel)
         );
         alice
             .send(json!({"type": "message", "to": ["R"], "data": {"n": sent}}))

@@ -10,7 +10,8 @@
 //!   packets) and `symple:logout` (deleted sessions). A lost subscription is re-established
 //!   with everything wanted at that moment. On a Redis Cluster the interest channels are
 //!   sharded (SSUBSCRIBE / SPUBLISH, see [`crate::redis::subscriber`]); when a node's
-//!   connection is lost (a failover) they are all subscribed again, per slot, until it
+//!   connection is lost (a failover) or a node ends a subscription still wanted (a promoted
+//!   replica, a moved slot) they are all subscribed again, on a fresh topology, until it
 //!   works.
 //! - Order: one channel's envelopes arrive in the order they were published. Envelopes of
 //!   one sender on different channels (a direct message, then a room message) may arrive in
@@ -436,6 +437,13 @@ pub async fn run_subscriber(
                                         Event::Message { channel, payload } => on_message(
                                             &bus, &*inbound, &mut seen, channel, payload),
                                         Event::NodeLost => bus.node_lost(&inbound),
+                                        // Not asked for (still wanted): Redis dropped it.
+                                        Event::Unsubscribed(c) if bus.interest().wants(c) => {
+                                            tracing::debug!(channel = c,
+                                                "cluster bus: a node ended a subscription");
+                                            bus.node_lost(&inbound);
+                                        }
+                                        Event::Unsubscribed(_) => {}
                                         Event::Other => {}
                                     },
                                     None => break false,
@@ -473,8 +481,8 @@ pub async fn run_subscriber(
 }
 
 impl Bus {
-    /// A cluster node's connection closed: the subscription is down until every channel is
-    /// subscribed again (by [`sync_loop`]).
+    /// A cluster node's connection closed, or a node ended a subscription still wanted: the
+    /// subscription is down until every channel is subscribed again (by [`sync_loop`]).
     fn node_lost(&self, inbound: &Arc<dyn Inbound>) {
         if self.up.swap(false, Ordering::Relaxed) {
             inbound.clone().link(false);
@@ -493,7 +501,7 @@ async fn apply(sub: &mut Subscriber, changes: &Changes) -> redis::RedisResult<()
 /// Brings the subscription up to date whenever the interest changes; changes that come in
 /// while a command is on its way are sent together with the next one. On a cluster it also
 /// subscribes everything again after a lost node or a failed command, retrying (backing off
-/// up to 2 s) until that works; the subscription counts as up again only then.
+/// up to 0.5 s) until that works; the subscription counts as up again only then.
 async fn sync_loop(
     bus: Arc<Bus>,
     mut sub: Subscriber,
@@ -503,20 +511,19 @@ async fn sync_loop(
     let mut backoff = Duration::from_millis(100);
     loop {
         if bus.resync.swap(false, Ordering::Relaxed) {
-            let before = std::mem::take(&mut live);
+            // New connections hold nothing: what is wanted now is all there is to subscribe.
             let all = bus.interest().restart(&mut live);
-            let stale: Vec<String> = before.difference(&live).cloned().collect();
             let again = async {
+                sub.reopen().await?;
                 sub.subscribe_classic(&[BROADCAST, LOGOUT_CHANNEL]).await?;
-                sub.subscribe(&all.subscribe).await?;
-                sub.unsubscribe(&stale).await
+                sub.subscribe(&all.subscribe).await
             };
             if let Err(e) = again.await {
                 tracing::debug!(error = %e, "cluster bus: subscribing again failed; retrying");
-                live.extend(before);
                 bus.resync.store(true, Ordering::Relaxed);
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                // At most half a second: a failover's promotion is waited for closely.
+                backoff = (backoff * 2).min(Duration::from_millis(500));
                 continue;
             }
             backoff = Duration::from_millis(100);

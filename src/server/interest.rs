@@ -44,6 +44,11 @@ impl Interest {
         }
     }
 
+    /// Whether `channel` is wanted now.
+    pub fn wants(&self, channel: &str) -> bool {
+        self.want.contains(channel)
+    }
+
     /// The generation reached so far.
     pub fn generation(&self) -> u64 {
         self.generation
