@@ -238,8 +238,21 @@ async fn rooms_round(bin: &Path, baseline: bool) -> Res<Vec<u64>> {
     })
 }
 
-/// Deliveries per second to FANOUT_CLIENTS clients in one room of one instance.
-async fn fanout_round(bin: &Path) -> Res<f64> {
+/// CPU seconds (user + system) process `pid` has used, from `/proc/<pid>/stat` (clock ticks
+/// of 1/100 s).
+fn cpu_seconds(pid: u32) -> Res<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command name (which may hold spaces), from field 3 on.
+    let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).ok_or("no utime")?.parse::<f64>()?
+        + f.get(12).ok_or("no stime")?.parse::<f64>()?;
+    Ok(ticks / 100.0)
+}
+
+/// Deliveries per second to FANOUT_CLIENTS clients in one room of one instance, and the
+/// instance's CPU time per delivery (ns): the second is less at the mercy of other jobs.
+async fn fanout_round(bin: &Path) -> Res<(f64, f64)> {
     let redis = Redis::start();
     let url = redis.url();
     let inst = Instance::start(bin, &url)?;
@@ -254,13 +267,17 @@ async fn fanout_round(bin: &Path) -> Res<f64> {
     let e = Emitter::builder(url.clone())
         .target(Target::Native)
         .connect()?;
+    let cpu = cpu_seconds(inst.child.id())?;
     let start = Instant::now();
     let batch: Vec<_> = (0..FANOUT_MESSAGES)
         .map(|n| symple::Message::new(json!({"n": n})).to(symple::To::Rooms(vec!["big".into()])))
         .collect();
     e.emit_batch(batch)?;
     wait_count(&count, (FANOUT_CLIENTS * FANOUT_MESSAGES) as u64).await?;
-    Ok((FANOUT_CLIENTS * FANOUT_MESSAGES) as f64 / start.elapsed().as_secs_f64())
+    let deliveries = (FANOUT_CLIENTS * FANOUT_MESSAGES) as f64;
+    let rate = deliveries / start.elapsed().as_secs_f64();
+    let ns = (cpu_seconds(inst.child.id())? - cpu) * 1e9 / deliveries;
+    Ok((rate, ns))
 }
 
 async fn run() -> Res<()> {
@@ -294,15 +311,18 @@ async fn run() -> Res<()> {
     );
     let Some(base) = baseline else {
         println!("fan-out: set SYMPLE_BENCH_BASELINE_BIN to compare with the baseline");
-        let r = fanout_round(&ours).await?;
+        let (r, _) = fanout_round(&ours).await?;
         println!("fan-out to {FANOUT_CLIENTS} clients: ours {r:.0} deliveries/s");
         return Ok(());
     };
     let mut ratios = Vec::new();
+    let mut cpu_ratios = Vec::new();
     let mut rates: HashMap<&str, Vec<f64>> = HashMap::new();
     for _ in 0..round_count(ROUNDS) {
-        let b = fanout_round(&base).await?;
-        let o = fanout_round(&ours).await?;
+        let (b, b_ns) = fanout_round(&base).await?;
+        let (o, o_ns) = fanout_round(&ours).await?;
+        println!("  server CPU per delivery: baseline {b_ns:.0} ns, ours {o_ns:.0} ns, baseline / ours {:.2}", b_ns / o_ns);
+        cpu_ratios.push(b_ns / o_ns);
         rates.entry("baseline").or_default().push(b);
         rates.entry("ours").or_default().push(o);
         println!(
@@ -313,6 +333,10 @@ async fn run() -> Res<()> {
     }
     let ratio = median(ratios);
     println!("  (load after the rounds {})", load_average());
+    println!(
+        "server CPU per delivery, baseline / ours (median, > 1: ours cheaper): {:.2}",
+        median(cpu_ratios)
+    );
     println!(
         "fan-out to {FANOUT_CLIENTS} clients in one room, {FANOUT_MESSAGES} messages: ours {:.0}/s, baseline {:.0}/s (medians): ratio {ratio:.2}, target >= 0.95: {}",
         median(rates["ours"].clone()),
