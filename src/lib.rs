@@ -53,6 +53,7 @@ pub mod cli;
 pub mod emitter;
 pub mod error;
 pub mod fork;
+pub mod history;
 pub mod id;
 pub mod packet;
 pub mod protocol;

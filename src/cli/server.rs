@@ -92,6 +92,18 @@ pub(crate) struct ServerArgs {
     /// without saying goodbye offline [env: SYMPLE_INSTANCE_TIMEOUT; default 15].
     #[arg(long)]
     instance_timeout: Option<f64>,
+    /// Rooms whose messages are kept in Redis Streams so reconnecting clients recover what
+    /// they missed: comma-separated names and `*` patterns, `*` for all (users' personal
+    /// rooms included) [env: SYMPLE_HISTORY; default: none].
+    #[arg(long, value_name = "ROOMS")]
+    history: Option<String>,
+    /// Messages kept per history room (about: trimmed with MAXLEN ~)
+    /// [env: SYMPLE_HISTORY_SIZE; default 1000].
+    #[arg(long, value_name = "N")]
+    history_size: Option<u64>,
+    /// Seconds a message stays in a room's history [env: SYMPLE_HISTORY_AGE; default 600].
+    #[arg(long, value_name = "S")]
+    history_age: Option<f64>,
     /// Log level (error, warn, info, debug, trace) or a filter such as
     /// `info,symple::server::bus=debug` [default: $RUST_LOG, or info].
     #[arg(long, value_name = "LEVEL")]
@@ -219,12 +231,16 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
         c.trusted_proxies = crate::server::parse_networks(&v)?;
     }
     if let Some(v) = args.allowed_origins {
-        c.allowed_origins = v
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-            .map(str::to_owned)
-            .collect();
+        c.allowed_origins = crate::server::config::split_list(&v);
+    }
+    if let Some(v) = args.history {
+        c.history = crate::server::config::split_list(&v);
+    }
+    if let Some(v) = args.history_size {
+        c.history_settings.size = v;
+    }
+    if let Some(v) = args.history_age {
+        c.history_settings.age = seconds(v, "history-age")?;
     }
     if let Some(v) = args.hide_host {
         c.hide_host = v;

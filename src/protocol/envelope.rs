@@ -197,6 +197,21 @@ pub enum Body {
         /// The Symple message.
         message: Value,
     },
+    /// A message appended to a room's history (see [`crate::history`]), published by the
+    /// script that appended it: every instance holding the room delivers it, the sending
+    /// instance too, in the order of the stream.
+    History {
+        /// Its stream id (written by the script: see [`Envelope::split_offset`]).
+        offset: String,
+        /// The room.
+        room: String,
+        /// The sending peer (its session id is left out of delivery); `None` from a
+        /// backend, whose message reaches the room's members and the user's sessions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender: Option<Sender>,
+        /// The message, `from` already set, without the `history` field.
+        message: Value,
+    },
     /// The answer to a [`Body::Roster`]: the presence of the answering instance's peers.
     Present {
         /// The requester's peer id.
@@ -234,6 +249,31 @@ impl Envelope {
     pub fn encode(&self) -> Vec<u8> {
         // Plain data with string keys: serializing cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// A [`Body::History`] envelope as the bytes before and after its offset, for the script
+    /// that learns the offset as it appends (its `offset` is written as the empty string).
+    ///
+    /// ```
+    /// use symple::protocol::envelope::{Body, Envelope};
+    /// let env = Envelope::new("i1", 3, 1, Body::History {
+    ///     offset: String::new(),
+    ///     room: "r".into(),
+    ///     sender: None,
+    ///     message: serde_json::json!({"type": "message", "offset": ""}),
+    /// });
+    /// let (head, tail) = env.split_offset().unwrap();
+    /// let bytes = [head, b"1-0".to_vec(), tail].concat();
+    /// let Body::History { offset, message, .. } = Envelope::decode(&bytes)?.body else { panic!() };
+    /// assert_eq!((offset.as_str(), &message["offset"]), ("1-0", &serde_json::json!("")));
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn split_offset(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        const MARK: &[u8] = br#""kind":"history","offset":""#;
+        let bytes = self.encode();
+        // The header before it holds only the version, an instance id and numbers.
+        let at = bytes.windows(MARK.len()).position(|w| w == MARK)? + MARK.len() - 1;
+        Some((bytes[..at].to_vec(), bytes[at..].to_vec()))
     }
 
     /// Reads an envelope; `Err` names what is wrong (not JSON, not an envelope, another
@@ -291,6 +331,18 @@ mod tests {
             },
             Body::Emit {
                 message: json!({"type": "message", "to": "team", "id": "m1"}),
+            },
+            Body::History {
+                offset: "1733150000000-0".into(),
+                room: "team".into(),
+                sender: Some(alice()),
+                message: json!({"type": "message", "to": "team", "from": "alice|a1"}),
+            },
+            Body::History {
+                offset: "1-0".into(),
+                room: "team".into(),
+                sender: None,
+                message: json!({"type": "event", "to": ["team"]}),
             },
             Body::Present {
                 to: "b1".into(),

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::protocol::tag::{
-    ErrorType, EventType, JoinOkType, LeaveOkType, PresenceType, WelcomeType,
+    ErrorType, EventType, JoinOkType, LeaveOkType, PresenceType, RecoveryType, WelcomeType,
 };
 use crate::protocol::Object;
 
@@ -175,4 +175,40 @@ impl PeerPresence {
             data,
         }
     }
+}
+
+/// `recovery`: the answer to the `recover` field of an `auth` (see [`crate::history`]), sent
+/// after what was replayed and before live messages of those rooms: per room, whether every
+/// message since the given offset was replayed (`recovered`), how many were, the offset to
+/// continue from, and why not when not.
+///
+/// ```
+/// use symple::protocol::frames::{text, Recovery, Recovered};
+/// let mut r = Recovery::default();
+/// r.rooms.insert("lobby".into(), Recovered { recovered: true, replayed: 2, offset: Some("5-0".into()), reason: None });
+/// assert_eq!(text(&r), r#"{"type":"recovery","rooms":{"lobby":{"recovered":true,"replayed":2,"offset":"5-0"}}}"#);
+/// ```
+#[derive(Debug, Default, Serialize)]
+pub struct Recovery {
+    #[serde(rename = "type")]
+    kind: RecoveryType,
+    /// Each room asked about.
+    pub rooms: std::collections::BTreeMap<String, Recovered>,
+}
+
+/// One room of a [`Recovery`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Recovered {
+    /// Every message after the offset given was replayed; `false`: some may be lost (the
+    /// history was trimmed or expired, or the room cannot be recovered): refetch.
+    pub recovered: bool,
+    /// Messages replayed.
+    pub replayed: usize,
+    /// The room's position to continue from (the last offset replayed, or the newest), when
+    /// known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<String>,
+    /// Why not recovered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

@@ -17,5 +17,5 @@ pub use peer::Peer;
 pub use room::{Room, To};
 pub use tag::{
     CommandType, ErrorType, EventType, JoinOkType, LeaveOkType, MessageType, PresenceType,
-    WelcomeType,
+    RecoveryType, WelcomeType,
 };

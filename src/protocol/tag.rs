@@ -42,3 +42,4 @@ type_tag!(WelcomeType, "welcome");
 type_tag!(ErrorType, "error");
 type_tag!(JoinOkType, "join:ok");
 type_tag!(LeaveOkType, "leave:ok");
+type_tag!(RecoveryType, "recovery");

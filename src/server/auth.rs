@@ -52,7 +52,7 @@ impl Joins {
 }
 
 /// `*` matches any run of characters; everything else matches itself.
-fn glob(pattern: &str, name: &str) -> bool {
+pub(crate) fn glob(pattern: &str, name: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or("");
     let Some(mut rest) = name.strip_prefix(first) else {
@@ -105,7 +105,16 @@ fn rooms_of(v: Option<&Value>) -> Result<Vec<String>, Refusal> {
 }
 
 /// Fields the server owns: a client or session cannot set them.
-const SERVER_FIELDS: [&str; 7] = ["id", "online", "host", "token", "type", "rooms", "join"];
+const SERVER_FIELDS: [&str; 8] = [
+    "id",
+    "online",
+    "host",
+    "token",
+    "type",
+    "rooms",
+    "join",
+    crate::history::REQUEST_FIELD,
+];
 
 fn joins_of(v: Option<&Value>) -> Result<Joins, Refusal> {
     names_of(v, "join")

@@ -28,7 +28,9 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use crate::packet::native::CHANNEL as BROADCAST;
 use crate::packet::Packet;
-use crate::protocol::envelope::{channel, heartbeat_key, Body, Envelope};
+use serde_json::Value;
+
+use crate::protocol::envelope::{channel, heartbeat_key, Body, Envelope, Sender};
 use crate::redis::aio::AsyncConnection;
 use crate::redis::subscriber::{self, Event, Subscriber};
 use crate::redis::{ConnectOptions, Order};
@@ -117,10 +119,14 @@ pub trait Inbound: Send + Sync + 'static {
     fn checked(&self, instance: &str, alive: bool, grace: Duration);
 }
 
-/// An envelope on its way out: the bytes, and every channel they go to.
-struct Outgoing {
-    channels: Vec<String>,
-    payload: Vec<u8>,
+/// What goes out: an envelope's bytes and every channel they go to, or the script that
+/// appends a message to a room's history and publishes it.
+enum Outgoing {
+    Publish {
+        channels: Vec<String>,
+        payload: Vec<u8>,
+    },
+    Record(redis::Cmd),
 }
 
 /// The bus of one instance; cheap to share.
@@ -171,7 +177,55 @@ impl Bus {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let copies = u32::try_from(channels.len()).unwrap_or(u32::MAX);
         let payload = Envelope::new(self.instance.clone(), seq, copies, body).encode();
-        if self.queue.try_send(Outgoing { channels, payload }).is_err() {
+        self.enqueue(Outgoing::Publish { channels, payload });
+    }
+
+    /// Appends `message` (its `from` set) to the history of `room` and publishes it there
+    /// (see [`crate::history`]): every instance holding the room, this one too, delivers it
+    /// when it comes back on the room's channel, in the order of the stream. `sender` is
+    /// `None` for a backend's message. Nothing happens when the room has no stream key.
+    pub fn publish_recorded(
+        &self,
+        room: &str,
+        sender: Option<Sender>,
+        message: Value,
+        settings: &crate::history::Settings,
+    ) {
+        let Some(key) = crate::history::key(room) else {
+            return;
+        };
+        let sender_id = sender.as_ref().map_or("", |s| s.id.as_str()).to_owned();
+        let json = message.to_string();
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let env = Envelope::new(
+            self.instance.clone(),
+            seq,
+            1,
+            Body::History {
+                offset: String::new(),
+                room: room.to_owned(),
+                sender,
+                message,
+            },
+        );
+        let Some((head, tail)) = env.split_offset() else {
+            return;
+        };
+        let cmd = crate::history::record_cmd(
+            &key,
+            &channel::room(room),
+            settings,
+            &sender_id,
+            json.as_bytes(),
+            "PUBLISH",
+            &head,
+            &tail,
+        );
+        self.enqueue(Outgoing::Record(cmd));
+    }
+
+    fn enqueue(&self, out: Outgoing) {
+        if self.queue.try_send(out).is_err() {
             let n = self.overflowed.fetch_add(1, Ordering::Relaxed) + 1;
             // Once, then every 1,000: a stalled Redis must not flood the log too.
             if n == 1 || n % 1000 == 0 {
@@ -343,30 +397,63 @@ pub async fn run_heartbeat(
     }
 }
 
-/// Publishes what is queued, pipelining up to 512 envelopes per round trip, in order.
+/// Publishes what is queued, pipelining up to 512 envelopes per round trip, in order: a
+/// run of envelopes, then a run of history scripts, and so on.
 async fn publish_loop(conn: AsyncConnection, mut rx: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::new();
+    let mut packets = Vec::new();
+    let mut records = Vec::new();
     while rx.recv_many(&mut batch, 512).await > 0 {
-        let mut packets = Vec::new();
         for out in batch.drain(..) {
-            let last = out.channels.len().saturating_sub(1);
-            let mut payload = Some(out.payload);
-            for (i, c) in out.channels.into_iter().enumerate() {
-                let bytes = if i == last {
-                    payload.take().unwrap_or_default()
-                } else {
-                    payload.clone().unwrap_or_default()
-                };
-                packets.push(Packet::new(c, bytes));
+            match out {
+                Outgoing::Publish { channels, payload } => {
+                    run_records(&conn, &mut records).await;
+                    let last = channels.len().saturating_sub(1);
+                    let mut payload = Some(payload);
+                    for (i, c) in channels.into_iter().enumerate() {
+                        let bytes = if i == last {
+                            payload.take().unwrap_or_default()
+                        } else {
+                            payload.clone().unwrap_or_default()
+                        };
+                        packets.push(Packet::new(c, bytes));
+                    }
+                }
+                Outgoing::Record(cmd) => {
+                    publish_packets(&conn, &mut packets).await;
+                    records.push(cmd);
+                }
             }
         }
-        // A failed publish loses cluster traffic for this moment; clients stay connected
-        // and the connection reconnects.
-        if let Err(e) = conn.publish(&packets).await {
-            tracing::warn!(error = %e, envelopes = packets.len(),
-                "cluster bus: publish failed, other instances missed some traffic");
-        }
+        publish_packets(&conn, &mut packets).await;
+        run_records(&conn, &mut records).await;
     }
+}
+
+async fn publish_packets(conn: &AsyncConnection, packets: &mut Vec<Packet>) {
+    if packets.is_empty() {
+        return;
+    }
+    // A failed publish loses cluster traffic for this moment; clients stay connected and
+    // the connection reconnects.
+    if let Err(e) = conn.publish(packets).await {
+        tracing::warn!(error = %e, envelopes = packets.len(),
+            "cluster bus: publish failed, other instances missed some traffic");
+    }
+    packets.clear();
+}
+
+async fn run_records(conn: &AsyncConnection, records: &mut Vec<redis::Cmd>) {
+    if records.is_empty() {
+        return;
+    }
+    // A failure loses these messages for every instance (their delivery is the script's
+    // publish); their senders stay connected.
+    if let Err(e) = conn.run(records, Order::Sequential).await {
+        tracing::warn!(error = %e, messages = records.len(),
+            "history: append failed, messages to history rooms were lost");
+    }
+    records.clear();
 }
 
 /// Envelopes already handed over, per origin, to hand each over once: those published to
@@ -556,7 +643,12 @@ fn on_message(bus: &Bus, inbound: &dyn Inbound, seen: &mut Seen, name: &str, pay
         Class::Broadcast => inbound.deliver(Incoming::Broadcast(payload)),
         Class::Logout => inbound.deliver(Incoming::Logout(payload)),
         _ => match Envelope::decode(payload) {
-            Ok(env) if env.origin == bus.instance && !env.origin.is_empty() => {}
+            // Own envelopes are handled when sent, except history ones: those are delivered
+            // here, in the order of the stream, also to this instance's peers.
+            Ok(env)
+                if env.origin == bus.instance
+                    && !env.origin.is_empty()
+                    && !matches!(env.body, Body::History { .. }) => {}
             Ok(env) if env.copies > 1 && !seen.first(&env.origin, env.seq) => {}
             Ok(env) => inbound.deliver(Incoming::Envelope(env)),
             Err(e) => {

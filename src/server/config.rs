@@ -70,6 +70,12 @@ pub struct Config {
     /// Within this time after an instance of the cluster dies without saying goodbye, the
     /// others announce its peers offline (heartbeats every eighth of it, expiring after half).
     pub instance_timeout: Duration,
+    /// Rooms (names and `*` patterns; `*` alone = every room, users' personal rooms
+    /// included) whose messages are kept in a Redis Stream, so a reconnecting client can
+    /// recover what it missed. Empty: no history.
+    pub history: Vec<String>,
+    /// How much each history-enabled room keeps.
+    pub history_settings: crate::history::Settings,
 }
 
 impl Default for Config {
@@ -99,6 +105,8 @@ impl Default for Config {
             metrics_addr: None,
             presence_limit: 100,
             instance_timeout: Duration::from_secs(15),
+            history: Vec::new(),
+            history_settings: crate::history::Settings::default(),
         }
     }
 }
@@ -139,6 +147,17 @@ impl Config {
             let secs: f64 = parse(&v, "SYMPLE_INSTANCE_TIMEOUT")?;
             c.instance_timeout = Duration::try_from_secs_f64(secs)
                 .map_err(|_| config_error("SYMPLE_INSTANCE_TIMEOUT must be seconds"))?;
+        }
+        if let Some(v) = get("SYMPLE_HISTORY") {
+            c.history = split_list(&v);
+        }
+        if let Some(v) = get("SYMPLE_HISTORY_SIZE") {
+            c.history_settings.size = parse(&v, "SYMPLE_HISTORY_SIZE")?;
+        }
+        if let Some(v) = get("SYMPLE_HISTORY_AGE") {
+            let secs: f64 = parse(&v, "SYMPLE_HISTORY_AGE")?;
+            c.history_settings.age = Duration::try_from_secs_f64(secs)
+                .map_err(|_| config_error("SYMPLE_HISTORY_AGE must be seconds"))?;
         }
         c.redis_url = get("SYMPLE_REDIS_URL")
             .or_else(|| get("REDIS_URL"))
@@ -198,6 +217,17 @@ impl Config {
         if self.write_timeout.is_zero() || self.upgrade_timeout.is_zero() {
             return Err(config_error("write and upgrade timeouts must be positive"));
         }
+        if !self.history.is_empty() {
+            if self.redis_url.is_none() {
+                return Err(config_error(
+                    "history needs Redis: set SYMPLE_REDIS_URL or --redis-url",
+                ));
+            }
+            let s = &self.history_settings;
+            if s.size == 0 || s.age < Duration::from_millis(1) {
+                return Err(config_error("history size and age must be positive"));
+            }
+        }
         if let Some(bad) = self.allowed_origins.iter().find(|o| !valid_origin(o)) {
             return Err(config_error(&format!(
                 "allowed origin {bad:?} is not scheme://host[:port] (no path, no trailing slash)"
@@ -229,6 +259,19 @@ impl Config {
             );
         }
         w
+    }
+
+    /// Whether `room` keeps history (see [`history`](Self::history)).
+    ///
+    /// ```
+    /// let c = symple::server::Config { history: vec!["chat-*".into(), "lobby".into()], ..Default::default() };
+    /// assert!(c.keeps_history("chat-1") && c.keeps_history("lobby"));
+    /// assert!(!c.keeps_history("lobby2") && !symple::server::Config::default().keeps_history("x"));
+    /// ```
+    pub fn keeps_history(&self, room: &str) -> bool {
+        self.history
+            .iter()
+            .any(|p| crate::server::auth::glob(p, room))
     }
 
     /// Whether a WebSocket upgrade with this `Origin` header (or none) may proceed.
@@ -346,6 +389,15 @@ pub fn parse_networks(list: &str) -> Result<Vec<IpNet>> {
                 .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
                 .map_err(|_| config_error(&format!("{s:?} is not an IP address or CIDR")))
         })
+        .collect()
+}
+
+/// A comma-separated list, trimmed, without empty items.
+pub(crate) fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
         .collect()
 }
 

@@ -12,10 +12,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use crate::history::Request;
 use crate::protocol::frames::{self, ErrorFrame, JoinOk, LeaveOk, Shutdown, Welcome};
 use crate::protocol::Object;
 use crate::server::auth::{self, Authorized, Joins};
 use crate::server::handler::{self, Frame};
+use crate::server::history::Member;
 use crate::server::limits::TokenBucket;
 use crate::server::metrics::Dropped;
 use crate::server::outbox::{outbox, Ended, Inbox, Next};
@@ -146,12 +148,15 @@ async fn admit(
         refuse(&mut ws, shared, 503, "Too many connections").await;
         return None;
     }
-    let authorized = authenticate(&mut ws, shared).await?;
-    Peer::start(shared.clone(), ws, authorized, host).await
+    let (authorized, recover) = authenticate(&mut ws, shared).await?;
+    Peer::start(shared.clone(), ws, authorized, recover, host).await
 }
 
+/// What a client asked to recover (the `recover` field of its `auth`), or why it cannot.
+type RecoverField = Result<Option<Request>, String>;
+
 /// Reads and checks the `auth` frame; a refusal is sent from here.
-async fn authenticate(ws: &mut Socket, shared: &Shared) -> Option<Authorized> {
+async fn authenticate(ws: &mut Socket, shared: &Shared) -> Option<(Authorized, RecoverField)> {
     let (status, msg) =
         match tokio::time::timeout(shared.config.auth_timeout, read_auth(ws, shared)).await {
             Err(_) => (408, "Authentication timeout".to_owned()),
@@ -164,7 +169,7 @@ async fn authenticate(ws: &mut Socket, shared: &Shared) -> Option<Authorized> {
                     None
                 };
                 match auth::authenticate(&auth, sessions, shared.config.open_joins).await {
-                    Ok(a) => return Some(a),
+                    Ok(a) => return Some((a, Request::from_auth(&auth))),
                     Err(refusal) => refusal,
                 }
             }
@@ -236,6 +241,7 @@ impl Peer {
         shared: Arc<Shared>,
         ws: Socket,
         a: Authorized,
+        recover: RecoverField,
         host: Option<String>,
     ) -> Option<(Peer, Inbox)> {
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -275,6 +281,22 @@ impl Peer {
             user: a.user.clone(),
             rooms: rooms.clone(),
         };
+        // Live history messages of the rooms it recovers are held from the moment it is
+        // registered until its replay is written (see server::history).
+        let recover = match recover {
+            Ok(Some(req)) if shared.redis.is_some() => {
+                let member = Member {
+                    id: &id,
+                    user: &a.user,
+                    rooms: &rooms,
+                };
+                shared
+                    .gates
+                    .put_up(&id, shared.rooms_to_gate(&member, &req));
+                Ok(Some(req))
+            }
+            other => other,
+        };
         let limit = shared.config.presence_limit;
         let arrival = shared.add_peer(local, &sender, |reg| {
             presence_rooms(reg, &a.user, &rooms, limit)
@@ -311,7 +333,37 @@ impl Peer {
             me.finish();
             return None;
         }
+        if me.recover(recover).await.is_err() {
+            me.finish();
+            return None;
+        }
         Some((me, inbox))
+    }
+
+    /// Replays what the client missed in the rooms it names in `recover` (its channels are
+    /// subscribed, its gate is up), then the `recovery` answer; a bad `recover` field gets
+    /// an error 400 and nothing else changes.
+    async fn recover(&mut self, recover: RecoverField) -> Result<(), Flow> {
+        let req = match recover {
+            Ok(Some(req)) => req,
+            Ok(None) => return Ok(()),
+            Err(msg) => {
+                self.shared.metrics.drop(Dropped::Invalid);
+                return match self.send_error(400, &msg).await {
+                    Flow::Continue => Ok(()),
+                    end => Err(end),
+                };
+            }
+        };
+        let shared = self.shared.clone();
+        let member = Member {
+            id: &self.id,
+            user: &self.user,
+            rooms: &self.rooms,
+        };
+        let mut rec = shared.recover(&member, &req).await;
+        rec.frames.push(Utf8Bytes::from(frames::text(&rec.answer)));
+        self.send_batch(rec.frames).await
     }
 
     fn sender(&self) -> Sender {
@@ -437,24 +489,37 @@ impl Peer {
     /// straight to the socket, in one batch (a large room must not overflow the queue).
     /// Other instances' answers come through the queue.
     async fn send_roster(&mut self, arrival: Arrival) -> Result<(), Flow> {
-        let local = arrival.roster;
+        let local: Vec<Utf8Bytes> = arrival
+            .roster
+            .into_iter()
+            .map(|m| Utf8Bytes::from(m.to_string()))
+            .collect();
         self.shared
             .metrics
             .messages_out
             .fetch_add(local.len() as u64, Ordering::Relaxed);
+        self.send_batch(local).await
+    }
+
+    /// Writes `frames` straight to the socket, up to a thousand per flush, each flush
+    /// within the write timeout.
+    async fn send_batch(&mut self, frames: Vec<Utf8Bytes>) -> Result<(), Flow> {
         let limit = self.shared.config.write_timeout;
-        let ws = &mut self.ws;
-        let write = async move {
-            for m in local {
-                ws.feed(Message::Text(Utf8Bytes::from(m.to_string())))
-                    .await?;
+        let mut frames = frames.into_iter().peekable();
+        while frames.peek().is_some() {
+            let ws = &mut self.ws;
+            let chunk = frames.by_ref().take(1000);
+            let write = async move {
+                for m in chunk {
+                    ws.feed(Message::Text(m)).await?;
+                }
+                ws.flush().await
+            };
+            match tokio::time::timeout(limit, write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(Flow::Gone),
+                Err(_) => return Err(self.write_timed_out()),
             }
-            ws.flush().await
-        };
-        match tokio::time::timeout(limit, write).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(Flow::Gone),
-            Err(_) => return Err(self.write_timed_out()),
         }
         Ok(())
     }
@@ -649,6 +714,7 @@ impl Peer {
 
     /// Leaves the registry and tells the rooms that were told it came.
     fn finish(&self) {
+        self.shared.gates.remove(&self.id);
         let rooms = std::iter::once(self.user.clone())
             .chain(self.announced.iter().cloned())
             .collect();

@@ -11,10 +11,11 @@
 
 pub mod auth;
 pub mod bus;
-mod config;
+pub(crate) mod config;
 mod conn;
 mod demo;
 pub mod handler;
+mod history;
 mod http;
 mod interest;
 mod limits;
@@ -124,6 +125,9 @@ impl Server {
             max_queued = config.max_queued,
             presence_limit = config.presence_limit,
             instance_timeout = ?config.instance_timeout,
+            history = %config.history.join(","),
+            history_size = config.history_settings.size,
+            history_age = ?config.history_settings.age,
             tls = config.tls.is_some(),
             "symple server starting"
         );

@@ -59,6 +59,8 @@ pub struct Shared {
     remote: Mutex<Remote>,
     /// Connections by session token (token mode), so a logout finds them.
     tokens: Mutex<HashMap<Box<str>, HashSet<String>>>,
+    /// Live history messages held for peers recovering now.
+    pub(crate) gates: crate::server::history::Gates,
     /// Counters.
     pub metrics: Metrics,
     /// Accepted sockets, counted against the connection limits.
@@ -89,6 +91,7 @@ impl Shared {
             registry: Mutex::new(Registry::default()),
             remote: Mutex::default(),
             tokens: Mutex::new(HashMap::new()),
+            gates: Default::default(),
             metrics: Metrics::default(),
             sockets: Default::default(),
             redis,
@@ -353,6 +356,20 @@ impl Shared {
         message: Value,
         announce: Option<bool>,
     ) {
+        if announce.is_none() {
+            if let Some(room) = self.recorded_room(sender, &target_names(target), &message) {
+                // Delivered here too when it comes back from Redis, with its offset.
+                if let Some(r) = &self.redis {
+                    r.bus.publish_recorded(
+                        &room,
+                        Some(sender.clone()),
+                        message,
+                        &self.config.history_settings,
+                    );
+                }
+                return;
+            }
+        }
         let text = Utf8Bytes::from(message.to_string());
         let local_hit = {
             let reg = self.registry();
@@ -449,6 +466,20 @@ impl Shared {
                 let reg = self.registry();
                 self.deliver(routing::from_peer(&reg, &sender, &target), &text);
             }
+            Body::History {
+                offset,
+                room,
+                sender,
+                message,
+            } => match offset.parse() {
+                Ok(offset) => {
+                    if sender.is_none() {
+                        self.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.deliver_recorded(&room, offset, sender.as_ref(), message)
+                }
+                Err(_) => self.metrics.drop(Dropped::Invalid),
+            },
             Body::Emit { message } => {
                 self.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
                 self.route_emitted(&message, || Utf8Bytes::from(message.to_string()));
@@ -633,6 +664,15 @@ pub struct Arrival {
     /// Presence of the local peers sharing them, for the connection to write.
     pub roster: Vec<Value>,
     online: Value,
+}
+
+/// The names a `to` gives, when it is one name or a list.
+fn target_names(target: &Target) -> Vec<&str> {
+    match target {
+        Target::Name(n) => vec![n.as_str()],
+        Target::List(rooms) => rooms.iter().map(String::as_str).collect(),
+        Target::Rooms | Target::Session { .. } => Vec::new(),
+    }
 }
 
 /// Peers in `reg` (other than the requester) sharing one of `rooms` with it.
