@@ -29,7 +29,7 @@ use std::time::Duration;
 use redis::Cmd;
 use serde_json::{json, Value};
 
-use crate::protocol::envelope::channel;
+use crate::protocol::envelope::{channel, Body, Envelope, Sender};
 use crate::protocol::Object;
 
 /// The field a delivered message of a history-enabled room carries:
@@ -294,6 +294,89 @@ pub(crate) fn record_cmd(
         .arg(head)
         .arg(tail);
     cmd
+}
+
+/// The script that appends `message` (its `from` set) to `room`'s history and publishes it
+/// on the room's channel as a [`Body::History`] envelope from `origin` (an instance id, or
+/// empty from an emitter) numbered `seq`. `sender` is `None` for a backend's message.
+/// `None` when the room cannot have history (see [`key`]).
+pub(crate) fn record(
+    origin: &str,
+    seq: u64,
+    room: &str,
+    sender: Option<Sender>,
+    message: Value,
+    settings: &Settings,
+) -> Option<Cmd> {
+    let key = key(room)?;
+    let sender_id = sender.as_ref().map_or("", |s| s.id.as_str()).to_owned();
+    let json = message.to_string();
+    let env = Envelope::new(
+        origin,
+        seq,
+        1,
+        Body::History {
+            offset: String::new(),
+            room: room.to_owned(),
+            sender,
+            message,
+        },
+    );
+    let (head, tail) = env.split_offset()?;
+    Some(record_cmd(
+        &key,
+        &channel::room(room),
+        settings,
+        &sender_id,
+        json.as_bytes(),
+        "PUBLISH",
+        &head,
+        &tail,
+    ))
+}
+
+/// Appends backend messages to rooms' histories and publishes them to the server
+/// instances holding those rooms (blocking; one node or a Redis Cluster). What an emitter
+/// uses so its pushes to history-enabled rooms can be recovered.
+///
+/// ```no_run
+/// use symple::history::{Recorder, Settings};
+/// use symple::redis::ConnectOptions;
+/// let rec = Recorder::open(ConnectOptions::new("redis://127.0.0.1:6379"), Settings::default())?;
+/// let msg = serde_json::json!({"type": "message", "id": "m1", "from": "server", "to": "lobby", "data": {}});
+/// let offset = rec.record("lobby", &msg)?;
+/// println!("stored at {offset}");
+/// # Ok::<(), symple::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Recorder {
+    conn: crate::redis::Connection,
+    settings: Settings,
+}
+
+impl Recorder {
+    /// Connects (see [`crate::redis::Connection::open`]).
+    pub fn open(opts: crate::redis::ConnectOptions, settings: Settings) -> crate::Result<Self> {
+        Ok(Recorder {
+            conn: crate::redis::Connection::open(opts)?,
+            settings,
+        })
+    }
+
+    /// Appends `message` (a Symple message object; its `to` is not read) to `room`'s
+    /// history and delivers it to the room's members and the sessions of the user of that
+    /// name, like an emitter's packet; returns its offset.
+    pub fn record(&self, room: &str, message: &Value) -> crate::Result<Offset> {
+        let bad = |what: String| crate::Error::InvalidMessage(what);
+        if !message.is_object() {
+            return Err(bad("a history message must be a JSON object".into()));
+        }
+        let cmd = record("", 0, room, None, message.clone(), &self.settings)
+            .ok_or_else(|| bad(format!("room {:?} cannot have history", clip(room))))?;
+        let mut replies = self.conn.run(&[cmd], crate::redis::Order::Any)?;
+        parse_offset(replies.pop().unwrap_or(redis::Value::Nil))
+            .map_err(|e| bad(format!("unexpected reply from Redis: {e}")))
+    }
 }
 
 /// The script that reads up to `count` entries after `after` (see [`parse_page`]).

@@ -269,10 +269,11 @@ impl Envelope {
     /// # Ok::<(), String>(())
     /// ```
     pub fn split_offset(&self) -> Option<(Vec<u8>, Vec<u8>)> {
+        // Up to the opening quote of the empty offset; the header before it holds only the
+        // version, an instance id and numbers.
         const MARK: &[u8] = br#""kind":"history","offset":""#;
         let bytes = self.encode();
-        // The header before it holds only the version, an instance id and numbers.
-        let at = bytes.windows(MARK.len()).position(|w| w == MARK)? + MARK.len() - 1;
+        let at = bytes.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
         Some((bytes[..at].to_vec(), bytes[at..].to_vec()))
     }
 

@@ -191,36 +191,12 @@ impl Bus {
         message: Value,
         settings: &crate::history::Settings,
     ) {
-        let Some(key) = crate::history::key(room) else {
-            return;
-        };
-        let sender_id = sender.as_ref().map_or("", |s| s.id.as_str()).to_owned();
-        let json = message.to_string();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let env = Envelope::new(
-            self.instance.clone(),
-            seq,
-            1,
-            Body::History {
-                offset: String::new(),
-                room: room.to_owned(),
-                sender,
-                message,
-            },
-        );
-        let Some((head, tail)) = env.split_offset() else {
+        let Some(cmd) =
+            crate::history::record(&self.instance, seq, room, sender, message, settings)
+        else {
             return;
         };
-        let cmd = crate::history::record_cmd(
-            &key,
-            &channel::room(room),
-            settings,
-            &sender_id,
-            json.as_bytes(),
-            "PUBLISH",
-            &head,
-            &tail,
-        );
         self.enqueue(Outgoing::Record(cmd));
     }
 

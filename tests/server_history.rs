@@ -1,0 +1,308 @@
+//! Message history per room (Redis Streams) and recovery on reconnect, against the real
+//! binary: two instances on one Redis, real WebSocket clients, the emitter's `Recorder`.
+
+mod support;
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use support::ws::{Client, ServerProc};
+use support::{Kind, Redis};
+use symple::history::{Offset, Recorder, Settings};
+use symple::redis::ConnectOptions;
+
+fn instance(redis: &Redis, history: &str) -> ServerProc {
+    ServerProc::start(
+        &["--history", history],
+        &[("SYMPLE_REDIS_URL", &redis.url())],
+    )
+}
+
+fn recorder(redis: &Redis, size: u64) -> Arc<Recorder> {
+    let settings = Settings {
+        size,
+        ..Settings::default()
+    };
+    Arc::new(Recorder::open(ConnectOptions::new(redis.url()), settings).expect("recorder"))
+}
+
+/// The emitter's message `n` to `room`, recorded (off the async thread: the recorder blocks).
+async fn emit(rec: &Arc<Recorder>, room: &str, n: u64) {
+    let (rec, room) = (rec.clone(), room.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let msg = json!({"type": "message", "id": format!("e{n}"), "from": "server", "to": room, "data": {"n": n}});
+        rec.record(&room, &msg).expect("recorded");
+    })
+    .await
+    .expect("emit task");
+}
+
+async fn say(c: &mut Client, room: &str, n: u64) {
+    c.send(json!({"type": "message", "to": room, "data": {"n": n}}))
+        .await;
+}
+
+/// The `n` of each `message` frame, and its offset.
+fn numbered(frames: &[Value]) -> Vec<(u64, String)> {
+    frames
+        .iter()
+        .filter(|v| v["type"] == "message")
+        .map(|v| {
+            (
+                v["data"]["n"].as_u64().expect("numbered"),
+                v["history"]["offset"]
+                    .as_str()
+                    .expect("an offset")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn offset(s: &str) -> Offset {
+    s.parse().expect("an offset")
+}
+
+/// Frames until one matches `pred` (included), bounded.
+async fn until(c: &mut Client, what: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        match c.next().await {
+            Some(v) => {
+                let done = pred(&v);
+                out.push(v);
+                if done {
+                    return out;
+                }
+            }
+            None => panic!("expected {what}; got {out:?}"),
+        }
+    }
+}
+
+/// `count` numbered messages as `c` receives them (other frames skipped), bounded.
+async fn receive(c: &mut Client, count: usize) -> Vec<(u64, String)> {
+    let mut got = Vec::new();
+    while got.len() < count {
+        let v = c
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("{} of {count} messages: {got:?}", got.len()));
+        got.extend(numbered(&[v]));
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn a_client_recovers_what_it_missed_on_the_other_instance() {
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        recovers_on(&redis).await;
+    }
+}
+
+async fn recovers_on(redis: &Redis) {
+    let (a, b) = (instance(redis, "R"), instance(redis, "R"));
+    for srv in [&a, &b] {
+        srv.wait_redis_up().await;
+    }
+    let rec = recorder(redis, 1000);
+    let mut p1 = Client::auth(&a.url(), json!({"user": "p1", "rooms": ["R"]})).await;
+    let mut p2 = Client::auth(&b.url(), json!({"user": "p2", "rooms": ["R"]})).await;
+    let mut watcher = Client::auth(&b.url(), json!({"user": "watcher", "rooms": ["R"]})).await;
+    // Asks for the room's position on its first connection.
+    let mut x = Client::auth(
+        &a.url(),
+        json!({"user": "x", "rooms": ["R"], "recover": {"R": null}}),
+    )
+    .await;
+    let answer = until(&mut x, "recovery", |v| v["type"] == "recovery").await;
+    let start = answer.last().unwrap()["rooms"]["R"].clone();
+    assert_eq!(start["recovered"], true, "{start}");
+    assert_eq!(start["replayed"], 0);
+    for c in [&mut p1, &mut p2, &mut watcher] {
+        c.drain().await;
+    }
+
+    say(&mut p1, "R", 0).await;
+    let seen = receive(&mut x, 1).await;
+    assert_eq!(seen[0].0, 0);
+    let last = seen[0].1.clone();
+    x.ws.close(None).await.expect("close");
+    drop(x);
+
+    // 100 messages while x is away: peers on both instances and the emitter, interleaved.
+    for n in 1..=100u64 {
+        match n % 3 {
+            0 => say(&mut p1, "R", n).await,
+            1 => say(&mut p2, "R", n).await,
+            _ => emit(&rec, "R", n).await,
+        }
+    }
+    let mut watched = numbered(&watcher.drain().await);
+    // The watcher saw message 0 and the 100, each once, each with its offset.
+    assert_eq!(watched.len(), 101, "{watched:?}");
+    watched.remove(0);
+    let mut ns: Vec<u64> = watched.iter().map(|(n, _)| *n).collect();
+    ns.sort();
+    assert_eq!(ns, (1..=100).collect::<Vec<_>>());
+
+    // Back, on the other instance, with its offset.
+    let mut x = Client::auth(
+        &b.url(),
+        json!({"user": "x", "rooms": ["R"], "recover": {"R": last}}),
+    )
+    .await;
+    let frames = until(&mut x, "recovery", |v| v["type"] == "recovery").await;
+    let answer = frames.last().unwrap()["rooms"]["R"].clone();
+    assert_eq!(answer["recovered"], true, "{answer}");
+    assert_eq!(answer["replayed"], 100, "{answer}");
+    let replayed = numbered(&frames);
+    assert_eq!(
+        replayed, watched,
+        "the 100, in the order (and with the offsets) the watcher saw them"
+    );
+    assert_eq!(answer["offset"].as_str(), Some(watched[99].1.as_str()));
+
+    // Then live traffic, once.
+    say(&mut p1, "R", 101).await;
+    let mut live = receive(&mut x, 1).await;
+    emit(&rec, "R", 102).await;
+    live.extend(receive(&mut x, 1).await);
+    assert_eq!(live.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [101, 102]);
+    assert!(offset(&live[0].1) > offset(&watched[99].1));
+    assert!(
+        numbered(&x.drain().await).is_empty(),
+        "nothing twice, nothing more"
+    );
+    // The others saw no change: the two live ones, once each; the senders not their own.
+    assert_eq!(
+        numbered(&watcher.drain().await)
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>(),
+        [101, 102]
+    );
+    let p1_got: Vec<u64> = numbered(&p1.drain().await)
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    assert!(
+        !p1_got.iter().any(|n| n % 3 == 0 && *n <= 100) && !p1_got.contains(&101),
+        "a sender never gets its own: {p1_got:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn a_trimmed_history_says_recovered_false_then_live_traffic() {
+    let redis = support::shared(Kind::Plain);
+    let a = instance(&redis, "R,T");
+    a.wait_redis_up().await;
+    let small = recorder(&redis, 10);
+    let mut p = Client::auth(&a.url(), json!({"user": "p", "rooms": ["R"]})).await;
+    let mut x = Client::auth(&a.url(), json!({"user": "x", "rooms": ["R"]})).await;
+    emit(&small, "R", 0).await;
+    let first = receive(&mut x, 1).await[0].1.clone();
+    drop(x);
+    // Trimmed to about 10 (whole stream nodes of 100 entries go at once).
+    for n in 1..=300 {
+        emit(&small, "R", n).await;
+    }
+    p.drain().await;
+    let mut x = Client::auth(
+        &a.url(),
+        json!({"user": "x", "rooms": ["R"], "recover": {"R": first, "T": null, "bad": "1-0"}}),
+    )
+    .await;
+    let frames = until(&mut x, "recovery", |v| v["type"] == "recovery").await;
+    assert!(numbered(&frames).is_empty(), "nothing replayed: {frames:?}");
+    let rooms = &frames.last().unwrap()["rooms"];
+    assert_eq!(rooms["R"]["recovered"], false, "{rooms}");
+    assert!(rooms["R"]["reason"].as_str().unwrap().contains("trimmed"));
+    assert!(rooms["R"]["offset"].is_string(), "where to go on from");
+    assert_eq!(rooms["T"]["recovered"], false, "not a member of T: {rooms}");
+    assert_eq!(rooms["bad"]["recovered"], false);
+    say(&mut p, "R", 301).await;
+    assert_eq!(receive(&mut x, 1).await[0].0, 301, "then live traffic");
+    assert!(numbered(&x.drain().await).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn messages_published_during_the_replay_arrive_exactly_once_in_order() {
+    let redis = support::shared(Kind::Plain);
+    // A queue that holds what is published while the client recovers.
+    let b = ServerProc::start(
+        &["--history", "R", "--max-queued", "20000"],
+        &[("SYMPLE_REDIS_URL", &redis.url())],
+    );
+    b.wait_redis_up().await;
+    let rec = recorder(&redis, 100_000);
+    let mut x = Client::auth(&b.url(), json!({"user": "x", "rooms": ["R"]})).await;
+    emit(&rec, "R", 0).await;
+    let from = receive(&mut x, 1).await[0].1.clone();
+    drop(x);
+    const MISSED: u64 = 3000;
+    // Fewer than the client's queue holds while it recovers (--max-queued).
+    const AT_MOST: u64 = 15_000;
+    {
+        let rec = rec.clone();
+        tokio::task::spawn_blocking(move || {
+            for n in 1..=MISSED {
+                let msg = json!({"type": "message", "from": "server", "data": {"n": n}});
+                rec.record("R", &msg).expect("recorded");
+            }
+        })
+        .await
+        .expect("backlog");
+    }
+    // Published from before x reconnects until it has its recovery answer.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let during = {
+        let (rec, stop) = (rec.clone(), stop.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut n = MISSED;
+            while n < MISSED + AT_MOST && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let msg = json!({"type": "message", "from": "server", "data": {"n": n}});
+                rec.record("R", &msg).expect("recorded");
+                // Paced, so that it is still publishing when the replay is done.
+                std::thread::sleep(std::time::Duration::from_micros(300));
+            }
+            n
+        })
+    };
+    let mut x = Client::auth(
+        &b.url(),
+        json!({"user": "x", "rooms": ["R"], "recover": {"R": from}}),
+    )
+    .await;
+    let frames = until(&mut x, "recovery", |v| v["type"] == "recovery").await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answer = frames.last().unwrap()["rooms"]["R"].clone();
+    assert_eq!(answer["recovered"], true, "{answer}");
+    let mut got = numbered(&frames);
+    let replayed = got.len() as u64;
+    let last = during.await.expect("publisher");
+    let live = receive(&mut x, (last - replayed) as usize).await;
+    got.extend(live);
+    assert!(numbered(&x.drain().await).is_empty(), "none twice");
+    let ns: Vec<u64> = got.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        ns,
+        (1..=last).collect::<Vec<_>>(),
+        "every message once, in order"
+    );
+    eprintln!(
+        "replayed {replayed} (of {MISSED} missed before the reconnect), {} live after",
+        last - replayed
+    );
+    assert!(
+        replayed > MISSED,
+        "some messages published during the reconnect were in the replay"
+    );
+    assert!(last > replayed, "some came live after the replay");
+}
