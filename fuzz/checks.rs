@@ -175,16 +175,35 @@ pub fn to(data: &[u8]) {
 }
 
 /// An `auth` message and a session value: authentication gives a peer without a token and
-/// without server-owned fields, or a refusal with a 4xx status.
+/// without server-owned fields, or a refusal with a 4xx status. Its `recover` field (history
+/// offsets per room) is read or refused with a reason, and offsets print as they were read.
 pub fn auth(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        check_offset(text);
+    }
     let Some(Value::Object(msg)) = json_of(data) else {
         return;
     };
+    match symple::history::Request::from_auth(&msg) {
+        Ok(Some(req)) => {
+            assert!(req.rooms.len() <= symple::history::MAX_REQUEST_ROOMS);
+            for (room, offset) in &req.rooms {
+                assert!(!room.is_empty());
+                if let Some(Ok(o)) = offset {
+                    check_offset(&o.to_string());
+                }
+            }
+        }
+        Ok(None) => assert!(!msg.contains_key(symple::history::REQUEST_FIELD)),
+        Err(reason) => assert!(!reason.is_empty()),
+    }
     let check = |r: Result<symple::server::auth::Authorized, (u16, String)>| match r {
         Ok(a) => {
             assert!(!a.user.is_empty());
             assert_eq!(a.peer.get("user"), Some(&Value::String(a.user.clone())));
-            for owned in ["token", "id", "online", "host", "rooms", "join", "type"] {
+            for owned in [
+                "token", "id", "online", "host", "rooms", "join", "type", "recover",
+            ] {
                 assert!(!a.peer.contains_key(owned), "{owned} in {:?}", a.peer);
             }
             assert!(a.rooms.iter().all(|r| !r.is_empty()));
@@ -208,6 +227,20 @@ pub fn auth(data: &[u8]) {
             }
         }
         check(r);
+    }
+}
+
+/// A history offset read from `text` prints back as `text` (Redis's own form: digits, a
+/// dash, digits, no leading zeros), or is refused.
+fn check_offset(text: &str) {
+    if let Ok(o) = text.parse::<symple::history::Offset>() {
+        let printed = o.to_string();
+        let again: symple::history::Offset = printed.parse().expect("a printed offset reads");
+        assert_eq!(again, o);
+        let canonical = text.split('-').all(|p| p == "0" || !p.starts_with('0'));
+        if canonical {
+            assert_eq!(printed, text);
+        }
     }
 }
 
