@@ -318,7 +318,7 @@ pub(crate) fn record(
         Body::History {
             offset: String::new(),
             room: room.to_owned(),
-            sender,
+            sender: sender.map(Box::new),
             message,
         },
     );

@@ -208,7 +208,7 @@ pub enum Body {
         /// The sending peer (its session id is left out of delivery); `None` from a
         /// backend, whose message reaches the room's members and the user's sessions.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        sender: Option<Sender>,
+        sender: Option<Box<Sender>>,
         /// The message, `from` already set, without the `history` field.
         message: Value,
     },
@@ -336,7 +336,7 @@ mod tests {
             Body::History {
                 offset: "1733150000000-0".into(),
                 room: "team".into(),
-                sender: Some(alice()),
+                sender: Some(Box::new(alice())),
                 message: json!({"type": "message", "to": "team", "from": "alice|a1"}),
             },
             Body::History {

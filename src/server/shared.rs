@@ -476,7 +476,7 @@ impl Shared {
                     if sender.is_none() {
                         self.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
                     }
-                    self.deliver_recorded(&room, offset, sender.as_ref(), message)
+                    self.deliver_recorded(&room, offset, sender.as_deref(), message)
                 }
                 Err(_) => self.metrics.drop(Dropped::Invalid),
             },
