@@ -87,6 +87,11 @@ pub struct Offset {
     seq: u64,
 }
 
+impl Offset {
+    /// `0-0`, before every entry.
+    pub const MIN: Offset = Offset { ms: 0, seq: 0 };
+}
+
 impl FromStr for Offset {
     type Err = String;
 

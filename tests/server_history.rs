@@ -5,11 +5,13 @@ mod support;
 
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use support::ws::{Client, ServerProc};
 use support::{Kind, Redis};
 use symple::history::{Offset, Recorder, Settings};
 use symple::redis::ConnectOptions;
+use tokio_tungstenite::tungstenite::Message;
 
 fn instance(redis: &Redis, history: &str) -> ServerProc {
     ServerProc::start(
@@ -289,8 +291,22 @@ async fn messages_published_during_the_replay_arrive_exactly_once_in_order() {
     let last = during.await.expect("publisher");
     let live = receive(&mut x, (last - replayed) as usize).await;
     got.extend(live);
-    assert!(numbered(&x.drain().await).is_empty(), "none twice");
+    let more = numbered(&x.drain().await);
     let ns: Vec<u64> = got.iter().map(|(n, _)| *n).collect();
+    let at = |i: usize| got[i.saturating_sub(2)..(i + 3).min(got.len())].to_vec();
+    let first_bad = ns
+        .iter()
+        .enumerate()
+        .find(|(i, n)| **n != *i as u64 + 1)
+        .map(|(i, _)| i);
+    assert!(
+        more.is_empty() && first_bad.is_none(),
+        "none twice, none missing: replayed {replayed} up to {}, published {last}, then {:?}; \
+         first out of order at {first_bad:?}: {:?}",
+        answer["offset"],
+        &more[..more.len().min(5)],
+        first_bad.map(at)
+    );
     assert_eq!(
         ns,
         (1..=last).collect::<Vec<_>>(),
@@ -305,4 +321,92 @@ async fn messages_published_during_the_replay_arrive_exactly_once_in_order() {
         "some messages published during the reconnect were in the replay"
     );
     assert!(last > replayed, "some came live after the replay");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn a_slow_consumer_cut_off_recovers_everything_it_missed() {
+    let redis = support::shared(Kind::Plain);
+    let a = ServerProc::start(
+        &[
+            "--history",
+            "R",
+            "--max-queued",
+            "16",
+            "--write-timeout",
+            "2",
+        ],
+        &[("SYMPLE_REDIS_URL", &redis.url())],
+    );
+    a.wait_redis_up().await;
+    let rec = recorder(&redis, 100_000);
+    let mut x = Client::auth(&a.url(), json!({"user": "x", "rooms": ["R"]})).await;
+    x.drain().await;
+    // x stops reading while the room is flooded with more than sockets buffer.
+    const SENT: u64 = 4000;
+    {
+        let rec = rec.clone();
+        tokio::task::spawn_blocking(move || {
+            let pad = "x".repeat(4096);
+            for n in 1..=SENT {
+                let msg =
+                    json!({"type": "message", "from": "server", "data": {"n": n, "pad": pad}});
+                rec.record("R", &msg).expect("recorded");
+            }
+        })
+        .await
+        .expect("flood");
+    }
+    // What it was sent before the cut: a gap-free prefix, then the close that says why.
+    let mut prefix = Vec::new();
+    let close = loop {
+        match tokio::time::timeout(support::ws::WAIT, x.ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                prefix.extend(numbered(&[v]));
+            }
+            Ok(Some(Ok(Message::Close(Some(f))))) => break u16::from(f.code),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!(
+                "expected the close frame after {} messages: {other:?}",
+                prefix.len()
+            ),
+        }
+    };
+    assert_eq!(close, 4008, "disconnected as a slow consumer");
+    let ns: Vec<u64> = prefix.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        ns,
+        (1..=ns.len() as u64).collect::<Vec<_>>(),
+        "a gap-free prefix"
+    );
+    assert!((ns.len() as u64) < SENT, "cut off before the end");
+    let last = prefix
+        .last()
+        .map(|(_, o)| o.clone())
+        .expect("something before the cut");
+    drop(x);
+    let mut x = Client::auth(
+        &a.url(),
+        json!({"user": "x", "rooms": ["R"], "recover": {"R": last}}),
+    )
+    .await;
+    let mut got = prefix;
+    loop {
+        let v = x
+            .next()
+            .await
+            .expect("the replay, then the recovery answer");
+        if v["type"] == "recovery" {
+            assert_eq!(v["rooms"]["R"]["recovered"], true, "{v}");
+            break;
+        }
+        got.extend(numbered(&[v]));
+    }
+    let ns: Vec<u64> = got.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        ns,
+        (1..=SENT).collect::<Vec<_>>(),
+        "everything, once, in order"
+    );
 }

@@ -8,8 +8,13 @@
 //! to the newest entry `X` (a message not read was appended after the read began, hence
 //! after the subscription: it arrives live). The replay is written, then what the gate
 //! held with an offset above `X` (those at or below were replayed), then live traffic.
+//! Redis sends a message to the subscription before it answers the read, but this
+//! instance may handle the two in either order, so after the replay the gate stays as a
+//! floor: a live message at or below `X` that comes late is not delivered again; the first
+//! one above `X` takes the floor away (a room's messages come in stream order).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -24,8 +29,17 @@ use crate::server::outbox::Refused;
 use crate::server::registry::LocalPeer;
 use crate::server::shared::{Shared, SLOW_CONSUMER};
 
-/// Live history messages held per recovering peer, per room, in arrival (stream) order.
-type Held = HashMap<String, Vec<(Offset, Utf8Bytes)>>;
+/// A recovering peer's gate for one room.
+#[derive(Debug)]
+enum Hold {
+    /// Live messages held while the replay is read, in arrival (stream) order.
+    Holding(Vec<(Offset, Utf8Bytes)>),
+    /// Replayed up to this offset: live ones at or below it are not delivered again.
+    Above(Offset),
+}
+
+/// The gates of one recovering peer, by room.
+type Held = HashMap<String, Hold>;
 
 /// The gates of the peers recovering now, by peer id.
 #[derive(Debug, Default)]
@@ -38,7 +52,10 @@ impl Gates {
 
     /// Holds live messages of `rooms` for peer `id` until [`Shared::open_gate`].
     pub fn put_up(&self, id: &str, rooms: impl IntoIterator<Item = String>) {
-        let held: Held = rooms.into_iter().map(|r| (r, Vec::new())).collect();
+        let held: Held = rooms
+            .into_iter()
+            .map(|r| (r, Hold::Holding(Vec::new())))
+            .collect();
         if !held.is_empty() {
             self.lock().insert(id.to_owned(), held);
         }
@@ -170,54 +187,81 @@ impl Shared {
             return self.deliver(recipients, &text);
         }
         let mut live = Vec::with_capacity(recipients.len());
+        let mut caught_up = Vec::new();
         for p in recipients {
             match gates.get_mut(&p.id).and_then(|g| g.get_mut(room)) {
-                Some(held) if held.len() < self.config.max_queued => {
+                Some(Hold::Holding(held)) if held.len() < self.config.max_queued => {
                     held.push((offset, text.clone()));
                 }
-                Some(_) => {
-                    // Held as long as its queue would: past that, a slow consumer.
+                Some(Hold::Holding(_)) => {
+                    // Held as long as its queue would hold them: past that, a slow consumer.
                     if p.tx.end(SLOW_CONSUMER).is_some() {
-                        self.metrics
-                            .slow_consumers
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
                         self.metrics.drop(Dropped::SlowConsumer);
-                        tracing::warn!(peer = %p.address(), "slow consumer: too many live messages during its recovery, disconnecting");
+                        tracing::warn!(peer = %p.address(),
+                            "slow consumer: too many live messages during its recovery, disconnecting");
                     }
                 }
+                // Replayed already.
+                Some(Hold::Above(x)) if offset <= *x => {}
+                Some(Hold::Above(_)) => {
+                    caught_up.push(p.id.as_str());
+                    live.push(p);
+                }
                 None => live.push(p),
+            }
+        }
+        for id in caught_up {
+            if let Some(g) = gates.get_mut(id) {
+                g.remove(room);
+                if g.is_empty() {
+                    gates.remove(id);
+                }
             }
         }
         drop(gates);
         self.deliver(live, &text);
     }
 
-    /// Takes down peer `id`'s gate: what it held above each room's replayed offset (all of
-    /// it for a room not in `upto`) is queued, in order, before later live messages.
+    /// Opens peer `id`'s gate: what it held above each room's replayed offset (all of it
+    /// for a room not in `upto`) is queued, in order, before later live messages, and the
+    /// replayed offset stays as the room's floor.
     pub fn open_gate(&self, id: &str, upto: &HashMap<String, Offset>) {
         let reg = self.registry();
-        let Some(held) = self.gates.lock().remove(id) else {
+        let mut gates = self.gates.lock();
+        let Some(held) = gates.get_mut(id) else {
             return;
         };
-        let Some(peer) = reg.get(id) else { return };
-        for (room, messages) in held {
-            let above = upto.get(&room).copied();
+        let Some(peer) = reg.get(id) else {
+            gates.remove(id);
+            return;
+        };
+        let mut ended = false;
+        for (room, hold) in held.iter_mut() {
+            let above = upto.get(room).copied();
+            let Hold::Holding(messages) =
+                std::mem::replace(hold, Hold::Above(above.unwrap_or(Offset::MIN)))
+            else {
+                continue;
+            };
             for (offset, text) in messages {
-                if above.is_some_and(|x| offset <= x) {
+                if ended || above.is_some_and(|x| offset <= x) {
                     continue;
                 }
                 match peer.tx.push_or_end(text, SLOW_CONSUMER) {
                     Ok(()) => {}
                     Err(Refused::Overflowed(n)) => {
                         self.metrics.drop_n(Dropped::SlowConsumer, n as u64);
-                        self.metrics
-                            .slow_consumers
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        return;
+                        self.metrics.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                        ended = true;
                     }
-                    Err(_) => return,
+                    Err(_) => ended = true,
                 }
             }
+        }
+        held.retain(|_, h| !matches!(h, Hold::Above(x) if *x == Offset::MIN));
+        if held.is_empty() || ended {
+            gates.remove(id);
         }
     }
 
@@ -238,10 +282,9 @@ impl Shared {
             out.answer.rooms.insert(room.clone(), replay.answer);
         }
         self.open_gate(member.id, &upto);
-        self.metrics.messages_out.fetch_add(
-            out.frames.len() as u64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.metrics
+            .messages_out
+            .fetch_add(out.frames.len() as u64, Ordering::Relaxed);
         out
     }
 
@@ -351,4 +394,52 @@ impl Shared {
 fn history_unavailable(e: String) -> Replay {
     tracing::warn!(error = %e, "history: cannot read a room's history for a recovery");
     Replay::refused("the history could not be read")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::outbox::{outbox, Next};
+    use crate::server::Config;
+
+    fn o(s: &str) -> Offset {
+        s.parse().unwrap()
+    }
+
+    /// The seam, with the late arrival Redis allows: a live message this instance handles
+    /// after the replay was read is delivered once, whichever side of the read it was on.
+    #[tokio::test]
+    async fn the_gate_holds_then_floors_then_opens() {
+        let shared = Shared::new(Config::default(), None);
+        let (tx, mut inbox) = outbox(16);
+        shared.gates.put_up("x1", ["R".to_owned()]);
+        shared.registry().add(LocalPeer {
+            id: "x1".into(),
+            user: "x".into(),
+            peer: "{}".into(),
+            rooms: ["R".to_owned()].into_iter().collect(),
+            tx,
+            token: None,
+        });
+        let msg = |n: u64| serde_json::json!({"type": "message", "data": {"n": n}});
+        // Held while the replay is read: 1-0 was replayed, 3-0 was not.
+        shared.deliver_recorded("R", o("1-0"), None, msg(1));
+        shared.deliver_recorded("R", o("3-0"), None, msg(3));
+        assert!(inbox.try_recv().is_none(), "held");
+        shared.open_gate("x1", &[("R".to_owned(), o("2-0"))].into_iter().collect());
+        // Replayed (2-0) but handled here only now: not again.
+        shared.deliver_recorded("R", o("2-0"), None, msg(2));
+        shared.deliver_recorded("R", o("4-0"), None, msg(4));
+        let mut got = Vec::new();
+        while let Some(t) = inbox.try_recv() {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            got.push(v["data"]["n"].as_u64().unwrap());
+            assert_eq!(v["history"]["room"], "R");
+        }
+        assert_eq!(got, [3, 4]);
+        assert!(shared.gates.lock().is_empty(), "the floor went with 4-0");
+        // No gate any more: delivered as it comes.
+        shared.deliver_recorded("R", o("5-0"), None, msg(5));
+        assert!(matches!(inbox.recv().await, Next::Frame(_)));
+    }
 }
