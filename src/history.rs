@@ -255,6 +255,8 @@ return id
 
 // KEYS: stream. ARGV: anchor id, count. The entries after the anchor, or false when the
 // anchor is no longer there (trimmed, expired, or never was): what followed it may be lost.
+// Read by the server only (recovery).
+#[cfg(feature = "server")]
 const READ: &str = r"
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return false end
 return redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
@@ -262,6 +264,8 @@ return redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
 
 // KEYS: stream. ARGV: size, age (ms). The id of the last entry; an empty or missing stream
 // gets a marker entry (no message) first, so the position returned can be read from later.
+// Read by the server only (recovery).
+#[cfg(feature = "server")]
 const POSITION: &str = r"
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #last > 0 then return last[1][1] end
@@ -385,6 +389,8 @@ impl Recorder {
 }
 
 /// The script that reads up to `count` entries after `after` (see [`parse_page`]).
+// Read by the server only (recovery).
+#[cfg(feature = "server")]
 pub(crate) fn read_cmd(key: &str, after: Offset, count: usize) -> Cmd {
     let mut cmd = eval(READ, &[key]);
     cmd.arg(after.to_string()).arg(count);
@@ -392,6 +398,8 @@ pub(crate) fn read_cmd(key: &str, after: Offset, count: usize) -> Cmd {
 }
 
 /// The script that gives the room's current position (see [`parse_offset`]).
+// Read by the server only (recovery).
+#[cfg(feature = "server")]
 pub(crate) fn position_cmd(key: &str, settings: &Settings) -> Cmd {
     let mut cmd = eval(POSITION, &[key]);
     cmd.arg(settings.size.max(1)).arg(settings.age_ms());
@@ -405,6 +413,8 @@ pub(crate) fn parse_offset(v: redis::Value) -> Result<Offset, String> {
 }
 
 /// A page of [`read_cmd`]: `None` when the anchor was gone.
+// Read by the server only (recovery).
+#[cfg(feature = "server")]
 pub(crate) fn parse_page(v: redis::Value) -> Result<Option<Vec<Entry>>, String> {
     if matches!(v, redis::Value::Nil) {
         return Ok(None);
