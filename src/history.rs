@@ -308,6 +308,7 @@ pub(crate) fn record_cmd(
 /// The script that appends `message` (its `from` set) to `room`'s history and publishes it
 /// on the room's channel as a [`Body::History`] envelope from `origin` (an instance id, or
 /// empty from an emitter) numbered `seq`. `sender` is `None` for a backend's message.
+/// `cluster`: published with SPUBLISH, as the server's room channels are on a Redis Cluster.
 /// `None` when the room cannot have history (see [`key`]).
 pub(crate) fn record(
     origin: &str,
@@ -316,6 +317,7 @@ pub(crate) fn record(
     sender: Option<Sender>,
     message: Value,
     settings: &Settings,
+    cluster: bool,
 ) -> Option<Cmd> {
     let key = key(room)?;
     let sender_id = sender.as_ref().map_or("", |s| s.id.as_str()).to_owned();
@@ -338,7 +340,7 @@ pub(crate) fn record(
         settings,
         &sender_id,
         json.as_bytes(),
-        "PUBLISH",
+        if cluster { "SPUBLISH" } else { "PUBLISH" },
         &head,
         &tail,
     ))
@@ -361,14 +363,17 @@ pub(crate) fn record(
 pub struct Recorder {
     conn: crate::redis::Connection,
     settings: Settings,
+    cluster: bool,
 }
 
 impl Recorder {
     /// Connects (see [`crate::redis::Connection::open`]).
     pub fn open(opts: crate::redis::ConnectOptions, settings: Settings) -> crate::Result<Self> {
+        let cluster = opts.endpoint()?.cluster;
         Ok(Recorder {
             conn: crate::redis::Connection::open(opts)?,
             settings,
+            cluster,
         })
     }
 
@@ -380,8 +385,16 @@ impl Recorder {
         if !message.is_object() {
             return Err(bad("a history message must be a JSON object".into()));
         }
-        let cmd = record("", 0, room, None, message.clone(), &self.settings)
-            .ok_or_else(|| bad(format!("room {:?} cannot have history", clip(room))))?;
+        let cmd = record(
+            "",
+            0,
+            room,
+            None,
+            message.clone(),
+            &self.settings,
+            self.cluster,
+        )
+        .ok_or_else(|| bad(format!("room {:?} cannot have history", clip(room))))?;
         let mut replies = self.conn.run(&[cmd], crate::redis::Order::Any)?;
         parse_offset(replies.pop().unwrap_or(redis::Value::Nil))
             .map_err(|e| bad(format!("unexpected reply from Redis: {e}")))

@@ -192,9 +192,15 @@ impl Bus {
         settings: &crate::history::Settings,
     ) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let Some(cmd) =
-            crate::history::record(&self.instance, seq, room, sender, message, settings)
-        else {
+        let Some(cmd) = crate::history::record(
+            &self.instance,
+            seq,
+            room,
+            sender,
+            message,
+            settings,
+            matches!(self.conn, AsyncConnection::Cluster(_)),
+        ) else {
             return;
         };
         self.enqueue(Outgoing::Record(cmd));
