@@ -26,9 +26,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::borrow::Cow;
+
 use redis::Cmd;
 use serde_json::{json, Value};
 
+use crate::packet::{Packet, RedisCommand, Recording};
 use crate::protocol::envelope::{channel, Body, Envelope, Sender};
 use crate::protocol::Object;
 
@@ -243,7 +246,7 @@ pub struct Entry {
 // KEYS: stream, channel (declared so a cluster runs the script on the node of their slot).
 // ARGV: size, age (ms), sender id ('' = backend), message JSON, publish command, envelope
 // head and tail (the envelope is head .. id .. tail). Returns the new id.
-const RECORD: &str = r"
+pub(crate) const RECORD: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', ARGV[3], 'm', ARGV[4])
@@ -274,54 +277,54 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return id
 ";
 
+// Used by the server only (the read scripts).
+#[cfg(feature = "server")]
 fn eval(script: &str, keys: &[&str]) -> Cmd {
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(script).arg(keys.len()).arg(keys);
     cmd
 }
 
-/// The script that appends `message` (JSON) from `sender` (a session id, or empty for a
-/// backend) to the history at `key` and publishes `head + id + tail` on `channel` with
-/// `publish` (`PUBLISH`, or `SPUBLISH` for sharded pub/sub).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn record_cmd(
-    key: &str,
-    channel: &str,
-    settings: &Settings,
-    sender: &str,
-    message: &[u8],
-    publish: &str,
-    head: &[u8],
-    tail: &[u8],
-) -> Cmd {
-    let mut cmd = eval(RECORD, &[key, channel]);
-    cmd.arg(settings.size.max(1))
-        .arg(settings.age_ms())
-        .arg(sender)
-        .arg(message)
-        .arg(publish)
-        .arg(head)
-        .arg(tail);
-    cmd
+/// The arguments of a record's `EVAL` (after the command name): the [`RECORD`] script, its
+/// keys (the stream, then `channel`) and its ARGV; `sharded` publishes with SPUBLISH.
+pub(crate) fn record_args<'p>(
+    r: &'p Recording,
+    channel: &'p str,
+    message: &'p [u8],
+    sharded: bool,
+) -> Vec<Cow<'p, [u8]>> {
+    let num = |n: u64| Cow::Owned(n.to_string().into_bytes());
+    vec![
+        Cow::Borrowed(RECORD.as_bytes()),
+        Cow::Borrowed(b"2"),
+        Cow::Borrowed(r.key.as_bytes()),
+        Cow::Borrowed(channel.as_bytes()),
+        num(r.settings.size.max(1)),
+        num(r.settings.age_ms()),
+        Cow::Borrowed(r.sender.as_bytes()),
+        Cow::Borrowed(message),
+        Cow::Borrowed(if sharded { b"SPUBLISH" } else { b"PUBLISH" }),
+        Cow::Borrowed(&r.head),
+        Cow::Borrowed(&r.tail),
+    ]
 }
 
-/// The script that appends `message` (its `from` set) to `room`'s history and publishes it
-/// on the room's channel as a [`Body::History`] envelope from `origin` (an instance id, or
-/// empty from an emitter) numbered `seq`. `sender` is `None` for a backend's message.
-/// `cluster`: published with SPUBLISH, as the server's room channels are on a Redis Cluster.
-/// `None` when the room cannot have history (see [`key`]).
-pub(crate) fn record(
+/// The packet that appends `message` (its JSON, `from` set) to `room`'s history and
+/// publishes it on the room's channel as a [`Body::History`] envelope from `origin` (an
+/// instance id, or empty from an emitter) numbered `seq`. `sender` is `None` for a
+/// backend's message. `None` when the room cannot have history (see [`key`]).
+pub(crate) fn record_packet(
     origin: &str,
     seq: u64,
     room: &str,
     sender: Option<Sender>,
-    message: Value,
+    message: Vec<u8>,
     settings: &Settings,
-    cluster: bool,
-) -> Option<Cmd> {
+) -> Option<Packet> {
     let key = key(room)?;
     let sender_id = sender.as_ref().map_or("", |s| s.id.as_str()).to_owned();
-    let json = message.to_string();
+    // The envelope is written with a `null` message, which the message's JSON replaces
+    // (the message is its last field), so the JSON is written once and never parsed.
     let env = Envelope::new(
         origin,
         seq,
@@ -330,20 +333,55 @@ pub(crate) fn record(
             offset: String::new(),
             room: room.to_owned(),
             sender: sender.map(Box::new),
-            message,
+            message: Value::Null,
         },
     );
-    let (head, tail) = env.split_offset()?;
-    Some(record_cmd(
-        &key,
-        &channel::room(room),
+    let (head, mut tail) = env.split_offset()?;
+    tail.truncate(tail.len().checked_sub(NULL_END.len())?);
+    tail.extend_from_slice(&message);
+    tail.push(b'}');
+    Some(Packet {
+        channel: channel::room(room),
+        payload: message,
+        command: RedisCommand::Record(Box::new(Recording {
+            key,
+            settings: *settings,
+            sender: sender_id,
+            head,
+            tail,
+        })),
+    })
+}
+
+/// How an envelope with a `null` message ends.
+const NULL_END: &[u8] = b"null}";
+
+/// The script that appends `message` (its `from` set) to `room`'s history and publishes it
+/// (see [`record_packet`]). `cluster`: published with SPUBLISH, as the server's room
+/// channels are on a Redis Cluster.
+/// `None` when the room cannot have history (see [`key`]).
+pub(crate) fn record(
+    origin: &str,
+    seq: u64,
+    room: &str,
+    sender: Option<Sender>,
+    message: &Value,
+    settings: &Settings,
+    cluster: bool,
+) -> Option<Cmd> {
+    let packet = record_packet(
+        origin,
+        seq,
+        room,
+        sender,
+        message.to_string().into_bytes(),
         settings,
-        &sender_id,
-        json.as_bytes(),
-        if cluster { "SPUBLISH" } else { "PUBLISH" },
-        &head,
-        &tail,
-    ))
+    )?;
+    Some(if cluster {
+        crate::redis::resp::cluster_command(&packet).1
+    } else {
+        crate::redis::command(&packet)
+    })
 }
 
 /// Appends backend messages to rooms' histories and publishes them to the server
@@ -385,15 +423,7 @@ impl Recorder {
         if !message.is_object() {
             return Err(bad("a history message must be a JSON object".into()));
         }
-        let cmd = record(
-            "",
-            0,
-            room,
-            None,
-            message.clone(),
-            &self.settings,
-            self.cluster,
-        )
+        let cmd = record("", 0, room, None, message, &self.settings, self.cluster)
         .ok_or_else(|| bad(format!("room {:?} cannot have history", clip(room))))?;
         let mut replies = self.conn.run(&[cmd], crate::redis::Order::Any)?;
         parse_offset(replies.pop().unwrap_or(redis::Value::Nil))

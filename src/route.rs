@@ -20,7 +20,7 @@ macro_rules! on_adapter {
             Target::SocketIo($a) => $body,
             Target::SocketIoSharded($a) => $body,
             Target::SocketIoStreams($a) => $body,
-            Target::Native | Target::NativeRooms => $native,
+            Target::Native | Target::NativeRooms | Target::NativeHistory(_) => $native,
         }
     };
 }
@@ -46,6 +46,16 @@ pub enum Target {
     /// (SPUBLISH, as the server SSUBSCRIBEs there). The v4 Node server reads only
     /// `symple:broadcast`.
     NativeRooms,
+    /// This project's server with `--history` (see [`crate::history`]): a message to one
+    /// room (a named room or a user's) is appended to that room's history (a Redis Stream
+    /// kept as the [`Settings`](crate::history::Settings) say: give the server's
+    /// `--history-size` and `--history-age`) and published to the instances holding the
+    /// room, in one call (a Lua script; on a Redis Cluster, SPUBLISH), so a client that
+    /// was away recovers it on reconnect. Anything else goes as with
+    /// [`NativeRooms`](Self::NativeRooms), delivered but not recorded: a message to a
+    /// session (`user|id`), to several rooms (one stream per room: a client in two of them
+    /// would recover it twice), or to a room whose name has braces but no hash tag.
+    NativeHistory(crate::history::Settings),
     /// Socket.IO servers with `@socket.io/redis-adapter`'s classic adapter (npm `symple` 2.x
     /// uses key `symple`): MessagePack, PUBLISH.
     SocketIo(Server),
@@ -64,9 +74,10 @@ impl Default for Target {
 
 impl Target {
     /// Every target's name, as the CLI (`--target`, `SYMPLE_TARGET`) and the gem spell them.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "native",
         "native-rooms",
+        "native-history",
         "socketio",
         "socketio-sharded",
         "socketio-streams",
@@ -77,6 +88,7 @@ impl Target {
         match self {
             Target::Native => "native",
             Target::NativeRooms => "native-rooms",
+            Target::NativeHistory(_) => "native-history",
             Target::SocketIo(_) => "socketio",
             Target::SocketIoSharded(_) => "socketio-sharded",
             Target::SocketIoStreams(_) => "socketio-streams",
@@ -98,6 +110,16 @@ impl Target {
         Ok(match name.replace('_', "-").as_str() {
             "native" => Target::Native,
             "native-rooms" => Target::NativeRooms,
+            "native-history" => {
+                let h = opts.history;
+                if h.size == 0 || h.age.is_zero() {
+                    return Err(Error::InvalidConfig(format!(
+                        "history size and age must be positive, not {} and {:?}",
+                        h.size, h.age
+                    )));
+                }
+                Target::NativeHistory(h)
+            }
             "socketio" => Target::SocketIo(Server::new(opts.key.clone(), &opts.namespace)?),
             "socketio-sharded" => Target::SocketIoSharded(
                 Sharded::new(opts.key.clone(), &opts.namespace)?
@@ -126,6 +148,7 @@ impl Target {
         match self {
             Target::Native => Target::Native,
             Target::NativeRooms => Target::NativeRooms,
+            Target::NativeHistory(h) => Target::NativeHistory(*h),
             Target::SocketIo(s) => Target::SocketIo(s.of(namespace)),
             Target::SocketIoSharded(s) => Target::SocketIoSharded(s.of(namespace)),
             Target::SocketIoStreams(s) => Target::SocketIoStreams(s.of(namespace)),
@@ -149,6 +172,9 @@ pub struct TargetOptions {
     pub maxlen: u64,
     /// The Streams adapter's `streamCount` (default 1).
     pub stream_count: u32,
+    /// `native-history`: how much a room's history keeps; the server's `--history-size` and
+    /// `--history-age` (default 1000 messages, 600 s).
+    pub history: crate::history::Settings,
 }
 
 impl Default for TargetOptions {
@@ -160,6 +186,7 @@ impl Default for TargetOptions {
             stream: streams::DEFAULT_STREAM.into(),
             maxlen: streams::DEFAULT_MAXLEN,
             stream_count: 1,
+            history: crate::history::Settings::default(),
         }
     }
 }
@@ -278,17 +305,13 @@ impl Route {
         };
         let id = id.as_ref().map(AsRef::as_ref);
         match &self.target {
-            Target::Native | Target::NativeRooms => {
+            Target::Native | Target::NativeRooms | Target::NativeHistory(_) => {
                 let to = self.native_to()?;
                 let fill = Fill {
                     id,
                     from: Some(&self.from),
                 };
-                if matches!(self.target, Target::Native) {
-                    native::encode_found::<V>(entries, &fields, to, fill, sink)
-                } else {
-                    native::encode_rooms_found::<V>(entries, &fields, to, fill, sink)
-                }
+                self.write_native::<V>(entries, &fields, to, fill, sink)
             }
             _ => {
                 // Appended as an Object insert would: `id` first, then `from`.
@@ -311,17 +334,33 @@ impl Route {
     pub fn raw_packet(&self, message: Object) -> Result<Packet> {
         let entries = view::entries(&message);
         one_packet(|sink| match &self.target {
-            Target::Native | Target::NativeRooms => {
+            Target::Native | Target::NativeRooms | Target::NativeHistory(_) => {
                 let fields = Fields::find(entries.clone());
                 let (to, fill) = (self.native_to()?, Fill::default());
-                if matches!(self.target, Target::Native) {
-                    native::encode_found::<&Value>(entries, &fields, to, fill, sink)
-                } else {
-                    native::encode_rooms_found::<&Value>(entries, &fields, to, fill, sink)
-                }
+                self.write_native::<&Value>(entries, &fields, to, fill, sink)
             }
             _ => self.socketio_message::<&Value>(entries, message.get("to"), &[], sink),
         })
+    }
+
+    /// A message for one of the native targets, into a [`Sink`].
+    fn write_native<'a, V: JsonView<'a>>(
+        &self,
+        entries: V::Entries,
+        fields: &Fields<V>,
+        to: Option<Recipients<'_>>,
+        fill: Fill<'_>,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        match &self.target {
+            Target::NativeRooms => {
+                native::encode_rooms_found::<V>(entries, fields, to, fill, None, sink)
+            }
+            Target::NativeHistory(h) => {
+                native::encode_rooms_found::<V>(entries, fields, to, fill, Some(h), sink)
+            }
+            _ => native::encode_found::<V>(entries, fields, to, fill, sink),
+        }
     }
 
     /// A server-side request (join, leave, disconnect); Socket.IO targets only.
@@ -430,7 +469,10 @@ impl Route {
 
     /// An event with any arguments, Socket.IO targets only.
     pub fn event_packet(&self, event: &str, args: &[Value]) -> Result<Packet> {
-        if matches!(self.target, Target::Native | Target::NativeRooms) {
+        if matches!(
+            self.target,
+            Target::Native | Target::NativeRooms | Target::NativeHistory(_)
+        ) {
             // Worded before the rooms are looked at: the target is the problem.
             return self.socketio_packet::<&Value>(&self.broadcast, event, EventArgs::Values(args));
         }
@@ -507,15 +549,17 @@ mod tests {
                 .unwrap();
             let expected = match name {
                 "native" => ("PUBLISH", "symple:broadcast"),
-                // One session: its peer's channel, wrapped as an emit envelope.
-                "native-rooms" => ("PUBLISH", "symple:peer:abcdefghij0123456789"),
+                // One session: its peer's channel, wrapped as an emit envelope (not recorded).
+                "native-rooms" | "native-history" => {
+                    ("PUBLISH", "symple:peer:abcdefghij0123456789")
+                }
                 "socketio" => ("PUBLISH", "symple#/#abcdefghij0123456789#"),
                 // dynamic mode: a socket id's room stays on the namespace channel.
                 "socketio-sharded" => ("SPUBLISH", "symple#/#"),
                 _ => ("XADD", "socket.io"),
             };
             assert_eq!((p.command_name(), p.channel.as_str()), expected);
-            if name == "native-rooms" {
+            if name.starts_with("native-") {
                 let text = String::from_utf8_lossy(&p.payload);
                 assert!(
                     text.starts_with(r#"{"v":2,"kind":"emit","message":{"#),
@@ -589,6 +633,7 @@ mod tests {
             stream: "s".into(),
             maxlen: 5,
             stream_count: 1,
+            history: crate::history::Settings::default(),
         };
         let Target::SocketIoSharded(s) = Target::from_name("socketio_sharded", &opts).unwrap()
         else {
@@ -613,8 +658,86 @@ mod tests {
         assert!(Target::from_name("socketio", &bad).is_ok());
         let e = Target::from_name("sharded", &bad).unwrap_err().to_string();
         assert!(
-            e.contains("native, native-rooms, socketio, socketio-sharded, socketio-streams"),
+            e.contains(
+                "native, native-rooms, native-history, socketio, socketio-sharded, socketio-streams"
+            ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn native_history_records_a_message_to_one_room() {
+        use crate::protocol::envelope::{Body, Envelope};
+        let settings = crate::history::Settings {
+            size: 50,
+            age: std::time::Duration::from_secs(7),
+        };
+        let opts = TargetOptions {
+            history: settings,
+            ..TargetOptions::default()
+        };
+        let target = Target::from_name("native_history", &opts).unwrap();
+        assert_eq!(target, Target::NativeHistory(settings));
+        for rooms in [vec![Room::from("lobby")], vec![]] {
+            let mut m = message();
+            m.insert("to".into(), json!(["lobby"]));
+            let p = route(target.clone(), &rooms).raw_packet(m).unwrap();
+            assert_eq!((p.command_name(), p.channel.as_str()), ("EVAL", "symple:room:lobby"));
+            assert_eq!(p.cluster_key(), Some(&b"symple:room:lobby"[..]));
+            let args = p.args();
+            let text = |i: usize| String::from_utf8_lossy(&args[i]).into_owned();
+            assert_eq!(text(0), crate::history::RECORD);
+            assert_eq!(
+                (1..9).map(text).collect::<Vec<_>>(),
+                [
+                    "2",
+                    "symple:history:{symple:room:lobby}",
+                    "symple:room:lobby",
+                    "50",
+                    "7000",
+                    "",
+                    if rooms.is_empty() {
+                        r#"{"type":"message","id":"m1","data":1,"to":["lobby"]}"#
+                    } else {
+                        r#"{"type":"message","id":"m1","data":1,"to":"lobby"}"#
+                    },
+                    "PUBLISH"
+                ]
+            );
+            assert_eq!(p.args_for(true)[8], &b"SPUBLISH"[..]);
+            // What the script publishes: the envelope around the new id.
+            let env = Envelope::decode(&[&args[9][..], b"5-1", &args[10][..]].concat()).unwrap();
+            let Body::History {
+                offset,
+                room,
+                sender,
+                message,
+            } = env.body
+            else {
+                panic!("a history envelope")
+            };
+            assert_eq!((offset.as_str(), room.as_str(), sender), ("5-1", "lobby", None));
+            assert_eq!(message.to_string(), text(7));
+        }
+        // A user's room is one room too; the emitter's `from` is filled in.
+        let p = route(target.clone(), &["bob".into()])
+            .message_packet(json!({"type": "event", "name": "x"}).as_object().cloned().unwrap(), || "i1")
+            .unwrap();
+        assert_eq!((p.command_name(), p.channel.as_str()), ("EVAL", "symple:room:bob"));
+        assert_eq!(
+            p.payload,
+            br#"{"type":"event","name":"x","id":"i1","from":"server","to":"bob"}"#
+        );
+        // Several rooms, or a room with no stream key: delivered as native-rooms, not recorded.
+        for rooms in [vec!["a".into(), "b".into()], vec![Room::from("x}y")]] {
+            let p = route(target.clone(), &rooms).raw_packet(message()).unwrap();
+            let plain = route(Target::NativeRooms, &rooms).raw_packet(message()).unwrap();
+            assert_eq!(p, plain, "{rooms:?}");
+        }
+        let zero = TargetOptions {
+            history: crate::history::Settings { size: 0, ..settings },
+            ..TargetOptions::default()
+        };
+        assert!(Target::from_name("native-history", &zero).is_err());
     }
 }

@@ -15,6 +15,9 @@ module Symple
     # :socketio_sharded Socket.IO servers with createShardedAdapter (Redis 7 sharded pub/sub)
     # :socketio_streams Socket.IO servers with @socket.io/redis-streams-adapter
     # :native           this project's server and the v4 Node server (symple:broadcast)
+    # :native_rooms     this project's server: the channel of the message's one room
+    # :native_history   this project's server with --history: a message to one room is kept
+    #                   in the room's history, so clients recover it after a reconnect
     attr_reader :target
     # Socket.IO adapter key (the sharded adapter's channelPrefix) and namespace.
     attr_accessor :key, :namespace
@@ -24,6 +27,9 @@ module Symple
     # :socketio_streams: the adapter's streamName ("socket.io"), maxLen (10000) and
     # streamCount (1).
     attr_accessor :stream, :maxlen, :stream_count
+    # :native_history: messages kept per room (1000) and seconds each is kept (600), as the
+    # server's --history-size and --history-age.
+    attr_accessor :history_size, :history_age
     # The `from` written into messages that have none.
     attr_accessor :from
     # true: emits return once queued; a background writer pipelines them (see Emitter#flush).
@@ -60,6 +66,8 @@ module Symple
       @stream = "socket.io"
       @maxlen = 10_000
       @stream_count = 1
+      @history_size = 1000
+      @history_age = 600
       @from = "server"
       @queued = false
       @connect_timeout = 2.0
@@ -126,7 +134,8 @@ module Symple
         "namespace" => o.fetch(:namespace, namespace).to_s,
         "subscription_mode" => o.fetch(:subscription_mode, subscription_mode).to_s,
         "stream" => o.fetch(:stream, stream).to_s,
-        "maxlen" => o.fetch(:maxlen, maxlen), "stream_count" => o.fetch(:stream_count, stream_count)
+        "maxlen" => o.fetch(:maxlen, maxlen), "stream_count" => o.fetch(:stream_count, stream_count),
+        "history_size" => o.fetch(:history_size, history_size), "history_age" => o.fetch(:history_age, history_age)
       }
     end
 

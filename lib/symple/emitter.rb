@@ -19,18 +19,20 @@ module Symple
     private_constant :Context
 
     # All keyword arguments default to Symple.config. `rooms:` are the first recipients
-    # (like `to`); `target:` is :socketio, :socketio_sharded, :socketio_streams or :native,
-    # with the options of Configuration (`key:`, `namespace:`, `subscription_mode:`,
-    # `stream:`, `maxlen:`, `stream_count:`); `queued: true` makes emits return once queued
+    # (like `to`); `target:` is :socketio, :socketio_sharded, :socketio_streams, :native,
+    # :native_rooms or :native_history, with the options of Configuration (`key:`,
+    # `namespace:`, `subscription_mode:`, `stream:`, `maxlen:`, `stream_count:`,
+    # `history_size:`, `history_age:`); `queued: true` makes emits return once queued
     # (see #flush); `pool_size:` is how many threads can wait on Redis at once (see
     # Configuration#pool_size).
     def initialize(redis: nil, from: nil, rooms: nil, target: nil, key: nil, namespace: nil,
                    subscription_mode: nil, stream: nil, maxlen: nil, stream_count: nil,
-                   queued: nil, connect_timeout: nil, response_timeout: nil, pool_size: nil)
+                   history_size: nil, history_age: nil, queued: nil, connect_timeout: nil, response_timeout: nil, pool_size: nil)
       c = Symple.config
       settings = c.target_options(target: target, key: key, namespace: namespace,
                                   subscription_mode: subscription_mode, stream: stream,
-                                  maxlen: maxlen, stream_count: stream_count)
+                                  maxlen: maxlen, stream_count: stream_count,
+                                  history_size: history_size, history_age: history_age)
       ctx = Context.new(RedisURL.resolve(redis || c.redis),
                         Configuration.seconds(:connect_timeout, connect_timeout || c.connect_timeout),
                         Configuration.seconds(:response_timeout, response_timeout || c.response_timeout),
@@ -45,11 +47,13 @@ module Symple
     # An emitter that checks and encodes everything as a connected one does and publishes
     # nothing, without Redis (what Symple::Testing's fake mode builds on). Keywords as `new`.
     def self.offline(from: nil, rooms: nil, target: nil, key: nil, namespace: nil,
-                     subscription_mode: nil, stream: nil, maxlen: nil, stream_count: nil)
+                     subscription_mode: nil, stream: nil, maxlen: nil, stream_count: nil,
+                     history_size: nil, history_age: nil)
       c = Symple.config
       settings = c.target_options(target: target, key: key, namespace: namespace,
                                   subscription_mode: subscription_mode, stream: stream,
-                                  maxlen: maxlen, stream_count: stream_count)
+                                  maxlen: maxlen, stream_count: stream_count,
+                                  history_size: history_size, history_age: history_age)
       native = Native::Emitter.offline(settings, (from || c.from).to_s)
       native = native.to(rooms) unless rooms.nil?
       allocate.__send__(:setup, native, Context.new(nil, c.connect_timeout, c.response_timeout, c.pool_size, nil,

@@ -27,6 +27,11 @@ enum TargetKind {
     /// (`symple:room:<name>`, `symple:peer:<id>`); several rooms: `symple:broadcast`.
     #[value(alias = "native_rooms")]
     NativeRooms,
+    /// This project's server with `--history`: a message to one room is appended to the
+    /// room's history and published in one call, so clients recover it after a reconnect;
+    /// others go as with native-rooms (not recorded).
+    #[value(alias = "native_history")]
+    NativeHistory,
 }
 
 impl TargetKind {
@@ -37,6 +42,7 @@ impl TargetKind {
             TargetKind::SocketioStreams => "socketio-streams",
             TargetKind::Native => "native",
             TargetKind::NativeRooms => "native-rooms",
+            TargetKind::NativeHistory => "native-history",
         }
     }
 }
@@ -83,6 +89,12 @@ pub(crate) struct EmitArgs {
     /// socketio-streams: the adapter's streamCount [default: 1]
     #[arg(long)]
     stream_count: Option<u32>,
+    /// native-history: messages kept per room, as the server's --history-size [default: 1000]
+    #[arg(long)]
+    history_size: Option<u64>,
+    /// native-history: seconds a message is kept, as the server's --history-age [default: 600]
+    #[arg(long)]
+    history_age: Option<f64>,
     /// Socket.IO event name.
     #[arg(long, default_value = "message")]
     event: String,
@@ -158,7 +170,10 @@ fn target(args: &EmitArgs) -> Result<Target> {
             args.key.is_some(),
             !matches!(
                 kind,
-                TargetKind::Native | TargetKind::NativeRooms | TargetKind::SocketioStreams
+                TargetKind::Native
+                    | TargetKind::NativeRooms
+                    | TargetKind::NativeHistory
+                    | TargetKind::SocketioStreams
             ),
         ),
         (
@@ -181,6 +196,16 @@ fn target(args: &EmitArgs) -> Result<Target> {
             args.stream_count.is_some(),
             kind == TargetKind::SocketioStreams,
         ),
+        (
+            "--history-size",
+            args.history_size.is_some(),
+            kind == TargetKind::NativeHistory,
+        ),
+        (
+            "--history-age",
+            args.history_age.is_some(),
+            kind == TargetKind::NativeHistory,
+        ),
     ];
     if let Some((flag, ..)) = given.iter().find(|(_, set, applies)| *set && !applies) {
         return Err(Error::InvalidConfig(format!(
@@ -196,6 +221,13 @@ fn target(args: &EmitArgs) -> Result<Target> {
         stream: args.stream.clone().unwrap_or(defaults.stream),
         maxlen: args.maxlen.unwrap_or(defaults.maxlen),
         stream_count: args.stream_count.unwrap_or(defaults.stream_count),
+        history: crate::history::Settings {
+            size: args.history_size.unwrap_or(defaults.history.size),
+            age: match args.history_age {
+                Some(v) => super::seconds(v, "history-age")?,
+                None => defaults.history.age,
+            },
+        },
     };
     Target::from_name(kind.name(), &opts)
 }
@@ -378,7 +410,7 @@ fn publish(args: &EmitArgs, emitter: &mut Option<Emitter>, packets: Vec<Packet>)
 /// and Streams adapters are not told apart this way.
 fn listening_channel(args: &EmitArgs, target: TargetKind) -> Option<String> {
     match target {
-        TargetKind::Native | TargetKind::NativeRooms => {
+        TargetKind::Native | TargetKind::NativeRooms | TargetKind::NativeHistory => {
             Some(crate::packet::native::CHANNEL.to_owned())
         }
         TargetKind::Socketio => {
@@ -399,7 +431,9 @@ fn listening_channel(args: &EmitArgs, target: TargetKind) -> Option<String> {
 fn warn_if_wrong_target(args: &EmitArgs) {
     let other = match args.target {
         TargetKind::Socketio => TargetKind::Native,
-        TargetKind::Native | TargetKind::NativeRooms => TargetKind::Socketio,
+        TargetKind::Native | TargetKind::NativeRooms | TargetKind::NativeHistory => {
+            TargetKind::Socketio
+        }
         TargetKind::SocketioSharded | TargetKind::SocketioStreams => return,
     };
     let (Some(ours), Some(theirs)) = (

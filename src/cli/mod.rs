@@ -39,6 +39,16 @@ fn warn_if_insecure(url: &str) {
     }
 }
 
+/// `--<what>`'s number of seconds, which must be positive.
+fn seconds(v: f64, what: &str) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            crate::Error::InvalidConfig(format!("--{what} must be a positive number of seconds"))
+        })
+}
+
 /// Runs a parsed command line.
 ///
 /// ```no_run

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::Args;
 
+use super::seconds;
 use crate::error::Result;
 use crate::server::{Config, Server};
 
@@ -146,15 +147,6 @@ fn init_logs(level: Option<&str>, format: LogFormat) -> Result<()> {
         LogFormat::Json => logs.json().try_init(),
     };
     Ok(())
-}
-
-fn seconds(v: f64, what: &str) -> Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            crate::Error::InvalidConfig(format!("--{what} must be a positive number of seconds"))
-        })
 }
 
 /// `HOST:PORT` with an IP address or a host name; the first address it resolves to.

@@ -50,6 +50,26 @@ pub enum RedisCommand {
     SPublish,
     /// `XADD <key> [MAXLEN ~ <n>] * <field> <value>… <payload field> <payload>`.
     XAdd(Box<StreamEntry>),
+    /// `EVAL` of the history script ([`crate::history`]): appends the payload (a message's
+    /// JSON) to a room's stream and publishes it, with its new stream id, on the room's
+    /// channel (the packet's `channel`), in one call.
+    Record(Box<Recording>),
+}
+
+/// How a [`RedisCommand::Record`] packet appends to a room's history: the stream, how much
+/// it keeps, who sent the message, and the envelope published around the new stream id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recording {
+    /// The room's stream key ([`crate::history::key`]), in the slot of the channel.
+    pub key: String,
+    /// How much the stream keeps.
+    pub settings: crate::history::Settings,
+    /// The sending peer's session id; empty for a backend's message.
+    pub sender: String,
+    /// The envelope published is `head`, the new stream id, `tail`.
+    pub head: Vec<u8>,
+    /// See `head`.
+    pub tail: Vec<u8>,
 }
 
 /// How an XADD packet writes its stream entry: the trim threshold and the fields before the
@@ -116,16 +136,20 @@ impl Packet {
     pub fn cluster_key(&self) -> Option<&[u8]> {
         match self.command {
             RedisCommand::Publish => None,
-            RedisCommand::SPublish | RedisCommand::XAdd(_) => Some(self.channel.as_bytes()),
+            // A record's stream key is in its channel's slot.
+            RedisCommand::SPublish | RedisCommand::XAdd(_) | RedisCommand::Record(_) => {
+                Some(self.channel.as_bytes())
+            }
         }
     }
 
-    /// `PUBLISH`, `SPUBLISH` or `XADD`.
+    /// `PUBLISH`, `SPUBLISH`, `XADD` or `EVAL` (a record).
     pub fn command_name(&self) -> &'static str {
         match self.command {
             RedisCommand::Publish => "PUBLISH",
             RedisCommand::SPublish => "SPUBLISH",
             RedisCommand::XAdd(_) => "XADD",
+            RedisCommand::Record(_) => "EVAL",
         }
     }
 
@@ -138,6 +162,15 @@ impl Packet {
     /// assert_eq!(p.args(), [&b"c"[..], &b"x"[..]]);
     /// ```
     pub fn args(&self) -> Vec<Cow<'_, [u8]>> {
+        self.args_for(false)
+    }
+
+    /// [`args`](Self::args); `sharded`: a record publishes with SPUBLISH (its channel is a
+    /// room's, sharded on a Redis Cluster).
+    pub(crate) fn args_for(&self, sharded: bool) -> Vec<Cow<'_, [u8]>> {
+        if let RedisCommand::Record(r) = &self.command {
+            return crate::history::record_args(r, &self.channel, &self.payload, sharded);
+        }
         let mut args = vec![Cow::Borrowed(self.channel.as_bytes())];
         if let RedisCommand::XAdd(entry) = &self.command {
             if let Some(n) = entry.maxlen {

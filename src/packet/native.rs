@@ -194,15 +194,23 @@ pub fn encode_entries_rooms<'a, V: JsonView<'a>>(
     fill: Fill<'_>,
 ) -> Result<Packet, Error> {
     let fields = Fields::find(message.clone());
-    one_packet(|sink| encode_rooms_found::<V>(message, &fields, to.map(Recipients::To), fill, sink))
+    one_packet(|sink| {
+        encode_rooms_found::<V>(message, &fields, to.map(Recipients::To), fill, None, sink)
+    })
 }
 
-/// [`encode_entries_rooms`] with the message's fields already found.
+/// [`encode_entries_rooms`] with the message's fields already found. With `history`, a
+/// message to one room (a named room or a user's, not a session) is appended to that room's
+/// history and published in one call (a [`RedisCommand::Record`] packet, see
+/// [`crate::history`]); anything else goes as without.
+///
+/// [`RedisCommand::Record`]: crate::packet::RedisCommand::Record
 pub(crate) fn encode_rooms_found<'a, V: JsonView<'a>>(
     message: V::Entries,
     fields: &Fields<V>,
     to: Option<Recipients<'_>>,
     fill: Fill<'_>,
+    history: Option<&crate::history::Settings>,
     sink: &mut dyn Sink,
 ) -> Result<(), Error> {
     let to_json = checked(fields, to)?;
@@ -224,6 +232,18 @@ pub(crate) fn encode_rooms_found<'a, V: JsonView<'a>>(
         Some(channel) => {
             let mut message_json = Vec::with_capacity(256);
             write_message::<V>(&mut message_json, message, fields, to_json.as_ref(), fill)?;
+            let room = channel.strip_prefix(crate::protocol::envelope::channel::ROOM);
+            if let (Some(settings), Some(room)) = (history, room) {
+                // A room that cannot have history (see history::key) goes unrecorded.
+                if crate::history::key(room).is_some() {
+                    let packet =
+                        crate::history::record_packet("", 0, room, None, message_json, settings);
+                    sink.packet(packet.ok_or_else(|| {
+                        Error::InvalidMessage("the history envelope could not be made".into())
+                    })?);
+                    return Ok(());
+                }
+            }
             let wrapped = crate::protocol::envelope::wrap_emitted(&message_json);
             sink.publish(&[&channel], wrapped.len())
                 .extend_from_slice(&wrapped);

@@ -5,17 +5,18 @@
 
 use crate::packet::{Packet, RedisCommand, Sink};
 
-/// Appends the packet's command (PUBLISH, SPUBLISH or XADD) as RESP.
+/// Appends the packet's command (PUBLISH, SPUBLISH, XADD or a record's EVAL) as RESP.
 pub(crate) fn write_command(out: &mut Vec<u8>, packet: &Packet) {
     match &packet.command {
         // The hot path: a fixed header and two arguments.
         RedisCommand::Publish => out.extend_from_slice(b"*3\r\n$7\r\nPUBLISH\r\n"),
         RedisCommand::SPublish => out.extend_from_slice(b"*3\r\n$8\r\nSPUBLISH\r\n"),
-        RedisCommand::XAdd(_) => {
+        RedisCommand::XAdd(_) | RedisCommand::Record(_) => {
             let args = packet.args();
             out.push(b'*');
             write_decimal(out, 1 + args.len());
-            out.extend_from_slice(b"\r\n$4\r\nXADD\r\n");
+            out.extend_from_slice(b"\r\n");
+            bulk(out, packet.command_name().as_bytes());
             for a in &args {
                 bulk(out, a);
             }
@@ -50,6 +51,16 @@ pub(crate) fn packed_len(packet: &Packet) -> usize {
                 + 25
                 + e.payload_field.len()
         }
+        RedisCommand::Record(r) => {
+            // The script, the key, the numbers and the sender, the envelope's two halves.
+            base + 10 * 25
+                + crate::history::RECORD.len()
+                + r.key.len()
+                + r.sender.len()
+                + r.head.len()
+                + r.tail.len()
+                + 60
+        }
         _ => base,
     }
 }
@@ -62,9 +73,14 @@ pub(crate) fn packed_len(packet: &Packet) -> usize {
 /// assert_eq!(symple::redis::command(&p).get_packed_command(), b"*3\r\n$8\r\nSPUBLISH\r\n$1\r\nc\r\n$1\r\nx\r\n");
 /// ```
 pub fn command(packet: &Packet) -> redis::Cmd {
+    command_for(packet, false)
+}
+
+/// [`command`]; `sharded`: a record publishes with SPUBLISH (see [`Packet::args_for`]).
+fn command_for(packet: &Packet, sharded: bool) -> redis::Cmd {
     let name = packet.command_name();
-    if let RedisCommand::XAdd(_) = packet.command {
-        let args = packet.args();
+    if let RedisCommand::XAdd(_) | RedisCommand::Record(_) = packet.command {
+        let args = packet.args_for(sharded);
         let size = name.len() + args.iter().map(|a| a.len()).sum::<usize>();
         let mut cmd = redis::Cmd::with_capacity(1 + args.len(), size);
         cmd.arg(name);
@@ -84,9 +100,12 @@ pub fn command(packet: &Packet) -> redis::Cmd {
 /// (`None`: any node). The server's interest channels (see
 /// [`channel::is_interest`](crate::protocol::envelope::channel::is_interest)) use sharded
 /// pub/sub there, as the server subscribes to them: their PUBLISH goes out as SPUBLISH, to the
-/// channel's shard only. Every cluster publisher (the server, the emitter, the CLI, the gem)
-/// goes through here.
+/// channel's shard only; so does a record's script. Every cluster publisher (the server, the
+/// emitter, the CLI, the gem) goes through here.
 pub(crate) fn cluster_command(packet: &Packet) -> (Option<&[u8]>, redis::Cmd) {
+    if let RedisCommand::Record(_) = packet.command {
+        return (packet.cluster_key(), command_for(packet, true));
+    }
     if packet.command == RedisCommand::Publish
         && crate::protocol::envelope::channel::is_interest(&packet.channel)
     {
@@ -261,6 +280,30 @@ mod tests {
                 assert_eq!(ours, command(&packet).get_packed_command(), "{packet:?}");
                 assert!(ours.len() <= packed_len(&packet), "{packet:?}");
             }
+        }
+    }
+
+    #[test]
+    fn records_are_packed_as_redis_rs_packs_them_and_spublish_on_a_cluster() {
+        let settings = crate::history::Settings::default();
+        for len in [0usize, 9, 100, 12_345] {
+            let message = vec![b'7'; len];
+            let p = crate::history::record_packet("", 0, "R", None, message, &settings)
+                .expect("R has history");
+            let mut ours = Vec::new();
+            write_command(&mut ours, &p);
+            let mut theirs = redis::cmd("EVAL");
+            for a in p.args() {
+                theirs.arg(&*a);
+            }
+            assert_eq!(ours, theirs.get_packed_command());
+            assert_eq!(ours, command(&p).get_packed_command());
+            assert!(ours.len() <= packed_len(&p));
+            let (key, cmd) = cluster_command(&p);
+            assert_eq!(key, Some(&b"symple:room:R"[..]));
+            let args: Vec<_> = cmd.args_iter().collect();
+            assert_eq!(args[9], redis::Arg::Simple(&b"SPUBLISH"[..]));
+            assert_eq!(args[8], redis::Arg::Simple(&vec![b'7'; len][..]));
         }
     }
 

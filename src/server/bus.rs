@@ -197,7 +197,7 @@ impl Bus {
             seq,
             room,
             sender,
-            message,
+            &message,
             settings,
             matches!(self.conn, AsyncConnection::Cluster(_)),
         ) else {

@@ -144,6 +144,21 @@ fn target(ruby: &Ruby, settings: RHash) -> Result<Target, Error> {
                 ))
             })
     };
+    let seconds = |key: &str| -> Result<Duration, Error> {
+        let value: Value = settings
+            .fetch(key)
+            .map_err(|_| config(format!("target setting `{key}` is missing")))?;
+        f64::try_convert(value)
+            .ok()
+            .and_then(|f| Duration::try_from_secs_f64(f).ok())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                config(format!(
+                    "{key} must be a positive number of seconds, not {}",
+                    value.inspect()
+                ))
+            })
+    };
     let count = number("stream_count")?;
     let opts = TargetOptions {
         key: text("key")?,
@@ -155,6 +170,10 @@ fn target(ruby: &Ruby, settings: RHash) -> Result<Target, Error> {
         maxlen: number("maxlen")?,
         stream_count: u32::try_from(count)
             .map_err(|_| config(format!("stream_count must be at most {}", u32::MAX)))?,
+        history: symple::history::Settings {
+            size: number("history_size")?,
+            age: seconds("history_age")?,
+        },
     };
     Target::from_name(&text("name")?, &opts).map_err(|e| errors::from_symple(ruby, e))
 }
@@ -286,7 +305,7 @@ impl Emitter {
         let target = rb_self.inner.target();
         let mut out = vec![target.name().to_owned()];
         match target {
-            Target::Native | Target::NativeRooms => {}
+            Target::Native | Target::NativeRooms | Target::NativeHistory(_) => {}
             Target::SocketIo(s) => out.extend([s.key().to_owned(), s.namespace().to_owned()]),
             Target::SocketIoSharded(s) => {
                 out.extend([s.key().to_owned(), s.namespace().to_owned()])
