@@ -410,3 +410,147 @@ async fn a_slow_consumer_cut_off_recovers_everything_it_missed() {
         "everything, once, in order"
     );
 }
+
+/// The `native-history` target through every emitter path: the blocking emitter (one emit
+/// and a batch), the queued one, the async one and `symple emit` (JSON lines on stdin).
+/// Numbers `from..from + 5` each, in order.
+async fn push_through_every_emitter(url: &str, room: &str, first: u64) -> u64 {
+    use symple::{Emitter, Target};
+    let target = Target::NativeHistory(Settings::default());
+    let numbered = |n: u64| json!({"type": "message", "data": {"n": n}});
+    let (url_b, room_b, target_b) = (url.to_owned(), room.to_owned(), target.clone());
+    tokio::task::spawn_blocking(move || {
+        let e = Emitter::builder(url_b.clone())
+            .target(target_b.clone())
+            .connect()
+            .expect("emitter")
+            .to(room_b.as_str());
+        for n in first..first + 5 {
+            e.send(json!({ "n": n })).expect("sent");
+        }
+        let batch: Vec<Value> = (first + 5..first + 10).map(numbered).collect();
+        e.emit_batch(&batch).expect("batch");
+        let q = Emitter::builder(url_b)
+            .target(target_b)
+            .queued(true)
+            .connect()
+            .expect("queued emitter")
+            .to(room_b.as_str());
+        for n in first + 10..first + 15 {
+            q.send(json!({ "n": n })).expect("queued");
+        }
+        q.flush().expect("flushed");
+    })
+    .await
+    .expect("blocking emitters");
+    let a = Emitter::builder(url)
+        .target(target)
+        .connect_async()
+        .await
+        .expect("async emitter")
+        .to(room);
+    for n in first + 15..first + 20 {
+        a.send(json!({ "n": n })).await.expect("sent async");
+    }
+    let lines: String = (first + 20..first + 25)
+        .map(|n| format!("{}\n", numbered(n)))
+        .collect();
+    let (url, room) = (url.to_owned(), room.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut cli = Command::new(support::symple_bin())
+            .args(["emit", "--url", &url, "--target", "native-history"])
+            .args(["--history-size", "1000", "--history-age", "600", "--to", &room])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("symple emit");
+        cli.stdin
+            .take()
+            .expect("stdin")
+            .write_all(lines.as_bytes())
+            .expect("lines written");
+        cli.wait_with_output().expect("symple emit ran")
+    })
+    .await
+    .expect("cli");
+    assert!(
+        out.status.success(),
+        "symple emit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    first + 25
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn backend_pushes_through_every_emitter_are_recovered() {
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        emitter_pushes_recovered_on(&redis).await;
+    }
+}
+
+async fn emitter_pushes_recovered_on(redis: &Redis) {
+    let (a, b) = (instance(redis, "R"), instance(redis, "R"));
+    for srv in [&a, &b] {
+        srv.wait_redis_up().await;
+    }
+    let mut watcher = Client::auth(&b.url(), json!({"user": "watcher", "rooms": ["R"]})).await;
+    let mut outsider = Client::auth(&a.url(), json!({"user": "o", "rooms": ["S"]})).await;
+    let mut x = Client::auth(
+        &a.url(),
+        json!({"user": "x", "rooms": ["R"], "recover": {"R": null}}),
+    )
+    .await;
+    let answer = until(&mut x, "recovery", |v| v["type"] == "recovery").await;
+    let start = answer.last().unwrap()["rooms"]["R"]["offset"]
+        .as_str()
+        .expect("the room's position")
+        .to_owned();
+    watcher.drain().await;
+    outsider.drain().await;
+    x.ws.close(None).await.expect("close");
+    drop(x);
+
+    let end = push_through_every_emitter(&redis.url(), "R", 1).await;
+    let watched = receive(&mut watcher, (end - 1) as usize).await;
+    let ns: Vec<u64> = watched.iter().map(|(n, _)| *n).collect();
+    assert_eq!(ns, (1..end).collect::<Vec<_>>(), "each emitter's, in order");
+
+    let mut x = Client::auth(
+        &b.url(),
+        json!({"user": "x", "rooms": ["R"], "recover": {"R": start}}),
+    )
+    .await;
+    let frames = until(&mut x, "recovery", |v| v["type"] == "recovery").await;
+    let answer = frames.last().unwrap()["rooms"]["R"].clone();
+    assert_eq!(answer["recovered"], true, "{answer}");
+    assert_eq!(
+        numbered(&frames),
+        watched,
+        "exactly the emitters' messages, with the offsets the watcher saw"
+    );
+    assert_eq!(answer["replayed"], (end - 1));
+
+    // Several rooms: delivered (on symple:broadcast), not recorded: no offset.
+    let e = symple::Emitter::builder(redis.url())
+        .target(symple::Target::NativeHistory(Settings::default()))
+        .connect_async()
+        .await
+        .expect("async emitter");
+    e.to(["R", "S"]).send(json!({"n": end})).await.expect("sent");
+    for c in [&mut x, &mut outsider] {
+        let v = until(c, "the message to R and S", |v| v["type"] == "message").await;
+        let v = v.last().unwrap();
+        assert_eq!((v["data"]["n"].as_u64(), v.get("history")), (Some(end), None));
+    }
+    assert!(numbered(&x.drain().await).is_empty(), "nothing twice");
+    assert!(
+        outsider.drain().await.iter().all(|v| v["type"] != "message"),
+        "the room's messages reached no one outside it"
+    );
+}
