@@ -107,7 +107,7 @@ RSpec.describe "bad input" do
 
   it "bad settings" do
     expect_error(Symple::ConfigurationError,
-                 /unknown target :mqtt: use :native, :native_rooms, :socketio, :socketio_sharded, :socketio_streams/) do
+                 /unknown target :mqtt: use :native, :native_rooms, :native_history, :socketio, :socketio_sharded, :socketio_streams/) do
       Symple::Emitter.new(target: :mqtt)
     end
     expect_error(Symple::ConfigurationError, /unknown subscription mode "private"/) do

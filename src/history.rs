@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use redis::Cmd;
 use serde_json::{json, Value};
 
-use crate::packet::{Packet, RedisCommand, Recording};
+use crate::packet::{Packet, Recording, RedisCommand};
 use crate::protocol::envelope::{channel, Body, Envelope, Sender};
 use crate::protocol::Object;
 
@@ -424,7 +424,7 @@ impl Recorder {
             return Err(bad("a history message must be a JSON object".into()));
         }
         let cmd = record("", 0, room, None, message, &self.settings, self.cluster)
-        .ok_or_else(|| bad(format!("room {:?} cannot have history", clip(room))))?;
+            .ok_or_else(|| bad(format!("room {:?} cannot have history", clip(room))))?;
         let mut replies = self.conn.run(&[cmd], crate::redis::Order::Any)?;
         parse_offset(replies.pop().unwrap_or(redis::Value::Nil))
             .map_err(|e| bad(format!("unexpected reply from Redis: {e}")))

@@ -682,7 +682,10 @@ mod tests {
             let mut m = message();
             m.insert("to".into(), json!(["lobby"]));
             let p = route(target.clone(), &rooms).raw_packet(m).unwrap();
-            assert_eq!((p.command_name(), p.channel.as_str()), ("EVAL", "symple:room:lobby"));
+            assert_eq!(
+                (p.command_name(), p.channel.as_str()),
+                ("EVAL", "symple:room:lobby")
+            );
             assert_eq!(p.cluster_key(), Some(&b"symple:room:lobby"[..]));
             let args = p.args();
             let text = |i: usize| String::from_utf8_lossy(&args[i]).into_owned();
@@ -716,14 +719,26 @@ mod tests {
             else {
                 panic!("a history envelope")
             };
-            assert_eq!((offset.as_str(), room.as_str(), sender), ("5-1", "lobby", None));
+            assert_eq!(
+                (offset.as_str(), room.as_str(), sender),
+                ("5-1", "lobby", None)
+            );
             assert_eq!(message.to_string(), text(7));
         }
         // A user's room is one room too; the emitter's `from` is filled in.
         let p = route(target.clone(), &["bob".into()])
-            .message_packet(json!({"type": "event", "name": "x"}).as_object().cloned().unwrap(), || "i1")
+            .message_packet(
+                json!({"type": "event", "name": "x"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+                || "i1",
+            )
             .unwrap();
-        assert_eq!((p.command_name(), p.channel.as_str()), ("EVAL", "symple:room:bob"));
+        assert_eq!(
+            (p.command_name(), p.channel.as_str()),
+            ("EVAL", "symple:room:bob")
+        );
         assert_eq!(
             p.payload,
             br#"{"type":"event","name":"x","id":"i1","from":"server","to":"bob"}"#
@@ -731,11 +746,16 @@ mod tests {
         // Several rooms, or a room with no stream key: delivered as native-rooms, not recorded.
         for rooms in [vec!["a".into(), "b".into()], vec![Room::from("x}y")]] {
             let p = route(target.clone(), &rooms).raw_packet(message()).unwrap();
-            let plain = route(Target::NativeRooms, &rooms).raw_packet(message()).unwrap();
+            let plain = route(Target::NativeRooms, &rooms)
+                .raw_packet(message())
+                .unwrap();
             assert_eq!(p, plain, "{rooms:?}");
         }
         let zero = TargetOptions {
-            history: crate::history::Settings { size: 0, ..settings },
+            history: crate::history::Settings {
+                size: 0,
+                ..settings
+            },
             ..TargetOptions::default()
         };
         assert!(Target::from_name("native-history", &zero).is_err());

@@ -461,7 +461,14 @@ async fn push_through_every_emitter(url: &str, room: &str, first: u64) -> u64 {
         use std::process::{Command, Stdio};
         let mut cli = Command::new(support::symple_bin())
             .args(["emit", "--url", &url, "--target", "native-history"])
-            .args(["--history-size", "1000", "--history-age", "600", "--to", &room])
+            .args([
+                "--history-size",
+                "1000",
+                "--history-age",
+                "600",
+                "--to",
+                &room,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -542,15 +549,25 @@ async fn emitter_pushes_recovered_on(redis: &Redis) {
         .connect_async()
         .await
         .expect("async emitter");
-    e.to(["R", "S"]).send(json!({"n": end})).await.expect("sent");
+    e.to(["R", "S"])
+        .send(json!({"n": end}))
+        .await
+        .expect("sent");
     for c in [&mut x, &mut outsider] {
         let v = until(c, "the message to R and S", |v| v["type"] == "message").await;
         let v = v.last().unwrap();
-        assert_eq!((v["data"]["n"].as_u64(), v.get("history")), (Some(end), None));
+        assert_eq!(
+            (v["data"]["n"].as_u64(), v.get("history")),
+            (Some(end), None)
+        );
     }
     assert!(numbered(&x.drain().await).is_empty(), "nothing twice");
     assert!(
-        outsider.drain().await.iter().all(|v| v["type"] != "message"),
+        outsider
+            .drain()
+            .await
+            .iter()
+            .all(|v| v["type"] != "message"),
         "the room's messages reached no one outside it"
     );
 }

@@ -134,3 +134,6 @@ pub fn socketioxide_peer() -> Res<std::path::PathBuf> {
     }
     Ok(target.join("release/symple-bench-socketioxide"))
 }
+
+/// `symple server` instances and counting clients.
+pub mod fleet;
