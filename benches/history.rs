@@ -1,0 +1,285 @@
+//! History on against history off, in one run (issue 11):
+//!
+//! 1. One instance's fan-out to 1,000 clients in one room: emitter packets (`native-history`
+//!    to an instance with `--history big` against `native-rooms` to one without), and a
+//!    client's messages (recorded by its instance with `--history big`, or not). Target ≥ 0.8×.
+//! 2. Emit throughput: `emit_batch` of 20,000 messages (1,000 a call) to the room, recorded
+//!    (`native-history`) against not (`native-rooms`). Target ≥ 0.8×.
+//! 3. The time to replay 10,000 missed messages to one client: from its `auth` with the
+//!    offset to its `recovery` frame.
+//!
+//! Rounds alternate (off, on, off, on, ...); each ratio is the median of the per-round
+//! ratios. Run with `cargo bench --bench history`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use common::fleet::{client, cpu_seconds, wait_count, Instance, WAIT};
+use common::servers::Redis;
+use common::{load_average, median, round_count, verdict, Res};
+use symple::history::Settings;
+use symple::{Emitter, Target};
+
+const FANOUT_CLIENTS: usize = 1000;
+const FANOUT_MESSAGES: usize = 2000;
+const EMIT_MESSAGES: usize = 20_000;
+const EMIT_BATCH: usize = 1000;
+const MISSED: usize = 10_000;
+const ROUNDS: usize = 5;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if let Err(e) = rt.block_on(run()) {
+        eprintln!("history bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn target(history: bool) -> Target {
+    if history {
+        Target::NativeHistory(Settings::default())
+    } else {
+        Target::NativeRooms
+    }
+}
+
+fn flags(history: bool) -> &'static [&'static str] {
+    if history {
+        &["--history", "big"]
+    } else {
+        &[]
+    }
+}
+
+fn numbered(n: usize) -> symple::Message {
+    symple::Message::new(json!({"n": n, "text": "a chat message of some forty characters"}))
+}
+
+/// Who sends the fan-out's messages.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    Emitter,
+    Client,
+}
+
+/// Deliveries per second to FANOUT_CLIENTS clients in one room of one instance, and the
+/// instance's CPU time per delivery (ns).
+async fn fanout_round(bin: &Path, history: bool, source: Source) -> Res<(f64, f64)> {
+    let redis = Redis::start();
+    let url = redis.url();
+    let inst = Instance::start(bin, &url, flags(history))?;
+    inst.wait_up().await?;
+    let count = Arc::new(AtomicU64::new(0));
+    let mut keep = Vec::new();
+    for c in 0..FANOUT_CLIENTS {
+        keep.push(client(&inst.addr, &format!("f{c}"), "big", count.clone()).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    count.store(0, Ordering::Relaxed);
+    let cpu = cpu_seconds(inst.child.id())?;
+    let start = Instant::now();
+    let want = match source {
+        Source::Emitter => {
+            let e = Emitter::builder(url.clone())
+                .target(target(history))
+                .connect()?
+                .to("big");
+            e.emit_batch((0..FANOUT_MESSAGES).map(numbered))?;
+            FANOUT_CLIENTS * FANOUT_MESSAGES
+        }
+        Source::Client => {
+            // The first client sends; it does not get its own.
+            let tx = &mut keep[0];
+            for n in 0..FANOUT_MESSAGES {
+                let m = json!({"type": "message", "to": "big", "data": {"n": n}});
+                tx.feed(Message::text(m.to_string())).await?;
+            }
+            tx.flush().await?;
+            (FANOUT_CLIENTS - 1) * FANOUT_MESSAGES
+        }
+    };
+    wait_count(&count, want as u64).await?;
+    let deliveries = want as f64;
+    let rate = deliveries / start.elapsed().as_secs_f64();
+    let ns = (cpu_seconds(inst.child.id())? - cpu) * 1e9 / deliveries;
+    Ok((rate, ns))
+}
+
+/// Messages per second `emit_batch` hands to Redis (and Redis acknowledges), with an
+/// instance holding one client in the room.
+async fn emit_round(bin: &Path, history: bool) -> Res<f64> {
+    let redis = Redis::start();
+    let url = redis.url();
+    let inst = Instance::start(bin, &url, flags(history))?;
+    inst.wait_up().await?;
+    let count = Arc::new(AtomicU64::new(0));
+    let _keep = client(&inst.addr, "one", "big", count.clone()).await?;
+    let e = Emitter::builder(url.clone())
+        .target(target(history))
+        .connect()?
+        .to("big");
+    let batches: Vec<Vec<symple::Message>> = (0..EMIT_MESSAGES / EMIT_BATCH)
+        .map(|b| (0..EMIT_BATCH).map(|i| numbered(b * EMIT_BATCH + i)).collect())
+        .collect();
+    // Warm-up: one batch.
+    e.emit_batch(batches[0].clone())?;
+    let start = Instant::now();
+    for b in batches {
+        e.emit_batch(b)?;
+    }
+    let rate = EMIT_MESSAGES as f64 / start.elapsed().as_secs_f64();
+    // Everything reached the client: nothing was dropped on the way.
+    wait_count(&count, (EMIT_MESSAGES + EMIT_BATCH) as u64).await?;
+    Ok(rate)
+}
+
+/// A client's frames, bounded.
+async fn next_frame(
+    rx: &mut futures_util::stream::SplitStream<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    >,
+) -> Res<Value> {
+    loop {
+        match tokio::time::timeout(WAIT, rx.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Ok(serde_json::from_str(&t)?),
+            Ok(Some(Ok(_))) => continue,
+            other => return Err(format!("no frame: {other:?}").into()),
+        }
+    }
+}
+
+/// Seconds from a reconnecting client's `auth` (with its offset) to its `recovery` frame,
+/// MISSED messages replayed.
+async fn replay_round(bin: &Path) -> Res<f64> {
+    let redis = Redis::start();
+    let url = redis.url();
+    let size = (MISSED * 2).to_string();
+    let inst = Instance::start(bin, &url, &["--history", "big", "--history-size", &size])?;
+    inst.wait_up().await?;
+    let connect = |recover: Value| {
+        let addr = inst.addr.clone();
+        async move {
+            let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await?;
+            let (mut tx, mut rx) = ws.split();
+            let auth = json!({"type": "auth", "user": "x", "rooms": ["big"], "recover": {"big": recover}});
+            tx.send(Message::text(auth.to_string())).await?;
+            let mut messages = 0usize;
+            loop {
+                let v = next_frame(&mut rx).await?;
+                match v["type"].as_str() {
+                    Some("message") => messages += 1,
+                    Some("recovery") => return Res::Ok((v, messages, tx)),
+                    _ => {}
+                }
+            }
+        }
+    };
+    let (first, _, tx) = connect(Value::Null).await?;
+    let offset = first["rooms"]["big"]["offset"].clone();
+    drop(tx);
+    let settings = Settings {
+        size: MISSED as u64 * 2,
+        ..Settings::default()
+    };
+    let e = Emitter::builder(url.clone())
+        .target(Target::NativeHistory(settings))
+        .connect()?
+        .to("big");
+    for b in 0..MISSED / EMIT_BATCH {
+        e.emit_batch((0..EMIT_BATCH).map(|i| numbered(b * EMIT_BATCH + i)))?;
+    }
+    let start = Instant::now();
+    let (answer, messages, _tx) = connect(offset).await?;
+    let took = start.elapsed().as_secs_f64();
+    let room = &answer["rooms"]["big"];
+    if room["recovered"] != true || room["replayed"] != MISSED || messages != MISSED {
+        return Err(format!("replayed {messages} messages, answer {room}").into());
+    }
+    Ok(took)
+}
+
+async fn run() -> Res<()> {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_symple"));
+    let rounds = round_count(ROUNDS);
+    println!(
+        "history bench, {rounds} rounds, off and on alternating (load {})",
+        load_average()
+    );
+    let mut summary = Vec::new();
+    for source in [Source::Emitter, Source::Client] {
+        let (mut ratios, mut cpu_ratios, mut off, mut on) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..rounds {
+            let (b, b_ns) = fanout_round(&bin, false, source).await?;
+            let (o, o_ns) = fanout_round(&bin, true, source).await?;
+            println!(
+                "  fan-out ({source:?}) round: off {b:.0}/s ({b_ns:.0} ns CPU per delivery), on {o:.0}/s ({o_ns:.0} ns), on / off {:.2}",
+                o / b
+            );
+            ratios.push(o / b);
+            cpu_ratios.push(b_ns / o_ns);
+            off.push(b);
+            on.push(o);
+        }
+        let ratio = median(ratios);
+        summary.push(format!(
+            "fan-out to {FANOUT_CLIENTS} clients in one room, {FANOUT_MESSAGES} messages from the {}: history on {:.0}/s, off {:.0}/s (medians): ratio {ratio:.2}, target >= 0.8: {}; server CPU per delivery off / on {:.2}",
+            match source {
+                Source::Emitter => "emitter",
+                Source::Client => "a client",
+            },
+            median(on),
+            median(off),
+            verdict(ratio >= 0.8),
+            median(cpu_ratios)
+        ));
+    }
+    let (mut ratios, mut off, mut on) = (vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        let b = emit_round(&bin, false).await?;
+        let o = emit_round(&bin, true).await?;
+        println!(
+            "  emit round: native-rooms {b:.0}/s, native-history {o:.0}/s, ratio {:.2}",
+            o / b
+        );
+        ratios.push(o / b);
+        off.push(b);
+        on.push(o);
+    }
+    let ratio = median(ratios);
+    summary.push(format!(
+        "emit_batch x{EMIT_BATCH}, {EMIT_MESSAGES} messages to one room: native-history {:.0}/s, native-rooms {:.0}/s (medians): ratio {ratio:.2}, target >= 0.8: {}",
+        median(on),
+        median(off),
+        verdict(ratio >= 0.8)
+    ));
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let t = replay_round(&bin).await?;
+        println!("  replay round: {MISSED} messages in {:.0} ms", t * 1e3);
+        times.push(t);
+    }
+    let t = median(times);
+    summary.push(format!(
+        "replay of {MISSED} missed messages to one client (auth to recovery frame): {:.0} ms (median), {:.0} messages/s",
+        t * 1e3,
+        MISSED as f64 / t
+    ));
+    println!("(load after the rounds {})", load_average());
+    for line in summary {
+        println!("{line}");
+    }
+    Ok(())
+}
