@@ -8,8 +8,9 @@
 //! 3. The time to replay 10,000 missed messages to one client: from its `auth` with the
 //!    offset to its `recovery` frame.
 //!
-//! Rounds alternate (off, on, off, on, ...); each ratio is the median of the per-round
-//! ratios. Run with `cargo bench --bench history`.
+//! Each round measures off and on back to back, which one first swapped every round (the
+//! side measured second meets more of a rising or falling load); each ratio is the median of
+//! the per-round ratios. Run with `cargo bench --bench history`.
 
 mod common;
 
@@ -130,7 +131,11 @@ async fn emit_round(bin: &Path, history: bool) -> Res<f64> {
         .connect()?
         .to("big");
     let batches: Vec<Vec<symple::Message>> = (0..EMIT_MESSAGES / EMIT_BATCH)
-        .map(|b| (0..EMIT_BATCH).map(|i| numbered(b * EMIT_BATCH + i)).collect())
+        .map(|b| {
+            (0..EMIT_BATCH)
+                .map(|i| numbered(b * EMIT_BATCH + i))
+                .collect()
+        })
         .collect();
     // Warm-up: one batch.
     e.emit_batch(batches[0].clone())?;
@@ -174,7 +179,8 @@ async fn replay_round(bin: &Path) -> Res<f64> {
         async move {
             let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}")).await?;
             let (mut tx, mut rx) = ws.split();
-            let auth = json!({"type": "auth", "user": "x", "rooms": ["big"], "recover": {"big": recover}});
+            let auth =
+                json!({"type": "auth", "user": "x", "rooms": ["big"], "recover": {"big": recover}});
             tx.send(Message::text(auth.to_string())).await?;
             let mut messages = 0usize;
             loop {
@@ -215,15 +221,20 @@ async fn run() -> Res<()> {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_symple"));
     let rounds = round_count(ROUNDS);
     println!(
-        "history bench, {rounds} rounds, off and on alternating (load {})",
+        "history bench, {rounds} rounds, off and on back to back (load {})",
         load_average()
     );
     let mut summary = Vec::new();
     for source in [Source::Emitter, Source::Client] {
         let (mut ratios, mut cpu_ratios, mut off, mut on) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..rounds {
-            let (b, b_ns) = fanout_round(&bin, false, source).await?;
-            let (o, o_ns) = fanout_round(&bin, true, source).await?;
+        for round in 0..rounds {
+            let ((b, b_ns), (o, o_ns)) = if round % 2 == 0 {
+                let b = fanout_round(&bin, false, source).await?;
+                (b, fanout_round(&bin, true, source).await?)
+            } else {
+                let o = fanout_round(&bin, true, source).await?;
+                (fanout_round(&bin, false, source).await?, o)
+            };
             println!(
                 "  fan-out ({source:?}) round: off {b:.0}/s ({b_ns:.0} ns CPU per delivery), on {o:.0}/s ({o_ns:.0} ns), on / off {:.2}",
                 o / b
@@ -238,7 +249,7 @@ async fn run() -> Res<()> {
             "fan-out to {FANOUT_CLIENTS} clients in one room, {FANOUT_MESSAGES} messages from the {}: history on {:.0}/s, off {:.0}/s (medians): ratio {ratio:.2}, target >= 0.8: {}; server CPU per delivery off / on {:.2}",
             match source {
                 Source::Emitter => "emitter",
-                Source::Client => "a client",
+                Source::Client => "client",
             },
             median(on),
             median(off),
@@ -247,9 +258,14 @@ async fn run() -> Res<()> {
         ));
     }
     let (mut ratios, mut off, mut on) = (vec![], vec![], vec![]);
-    for _ in 0..rounds {
-        let b = emit_round(&bin, false).await?;
-        let o = emit_round(&bin, true).await?;
+    for round in 0..rounds {
+        let (b, o) = if round % 2 == 0 {
+            let b = emit_round(&bin, false).await?;
+            (b, emit_round(&bin, true).await?)
+        } else {
+            let o = emit_round(&bin, true).await?;
+            (emit_round(&bin, false).await?, o)
+        };
         println!(
             "  emit round: native-rooms {b:.0}/s, native-history {o:.0}/s, ratio {:.2}",
             o / b

@@ -2,8 +2,9 @@
 // alice and bob log in through the Rails app (examples/rails), which creates their Symple
 // sessions (Symple::SessionSync) and sends each browser to the page `symple server --demo`
 // serves; each sees the other in the roster; a Post committed in Rails reaches its author's
-// page only; after logout the author's page shows the disconnection, and a reconnect with the
-// same token is refused.
+// page only; a page that lost its connection reconnects with the offsets it kept and shows the
+// room messages it missed, once each (history and recovery); after logout the author's page
+// shows the disconnection, and a reconnect with the same token is refused.
 //
 //   node tests/browser/demo.js RAILS_URL SCREENSHOT_DIR
 //
@@ -41,6 +42,13 @@ async function post(token, title) {
   });
   if (!res.ok) throw new Error(`POST /posts: ${res.status} ${await res.text()}`);
   return res.json();
+}
+
+// A message to a room from the page's form.
+async function say(who, room, text) {
+  await who.page.fill("#to", room);
+  await who.page.fill("#text", text);
+  await who.page.click("#say button");
 }
 
 const logText = (who) => who.page.$$eval("#log li", (lis) => lis.map((li) => li.textContent));
@@ -82,8 +90,33 @@ const waitForRoster = (who, name, present) =>
     if ((await logText(alice)).some((t) => t.includes("bob's own post"))) throw new Error("alice received bob's push");
     step("bob's page did not get it (and alice did not get bob's)");
 
+    // Recovery: alice's page loses its connection (closed, no retry) after a first lobby
+    // message; bob writes to lobby while she is away; carol, in lobby too, is the fence (she has
+    // them, so they are in the room's history); alice's page reconnects and shows the missed ones.
+    const carol = await login(context, "carol");
+    await say(bob, "lobby", "lobby before the drop");
+    await waitForLog(alice, "lobby before the drop");
+    await alice.page.evaluate(() => { client.stopped = true; client.ws.close(); });
+    await alice.page.waitForFunction(() => document.getElementById("status").textContent === "offline", null, { timeout: WAIT });
+    const missed = ["missed one", "missed two", "missed three"];
+    for (const text of missed) await say(bob, "lobby", text);
+    await waitForLog(carol, "missed three");
+    await alice.page.evaluate(() => { client.stopped = false; client.connect(); });
+    await waitForLog(alice, "recovered 3 missed message(s) in lobby");
+    const aliceSaw = (await logText(alice)).reverse();
+    for (const text of missed) {
+      const lines = aliceSaw.filter((t) => t.includes(text));
+      if (lines.length !== 1 || !lines[0].startsWith("(missed) ")) throw new Error(`alice's page shows ${JSON.stringify(text)} as ${JSON.stringify(lines)}`);
+    }
+    const order = missed.map((text) => aliceSaw.findIndex((t) => t.includes(text)));
+    if (order.some((at, i) => i > 0 && at < order[i - 1])) throw new Error(`out of order: ${aliceSaw}`);
+    await say(bob, "lobby", "live after the recovery");
+    await waitForLog(alice, "live after the recovery");
+    step(`alice's page recovered what it missed: ${aliceSaw.filter((t) => /missed|recovered/.test(t)).join(" / ")}`);
+
     fs.mkdirSync(shots, { recursive: true });
     await alice.page.screenshot({ path: path.join(shots, "demo-alice.png") });
+    await carol.page.screenshot({ path: path.join(shots, "demo-carol.png") });
     await bob.page.screenshot({ path: path.join(shots, "demo-bob.png") });
     step(`screenshots in ${shots}`);
 

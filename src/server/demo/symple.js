@@ -1,7 +1,10 @@
 // A small Symple v4 client for browsers, over the native WebSocket: token auth, a roster
-// kept from presence, messages, join/leave, and reconnection. Served by `symple server --demo`
-// at /demo/symple.js. Events: "connected" (welcome), "roster", "message" (any routed frame),
-// "error" (an error frame), "disconnected" ({code, reason, willRetry}).
+// kept from presence, messages, join/leave, reconnection, and recovery of what was missed
+// while away (rooms with `--history` on the server). Served by `symple server --demo` at
+// /demo/symple.js. Events: "connected" (welcome), "roster", "message" (any routed frame;
+// `replayed: true` on one recovered after a reconnect), "recovery" (the server's answer:
+// {rooms: {R: {recovered, replayed, offset, reason?}}}), "error" (an error frame),
+// "disconnected" ({code, reason, willRetry}).
 class SympleClient {
   constructor(url, auth) {
     this.url = url;
@@ -10,6 +13,10 @@ class SympleClient {
     this.handlers = {};
     this.retries = 0;
     this.stopped = false;
+    this.recovering = new Set(); // rooms asked for, until the `recovery` frame
+    // Room -> the offset of the last message seen there (its `history` field), sent back as
+    // `recover` when reconnecting, so the server replays what came in between.
+    this.offsets = {};
   }
 
   on(event, fn) { (this.handlers[event] ||= []).push(fn); return this; }
@@ -19,7 +26,10 @@ class SympleClient {
     this.welcomed = false;
     this.refused = false;
     const ws = (this.ws = new WebSocket(this.url));
-    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", ...this.auth }));
+    // Recovering until the server's `recovery` frame: what arrives before it is the replay.
+    this.recovering = new Set(Object.keys(this.offsets));
+    const recover = this.recovering.size > 0 ? { recover: { ...this.offsets } } : {};
+    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", ...this.auth, ...recover }));
     ws.onmessage = (e) => this.receive(JSON.parse(e.data));
     ws.onclose = (e) => this.closed(e);
   }
@@ -35,11 +45,24 @@ class SympleClient {
       if (m.data.online === false) this.roster.delete(m.data.id);
       else this.roster.set(m.data.id, m.data);
       this.emit("roster", [...this.roster.values()]);
+    } else if (m.type === "recovery") {
+      this.recovering.clear();
+      // Recovered or not, go on from the position the server gives (not recovered: what
+      // was missed is gone from the history; the application refetches it).
+      for (const [room, r] of Object.entries(m.rooms || {})) {
+        if (r.offset) this.offsets[room] = r.offset;
+        else delete this.offsets[room];
+      }
+      this.emit("recovery", m);
     } else if (m.type === "error") {
       // An auth failure before the welcome: the token is not (or no longer) valid.
       if (!this.welcomed && m.status === 401) this.refused = true;
       this.emit("error", m);
     } else {
+      if (m.history && m.history.room) {
+        if (this.recovering.has(m.history.room)) m.replayed = true;
+        this.offsets[m.history.room] = m.history.offset;
+      }
       this.emit("message", m);
     }
   }
@@ -55,6 +78,6 @@ class SympleClient {
 
   send(to, data, subtype) { this.ws.send(JSON.stringify({ type: "message", to, subtype, data })); }
   join(room) { this.ws.send(JSON.stringify({ type: "join", room })); }
-  leave(room) { this.ws.send(JSON.stringify({ type: "leave", room })); }
+  leave(room) { this.ws.send(JSON.stringify({ type: "leave", room })); delete this.offsets[room]; }
   close() { this.stopped = true; this.ws.send(JSON.stringify({ type: "close" })); this.ws.close(1000); }
 }
