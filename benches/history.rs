@@ -37,14 +37,7 @@ const MISSED: usize = 10_000;
 const ROUNDS: usize = 5;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    if let Err(e) = rt.block_on(run()) {
-        eprintln!("history bench failed: {e}");
-        std::process::exit(1);
-    }
+    common::run_async("history", run());
 }
 
 fn target(history: bool) -> Target {
@@ -217,6 +210,21 @@ async fn replay_round(bin: &Path) -> Res<f64> {
     Ok(took)
 }
 
+/// History off and on, back to back, the first swapped every round (the side measured
+/// second meets more of a rising or falling load); gives (off, on).
+async fn back_to_back<T, F: std::future::Future<Output = Res<T>>>(
+    round: usize,
+    mut side: impl FnMut(bool) -> F,
+) -> Res<(T, T)> {
+    if round % 2 == 0 {
+        let off = side(false).await?;
+        Ok((off, side(true).await?))
+    } else {
+        let on = side(true).await?;
+        Ok((side(false).await?, on))
+    }
+}
+
 async fn run() -> Res<()> {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_symple"));
     let rounds = round_count(ROUNDS);
@@ -228,13 +236,8 @@ async fn run() -> Res<()> {
     for source in [Source::Emitter, Source::Client] {
         let (mut ratios, mut cpu_ratios, mut off, mut on) = (vec![], vec![], vec![], vec![]);
         for round in 0..rounds {
-            let ((b, b_ns), (o, o_ns)) = if round % 2 == 0 {
-                let b = fanout_round(&bin, false, source).await?;
-                (b, fanout_round(&bin, true, source).await?)
-            } else {
-                let o = fanout_round(&bin, true, source).await?;
-                (fanout_round(&bin, false, source).await?, o)
-            };
+            let ((b, b_ns), (o, o_ns)) =
+                back_to_back(round, |on| fanout_round(&bin, on, source)).await?;
             println!(
                 "  fan-out ({source:?}) round: off {b:.0}/s ({b_ns:.0} ns CPU per delivery), on {o:.0}/s ({o_ns:.0} ns), on / off {:.2}",
                 o / b
@@ -259,13 +262,7 @@ async fn run() -> Res<()> {
     }
     let (mut ratios, mut off, mut on) = (vec![], vec![], vec![]);
     for round in 0..rounds {
-        let (b, o) = if round % 2 == 0 {
-            let b = emit_round(&bin, false).await?;
-            (b, emit_round(&bin, true).await?)
-        } else {
-            let o = emit_round(&bin, true).await?;
-            (emit_round(&bin, false).await?, o)
-        };
+        let (b, o) = back_to_back(round, |on| emit_round(&bin, on)).await?;
         println!(
             "  emit round: native-rooms {b:.0}/s, native-history {o:.0}/s, ratio {:.2}",
             o / b

@@ -41,14 +41,7 @@ const FANOUT_MESSAGES: usize = 2000;
 const ROUNDS: usize = 5;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    if let Err(e) = rt.block_on(run()) {
-        eprintln!("routing bench failed: {e}");
-        std::process::exit(1);
-    }
+    common::run_async("routing", run());
 }
 
 /// Counts what is published on `channel` (a subscriber thread, which ends with the process).

@@ -20,6 +20,15 @@ fn instance(redis: &Redis, history: &str) -> ServerProc {
     )
 }
 
+/// Two instances keeping room R's history, both subscribed.
+async fn two_instances(redis: &Redis) -> (ServerProc, ServerProc) {
+    let (a, b) = (instance(redis, "R"), instance(redis, "R"));
+    for srv in [&a, &b] {
+        srv.wait_redis_up().await;
+    }
+    (a, b)
+}
+
 fn recorder(redis: &Redis, size: u64) -> Arc<Recorder> {
     let settings = Settings {
         size,
@@ -106,10 +115,7 @@ async fn a_client_recovers_what_it_missed_on_the_other_instance() {
 }
 
 async fn recovers_on(redis: &Redis) {
-    let (a, b) = (instance(redis, "R"), instance(redis, "R"));
-    for srv in [&a, &b] {
-        srv.wait_redis_up().await;
-    }
+    let (a, b) = two_instances(redis).await;
     let rec = recorder(redis, 1000);
     let mut p1 = Client::auth(&a.url(), json!({"user": "p1", "rooms": ["R"]})).await;
     let mut p2 = Client::auth(&b.url(), json!({"user": "p2", "rooms": ["R"]})).await;
@@ -502,10 +508,7 @@ async fn backend_pushes_through_every_emitter_are_recovered() {
 }
 
 async fn emitter_pushes_recovered_on(redis: &Redis) {
-    let (a, b) = (instance(redis, "R"), instance(redis, "R"));
-    for srv in [&a, &b] {
-        srv.wait_redis_up().await;
-    }
+    let (a, b) = two_instances(redis).await;
     let mut watcher = Client::auth(&b.url(), json!({"user": "watcher", "rooms": ["R"]})).await;
     let mut outsider = Client::auth(&a.url(), json!({"user": "o", "rooms": ["S"]})).await;
     let mut x = Client::auth(

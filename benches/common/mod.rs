@@ -76,6 +76,18 @@ pub fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// Runs a bench's `run` on a multi-thread tokio runtime; an error exits 1, naming the bench.
+pub fn run_async<F: std::future::Future<Output = Res<()>>>(bench: &str, run: F) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if let Err(e) = rt.block_on(run) {
+        eprintln!("{bench} bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// The 1, 5 and 15 minute load averages, space-separated.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
