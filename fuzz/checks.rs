@@ -66,7 +66,8 @@ fn peer(id: &str, user: &str, rooms: &[&str]) -> LocalPeer {
         id: id.into(),
         user: user.into(),
         peer: format!(r#"{{"id":"{id}","user":"{user}"}}"#).into(),
-        rooms: rooms.iter().map(|r| r.to_string()).collect(),
+        rooms: rooms.iter().map(|r| (r.to_string(), 1)).collect(),
+        events: 1,
         tx: outbox(4).0,
         token: None,
     }
@@ -332,7 +333,12 @@ pub fn envelope(data: &[u8]) {
                 }
             }
         }
-        (Body::Roster { requester, rooms }, Body::Roster { .. }) => {
+        (
+            Body::Roster {
+                requester, rooms, ..
+            },
+            Body::Roster { .. },
+        ) => {
             for r in rooms.iter().filter(|r| requester.is_in(r)) {
                 let _ = reg.members(r).count() + reg.sessions(r).count();
             }

@@ -308,3 +308,121 @@ async fn on_a_cluster_room_channels_are_sharded_over_the_masters() {
     assert_eq!(seen(bob.drain().await), ["a7"]);
     assert_eq!(seen(alice.drain().await), ["b7"]);
 }
+
+/// Presence labels (`online:<user>`) a client gets until it has every one of `expected`
+/// (bounded), then until quiet: what it got, sorted, duplicates kept.
+async fn presence_until(client: &mut Client, expected: &[String]) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !expected.iter().all(|e| got.contains(e)) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match client.next_within(left).await {
+            Some(v) if v["type"] == "presence" => got.push(presence_label(&v)),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    got.extend(seen(client.drain().await));
+    sorted(got)
+}
+
+/// Peers arriving on two instances at the same moment each see every other one online
+/// exactly once: an instance's roster answer and the peer's own announcement can both
+/// reach the other instance (the race of issue 12); it shows the news once. Many rounds,
+/// each in its own room with its own users, on one Redis and on the cluster.
+#[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
+async fn arrivals_on_two_instances_at_once_see_each_other_once() {
+    for (kind, rounds) in [(Kind::Plain, 30), (Kind::Cluster, 15)] {
+        let redis = support::shared(kind);
+        let (a, b) = (instance(&redis), instance(&redis));
+        a.wait_redis_up().await;
+        b.wait_redis_up().await;
+        for round in 0..rounds {
+            let room = format!("round-{round}");
+            let users: Vec<String> = (0..6).map(|i| format!("u{round}-{i}")).collect();
+            let connects = users.iter().enumerate().map(|(i, user)| {
+                let url = if i % 2 == 0 { a.url() } else { b.url() };
+                let auth = json!({"user": user, "rooms": [room]});
+                async move { Client::auth(&url, auth).await }
+            });
+            let mut clients = futures_util::future::join_all(connects).await;
+            let seen_by = clients.iter_mut().enumerate().map(|(i, c)| {
+                let expected: Vec<String> = (users.iter().enumerate())
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, u)| format!("online:{u}"))
+                    .collect();
+                async move { (presence_until(c, &expected).await, expected) }
+            });
+            for (i, (got, expected)) in futures_util::future::join_all(seen_by)
+                .await
+                .into_iter()
+                .enumerate()
+            {
+                assert_eq!(got, expected, "{kind:?}, round {round}, {}", users[i]);
+            }
+        }
+    }
+}
+
+/// A remote mate's later presence events are still shown: joining a second room shared
+/// with a peer on another instance announces it there again, and joining a room a remote
+/// peer is in shows that peer in the joiner's roster and the joiner to that peer, once each.
+#[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
+async fn a_remote_mate_joining_another_shared_room_is_shown_again() {
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        let (a, b) = (instance(&redis), instance(&redis));
+        a.wait_redis_up().await;
+        b.wait_redis_up().await;
+        let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": ["R", "S"]})).await;
+        let mut bob = Client::auth(&b.url(), json!({"user": "bob", "rooms": ["R"]})).await;
+        let mut carol = Client::auth(&a.url(), json!({"user": "carol", "rooms": ["S"]})).await;
+        let (bob_on, alice_on) = (
+            vec!["online:bob".to_owned()],
+            vec!["online:alice".to_owned()],
+        );
+        assert_eq!(
+            presence_until(&mut alice, &bob_on).await,
+            ["online:bob", "online:carol"]
+        );
+        assert_eq!(presence_until(&mut bob, &alice_on).await, alice_on);
+        assert_eq!(presence_until(&mut carol, &alice_on).await, alice_on);
+
+        // bob joins S, which alice (already his mate in R) and carol are in.
+        bob.send(json!({"type": "join", "room": "S"})).await;
+        bob.expect("join:ok", |v| v["type"] == "join:ok").await;
+        assert_eq!(
+            presence_until(&mut alice, &bob_on).await,
+            bob_on,
+            "{kind:?}"
+        );
+        assert_eq!(
+            presence_until(&mut carol, &bob_on).await,
+            bob_on,
+            "{kind:?}"
+        );
+        // His roster of S: both, alice too though he knew her from R (as on one instance).
+        let both = vec!["online:alice".to_owned(), "online:carol".to_owned()];
+        assert_eq!(presence_until(&mut bob, &both).await, both, "{kind:?}");
+
+        // bob joins T alone, then alice joins it: she gets him in her roster, he gets her.
+        bob.send(json!({"type": "join", "room": "T"})).await;
+        bob.expect("join:ok", |v| v["type"] == "join:ok").await;
+        alice.send(json!({"type": "join", "room": "T"})).await;
+        assert_eq!(
+            presence_until(&mut alice, &bob_on).await,
+            bob_on,
+            "{kind:?}"
+        );
+        assert_eq!(
+            presence_until(&mut bob, &alice_on).await,
+            alice_on,
+            "{kind:?}"
+        );
+        assert!(seen(carol.drain().await).is_empty(), "carol is not in T");
+    }
+}

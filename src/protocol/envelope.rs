@@ -13,6 +13,7 @@
 //! let env = Envelope::new("i1", 7, 1, Body::Roster {
 //!     requester: Sender { id: "p1".into(), user: "alice".into(), rooms: vec!["team".into()] },
 //!     rooms: vec!["team".into()],
+//!     event: 1,
 //! });
 //! let bytes = env.encode();
 //! assert!(bytes.starts_with(br#"{"v":2,"origin":"i1","seq":7,"kind":"roster""#));
@@ -164,6 +165,10 @@ fn is_one(n: &u32) -> bool {
     *n == 1
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// What an envelope says.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -183,6 +188,11 @@ pub enum Body {
         /// where, so they can announce the peers of an instance that died.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         announce: Option<bool>,
+        /// With `announce: Some(true)`: the number of the sender's presence event told of
+        /// (1 for its arrival, one more per room it joined), so that an instance that also
+        /// learns of it from a roster answer ([`Known::events`]) shows it once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<u64>,
     },
     /// A new peer (or one that joined rooms) wants the presence of peers sharing `rooms`.
     Roster {
@@ -190,6 +200,10 @@ pub enum Body {
         requester: Sender,
         /// Rooms to consider.
         rooms: Vec<String>,
+        /// The requester's presence event asking (its arrival, or the room it joined),
+        /// echoed in the answer ([`Body::Present`]); 0 when not told.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        event: u64,
     },
     /// A packet from a trusted backend (an emitter's `native-rooms` target): routed like one
     /// from `symple:broadcast`, to every recipient of its `to`.
@@ -219,6 +233,9 @@ pub enum Body {
         /// The rooms the requester asked about.
         #[serde(default)]
         rooms: Vec<String>,
+        /// The requester's presence event it answers ([`Body::Roster`]'s `event`).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        event: u64,
         /// Each peer and its presence message.
         peers: Vec<Known>,
     },
@@ -231,6 +248,10 @@ pub struct Known {
     pub sender: Sender,
     /// Its presence (`online: true`).
     pub presence: Value,
+    /// The numbers of its presence events that put it in the rooms asked about (see
+    /// [`Body::Route`]'s `event`); empty when not told.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<u64>,
 }
 
 impl Envelope {
@@ -319,16 +340,19 @@ mod tests {
                 message: json!({"type": "message", "from": "alice|a1", "data": {"x": [1, 2.5]}}),
                 rooms: None,
                 announce: None,
+                event: None,
             },
             Body::Route {
                 sender: alice(),
                 message: json!({"type": "presence", "data": {"online": true}}),
                 rooms: Some(vec!["alice".into(), "team".into()]),
                 announce: Some(true),
+                event: Some(3),
             },
             Body::Roster {
                 requester: alice(),
                 rooms: vec!["alice".into(), "team".into()],
+                event: 2,
             },
             Body::Emit {
                 message: json!({"type": "message", "to": "team", "id": "m1"}),
@@ -348,10 +372,19 @@ mod tests {
             Body::Present {
                 to: "b1".into(),
                 rooms: vec!["team".into()],
-                peers: vec![Known {
-                    sender: alice(),
-                    presence: json!({"type": "presence"}),
-                }],
+                event: 2,
+                peers: vec![
+                    Known {
+                        sender: alice(),
+                        presence: json!({"type": "presence"}),
+                        events: vec![1, 4],
+                    },
+                    Known {
+                        sender: alice(),
+                        presence: json!({"type": "presence"}),
+                        events: vec![],
+                    },
+                ],
             },
         ];
         for (i, body) in bodies.into_iter().enumerate() {

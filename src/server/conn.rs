@@ -21,7 +21,7 @@ use crate::server::history::Member;
 use crate::server::limits::TokenBucket;
 use crate::server::metrics::Dropped;
 use crate::server::outbox::{outbox, Ended, Inbox, Next};
-use crate::server::registry::{LocalPeer, Registry};
+use crate::server::registry::{LocalPeer, Registry, ARRIVAL};
 use crate::server::routing::{Sender, Target};
 use crate::server::shared::{Arrival, Shared, WRITE_TIMEOUT};
 use crate::server::ws::{self, Socket};
@@ -272,7 +272,8 @@ impl Peer {
             id: id.clone(),
             user: a.user.clone(),
             peer: Value::Object(peer).to_string().into(),
-            rooms: rooms.iter().cloned().collect(),
+            rooms: rooms.iter().map(|r| (r.clone(), ARRIVAL)).collect(),
+            events: ARRIVAL,
             tx,
             token: a.token.as_deref().map(Box::from),
         };

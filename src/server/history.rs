@@ -417,7 +417,8 @@ mod tests {
             id: "x1".into(),
             user: "x".into(),
             peer: "{}".into(),
-            rooms: ["R".to_owned()].into_iter().collect(),
+            rooms: [("R".to_owned(), 1)].into_iter().collect(),
+            events: 1,
             tx,
             token: None,
         });

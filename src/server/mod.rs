@@ -21,6 +21,7 @@ mod interest;
 mod limits;
 pub mod metrics;
 pub mod outbox;
+mod presented;
 pub mod registry;
 mod remote;
 pub mod routing;

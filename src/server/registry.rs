@@ -13,6 +13,9 @@ use serde_json::Value;
 use crate::protocol::Object;
 use crate::server::outbox::Outbox;
 
+/// The presence event of a peer's arrival (its first [`LocalPeer::events`]).
+pub const ARRIVAL: u64 = 1;
+
 /// A connected, authenticated peer.
 #[derive(Debug)]
 pub struct LocalPeer {
@@ -23,8 +26,13 @@ pub struct LocalPeer {
     /// The public peer object (never holds a token), as compact JSON: a parsed object
     /// costs several times its text per connection, and is needed only for presence.
     pub peer: Box<str>,
-    /// Named rooms (the personal room is `user`, kept apart).
-    pub rooms: HashSet<String>,
+    /// Named rooms (the personal room is `user`, kept apart), each with the presence event
+    /// that put the peer in it (see [`events`](Self::events)).
+    pub rooms: HashMap<String, u64>,
+    /// Its presence events so far: [`ARRIVAL`] when it came (in its personal room and its
+    /// first rooms), one more per room it joined. Other instances tell an announcement of an
+    /// event from a roster answer that reports the same event (see `server::presented`).
+    pub events: u64,
     /// The connection's outbound queue.
     pub tx: Outbox,
     /// The session token it authenticated with (token mode), so a logout finds it.
@@ -42,7 +50,7 @@ impl LocalPeer {
         crate::protocol::envelope::Sender {
             id: self.id.clone(),
             user: self.user.clone(),
-            rooms: self.rooms.iter().cloned().collect(),
+            rooms: self.rooms.keys().cloned().collect(),
         }
     }
 
@@ -87,7 +95,7 @@ impl Registry {
     /// Adds a peer under its user and in its rooms.
     pub fn add(&mut self, peer: LocalPeer) {
         add_to(&mut self.users, &peer.user, &peer.id);
-        for room in &peer.rooms {
+        for room in peer.rooms.keys() {
             add_to(&mut self.rooms, room, &peer.id);
         }
         self.peers.insert(peer.id.clone(), peer);
@@ -97,20 +105,23 @@ impl Registry {
     pub fn remove(&mut self, id: &str) -> Option<LocalPeer> {
         let peer = self.peers.remove(id)?;
         remove_from(&mut self.users, &peer.user, id);
-        for room in &peer.rooms {
+        for room in peer.rooms.keys() {
             remove_from(&mut self.rooms, room, id);
         }
         Some(peer)
     }
 
-    /// Puts a peer in a named room; false when the peer is unknown or already in it.
+    /// Puts a peer in a named room (a new presence event of the peer); false when the peer
+    /// is unknown or already in it.
     pub fn join(&mut self, id: &str, room: &str) -> bool {
         let Some(peer) = self.peers.get_mut(id) else {
             return false;
         };
-        if !peer.rooms.insert(room.to_owned()) {
+        if peer.rooms.contains_key(room) {
             return false;
         }
+        peer.events += 1;
+        peer.rooms.insert(room.to_owned(), peer.events);
         add_to(&mut self.rooms, room, id);
         true
     }
@@ -120,7 +131,7 @@ impl Registry {
         let Some(peer) = self.peers.get_mut(id) else {
             return false;
         };
-        if !peer.rooms.remove(room) {
+        if peer.rooms.remove(room).is_none() {
             return false;
         }
         remove_from(&mut self.rooms, room, id);
@@ -200,7 +211,8 @@ pub(crate) mod tests {
             id: id.into(),
             user: user.into(),
             peer: Default::default(),
-            rooms: rooms.iter().map(|r| r.to_string()).collect(),
+            rooms: rooms.iter().map(|r| (r.to_string(), ARRIVAL)).collect(),
+            events: ARRIVAL,
             tx: outbox(1).0,
             token: None,
         }

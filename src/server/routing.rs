@@ -59,7 +59,7 @@ pub fn parse_to(to: Option<&Value>) -> Result<Target, String> {
 }
 
 fn shares_room(peer: &LocalPeer, sender: &Sender) -> bool {
-    peer.user == sender.user || sender.rooms.iter().any(|r| peer.rooms.contains(r))
+    peer.user == sender.user || sender.rooms.iter().any(|r| peer.rooms.contains_key(r))
 }
 
 /// Recipients on this instance of a message from a peer. Rooms are the permission boundary:
@@ -206,7 +206,7 @@ mod tests {
         Sender {
             id: p.id.clone(),
             user: p.user.clone(),
-            rooms: p.rooms.iter().cloned().collect(),
+            rooms: p.rooms.keys().cloned().collect(),
         }
     }
 

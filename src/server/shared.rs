@@ -15,7 +15,8 @@ use crate::server::bus::{Bus, Inbound, Incoming};
 use crate::server::config::Config;
 use crate::server::metrics::{Dropped, Metrics};
 use crate::server::outbox::{Ended, Refused};
-use crate::server::registry::{LocalPeer, Registry};
+use crate::server::presented::Presented;
+use crate::server::registry::{LocalPeer, Registry, ARRIVAL};
 use crate::server::remote::{Remote, RemotePeer};
 use crate::server::routing::{self, Sender, Target};
 use crate::session::AsyncSessionStore;
@@ -57,6 +58,9 @@ pub struct Shared {
     registry: Mutex<Registry>,
     /// Peers of other instances announced here, to announce offline if their instance dies.
     remote: Mutex<Remote>,
+    /// Presence events of other instances' peers shown to local peers, to show each once
+    /// (locked after the registry).
+    presented: Mutex<Presented>,
     /// Connections by session token (token mode), so a logout finds them.
     tokens: Mutex<HashMap<Box<str>, HashSet<String>>>,
     /// Live history messages held for peers recovering now.
@@ -90,6 +94,7 @@ impl Shared {
             ),
             registry: Mutex::new(Registry::default()),
             remote: Mutex::default(),
+            presented: Mutex::default(),
             tokens: Mutex::new(HashMap::new()),
             gates: Default::default(),
             metrics: Metrics::default(),
@@ -154,7 +159,7 @@ impl Shared {
         }
         let channels: Vec<String> = [channel::peer(&peer.id), channel::room(&peer.user)]
             .into_iter()
-            .chain(peer.rooms.iter().map(|r| channel::room(r)))
+            .chain(peer.rooms.keys().map(|r| channel::room(r)))
             .collect();
         let online = peer.presence(true);
         // Under the registry lock, so interest follows the registry's order of events.
@@ -194,6 +199,7 @@ impl Shared {
         let text = Utf8Bytes::from(online.to_string());
         let mut reg = self.registry();
         let (generation, announced) = change(&mut reg);
+        let event = reg.get(&sender.id).map_or(0, |p| p.events);
         let target = Target::List(announced.clone());
         self.deliver(routing::from_peer(&reg, sender, &target), &text);
         let roster = roster(&reg, sender, &announced)
@@ -202,6 +208,7 @@ impl Shared {
             .collect();
         Arrival {
             generation,
+            event,
             announced,
             roster,
             online,
@@ -219,8 +226,9 @@ impl Shared {
                 &Target::List(arrival.announced.clone()),
                 arrival.online.clone(),
                 Some(true),
+                Some(arrival.event),
             );
-            self.request_remote_roster(sender, &arrival.announced);
+            self.request_remote_roster(sender, &arrival.announced, arrival.event);
         }
     }
 
@@ -240,13 +248,14 @@ impl Shared {
         let mut unwanted = vec![channel::peer(id)];
         unwanted.extend(
             std::iter::once(&gone.user)
-                .chain(&gone.rooms)
+                .chain(gone.rooms.keys())
                 .filter(|r| unused(r))
                 .map(|r| channel::room(r)),
         );
         self.want([], &unwanted);
+        self.presented().forget_local(id);
         drop(reg);
-        self.publish_route(sender, &target, offline, Some(false));
+        self.publish_route(sender, &target, offline, Some(false), None);
         if let Some(t) = &gone.token {
             let mut tokens = self.tokens_map();
             if let Some(ids) = tokens.get_mut(t) {
@@ -382,7 +391,7 @@ impl Shared {
         if matches!(target, Target::Session { .. }) && local_hit {
             return;
         }
-        self.publish_route(sender, target, message, announce);
+        self.publish_route(sender, target, message, announce, None);
     }
 
     /// The part of [`route_from_peer`](Self::route_from_peer) for other instances.
@@ -392,6 +401,7 @@ impl Shared {
         target: &Target,
         message: Value,
         announce: Option<bool>,
+        event: Option<u64>,
     ) {
         self.publish(
             routing::channels(sender, target),
@@ -404,6 +414,7 @@ impl Shared {
                     _ => None,
                 },
                 announce,
+                event,
             },
         );
     }
@@ -438,6 +449,10 @@ impl Shared {
         self.remote.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn presented(&self) -> MutexGuard<'_, Presented> {
+        self.presented.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Handles an envelope from another instance.
     pub fn on_envelope(&self, env: Envelope) {
         match env.body {
@@ -446,6 +461,7 @@ impl Shared {
                 message,
                 rooms,
                 announce,
+                event,
             } => {
                 let target = match rooms {
                     Some(rooms) => Target::List(rooms),
@@ -464,7 +480,17 @@ impl Shared {
                 }
                 let text = Utf8Bytes::from(message.to_string());
                 let reg = self.registry();
-                self.deliver(routing::from_peer(&reg, &sender, &target), &text);
+                let mut recipients = routing::from_peer(&reg, &sender, &target);
+                match (announce, event) {
+                    (Some(true), Some(event)) => {
+                        // Each once, also when a roster answer told of it (server::presented).
+                        let mut shown = self.presented();
+                        recipients.retain(|p| shown.announced(&p.id, p.events, &sender.id, event));
+                    }
+                    (Some(false), _) => self.presented().forget_remote(&sender.id),
+                    _ => {}
+                }
+                self.deliver(recipients, &text);
             }
             Body::History {
                 offset,
@@ -484,7 +510,11 @@ impl Shared {
                 self.metrics.messages_in.fetch_add(1, Ordering::Relaxed);
                 self.route_emitted(&message, || Utf8Bytes::from(message.to_string()));
             }
-            Body::Roster { requester, rooms } => {
+            Body::Roster {
+                requester,
+                rooms,
+                event,
+            } => {
                 let peers = self.roster_of(&requester, &rooms);
                 if !peers.is_empty() {
                     self.publish(
@@ -492,12 +522,18 @@ impl Shared {
                         Body::Present {
                             to: requester.id,
                             rooms,
+                            event,
                             peers,
                         },
                     );
                 }
             }
-            Body::Present { to, rooms, peers } => {
+            Body::Present {
+                to,
+                rooms,
+                event,
+                mut peers,
+            } => {
                 {
                     let mut remote = self.remote();
                     for k in &peers {
@@ -505,8 +541,18 @@ impl Shared {
                         remote.online(&env.origin, &k.sender, &k.presence, shared);
                     }
                 }
+                let tx = {
+                    let reg = self.registry();
+                    reg.get(&to).map(|p| {
+                        // Each once, also when an announcement told of it (server::presented).
+                        let mut shown = self.presented();
+                        peers.retain(|k| {
+                            shown.listed(&to, p.events, event, &k.sender.id, &k.events)
+                        });
+                        p.tx.clone()
+                    })
+                };
                 // A roster can outgrow the outbound queue: wait for room instead of dropping.
-                let tx = self.registry().get(&to).map(|p| p.tx.clone());
                 if let Some(tx) = tx {
                     self.metrics
                         .messages_out
@@ -532,12 +578,13 @@ impl Shared {
     /// Asks the instances holding `rooms` for the presence of their peers sharing them with
     /// the requester (the local part is written by the connection itself, with
     /// back-pressure). Their answers come on the requester's own channel.
-    fn request_remote_roster(&self, requester: &Sender, rooms: &[String]) {
+    fn request_remote_roster(&self, requester: &Sender, rooms: &[String], event: u64) {
         self.publish(
             routing::channels(requester, &Target::List(rooms.to_vec())),
             Body::Roster {
                 requester: requester.clone(),
                 rooms: rooms.to_vec(),
+                event,
             },
         );
     }
@@ -585,7 +632,9 @@ impl Shared {
             "instance expired (no heartbeat): announcing its peers offline"
         );
         let reg = self.registry();
+        let mut shown = self.presented();
         for p in gone {
+            shown.forget_remote(&p.sender.id);
             let target = Target::List(p.rooms.iter().cloned().collect());
             let text = Utf8Bytes::from(p.offline().to_string());
             self.deliver(routing::from_peer(&reg, &p.sender, &target), &text);
@@ -659,6 +708,8 @@ pub struct Arrival {
     /// The bus generation to [`wait_synced`](Shared::wait_synced) for before the peer counts
     /// on being reachable from other instances; `None` when nothing new was wanted.
     pub generation: Option<u64>,
+    /// The peer's presence event it is (see [`LocalPeer::events`]).
+    pub event: u64,
     /// The rooms told (for an arrival, the personal room first).
     pub announced: Vec<String>,
     /// Presence of the local peers sharing them, for the connection to write.
@@ -675,22 +726,31 @@ fn target_names(target: &Target) -> Vec<&str> {
     }
 }
 
-/// Peers in `reg` (other than the requester) sharing one of `rooms` with it.
+/// Peers in `reg` (other than the requester) sharing one of `rooms` with it, each with the
+/// presence events that put it there.
 fn roster(reg: &Registry, requester: &Sender, rooms: &[String]) -> Vec<Known> {
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    let mut out: Vec<Known> = Vec::new();
     for r in rooms.iter().filter(|r| requester.is_in(r)) {
-        let members: Box<dyn Iterator<Item = &LocalPeer>> = if *r == requester.user {
-            Box::new(reg.sessions(r))
+        let members: Box<dyn Iterator<Item = (&LocalPeer, u64)>> = if *r == requester.user {
+            Box::new(reg.sessions(r).map(|p| (p, ARRIVAL)))
         } else {
-            Box::new(reg.members(r))
+            Box::new(
+                reg.members(r)
+                    .map(|p| (p, p.rooms.get(r.as_str()).copied().unwrap_or(ARRIVAL))),
+            )
         };
-        for p in members {
-            if p.id != requester.id && seen.insert(p.id.as_str()) {
+        for (p, event) in members.filter(|(p, _)| p.id != requester.id) {
+            let i = *at.entry(p.id.as_str()).or_insert_with(|| {
                 out.push(Known {
                     sender: p.sender(),
                     presence: p.presence(true),
+                    events: Vec::new(),
                 });
+                out.len() - 1
+            });
+            if !out[i].events.contains(&event) {
+                out[i].events.push(event);
             }
         }
     }
