@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::ws::{Client, ServerProc};
-use support::Redis;
+use support::{Kind, Redis};
 use symple::{Emitter, Message, Target};
 
 fn instance(redis: &Redis, args: &[&str]) -> ServerProc {
@@ -134,14 +134,23 @@ async fn two_instances_on(redis: &Redis) {
 }
 
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn sessions_created_by_the_store_authenticate_on_any_instance() {
-    let redis = Redis::start();
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        sessions_created_by_the_store_authenticate_on_any_instance_on(&redis).await;
+    }
+}
+
+async fn sessions_created_by_the_store_authenticate_on_any_instance_on(redis: &Redis) {
     let store = symple::session::SessionStore::connect(redis.url()).unwrap();
     let data = symple::session::data_object(json!({"user": "alice", "rooms": ["team"]})).unwrap();
     let token = store.create(&data, Some(60)).unwrap();
     let (a, b) = (
-        instance(&redis, &["--authentication", "true"]),
-        instance(&redis, &["--authentication", "true"]),
+        instance(redis, &["--authentication", "true"]),
+        instance(redis, &["--authentication", "true"]),
     );
     let one = Client::auth(&a.url(), json!({"token": token})).await;
     let two = Client::auth(&b.url(), json!({"token": token})).await;

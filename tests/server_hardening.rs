@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use support::ws::{http_get, Client, ServerProc, QUIET, WAIT};
-use support::Redis;
+use support::{Kind, Redis};
 use symple::session::{data_object, SessionStore};
 use symple::{Emitter, Target};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -52,9 +52,18 @@ fn msg(mark: &str, to: Option<Value>) -> Value {
 
 // Point 1: a user named like a room takes nothing from the room's members.
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn a_user_name_cannot_take_over_a_room() {
-    let redis = Redis::start();
-    let (a, b) = (instance(&redis, &[]), instance(&redis, &[]));
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        a_user_name_cannot_take_over_a_room_on(&redis).await;
+    }
+}
+
+async fn a_user_name_cannot_take_over_a_room_on(redis: &Redis) {
+    let (a, b) = (instance(redis, &[]), instance(redis, &[]));
     a.wait_redis_up().await;
     b.wait_redis_up().await;
     let mut alice = Client::auth(&a.url(), json!({"user": "alice", "rooms": ["lobby"]})).await;
@@ -416,10 +425,19 @@ fn session(store: &SessionStore, v: Value) -> String {
 
 // Point 5: in token mode a session is an access list for joins.
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn token_mode_joins_only_what_the_session_permits() {
-    let redis = Redis::start();
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        token_mode_joins_only_what_the_session_permits_on(&redis).await;
+    }
+}
+
+async fn token_mode_joins_only_what_the_session_permits_on(redis: &Redis) {
     let store = SessionStore::connect(redis.url()).unwrap();
-    let srv = instance(&redis, &["--authentication", "true"]);
+    let srv = instance(redis, &["--authentication", "true"]);
     srv.wait_redis_up().await;
     let t = session(
         &store,
@@ -466,7 +484,7 @@ async fn token_mode_joins_only_what_the_session_permits() {
     assert!(marks(&bob.drain().await).is_empty());
 
     // Opened explicitly by the operator: any join.
-    let open = instance(&redis, &["--authentication", "true", "--open-joins"]);
+    let open = instance(redis, &["--authentication", "true", "--open-joins"]);
     let mut bob2 = Client::auth(&open.url(), json!({"token": plain})).await;
     bob2.send(json!({"type": "join", "room": "secret"})).await;
     bob2.expect("join:ok", |v| v["type"] == "join:ok").await;
@@ -474,12 +492,21 @@ async fn token_mode_joins_only_what_the_session_permits() {
 
 // Point 6: deleting a session closes its sockets on every instance, with code 4401.
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn logout_disconnects_on_every_instance() {
-    let redis = Redis::start();
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        logout_disconnects_on_every_instance_on(&redis).await;
+    }
+}
+
+async fn logout_disconnects_on_every_instance_on(redis: &Redis) {
     let store = SessionStore::connect(redis.url()).unwrap();
     let (a, b) = (
-        instance(&redis, &["--authentication", "true"]),
-        instance(&redis, &["--authentication", "true"]),
+        instance(redis, &["--authentication", "true"]),
+        instance(redis, &["--authentication", "true"]),
     );
     a.wait_redis_up().await;
     b.wait_redis_up().await;
@@ -662,9 +689,18 @@ async fn protocol_details_match_the_reference() {
 // Issue 10, point 3: a session whose user is an integer (a Rails id) works: its personal
 // room and address use the decimal text, so `to(user.id)` on the native target reaches it.
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn integer_users_from_sessions() {
-    let redis = Redis::start();
-    let srv = instance(&redis, &["--authentication", "true"]);
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        integer_users_from_sessions_on(&redis).await;
+    }
+}
+
+async fn integer_users_from_sessions_on(redis: &Redis) {
+    let srv = instance(redis, &["--authentication", "true"]);
     srv.wait_redis_up().await;
     let _: () = redis::Commands::set(
         &mut redis.conn(),

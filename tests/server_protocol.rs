@@ -6,7 +6,7 @@ mod support;
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use support::ws::{Client, ServerProc, QUIET};
-use support::Redis;
+use support::{Kind, Redis};
 use symple::session::{data_object, SessionStore};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -436,8 +436,17 @@ async fn vanished_client_is_cleaned_up() {
 }
 
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn token_mode_lets_the_session_decide() {
-    let redis = Redis::start();
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        token_mode_lets_the_session_decide_on(&redis).await;
+    }
+}
+
+async fn token_mode_lets_the_session_decide_on(redis: &Redis) {
     let store = SessionStore::connect(redis.url()).unwrap();
     let token = store
         .create(
@@ -515,8 +524,17 @@ async fn token_mode_lets_the_session_decide() {
 }
 
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn active_peers_keep_their_session_alive() {
-    let redis = Redis::start();
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        active_peers_keep_their_session_alive_on(&redis).await;
+    }
+}
+
+async fn active_peers_keep_their_session_alive_on(redis: &Redis) {
     let store = SessionStore::connect(redis.url()).unwrap();
     let token = store
         .create(&data_object(json!({"user": "alice"})).unwrap(), Some(30))
