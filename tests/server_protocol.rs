@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::MutexGuard;
+
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use support::ws::{Client, ServerProc, QUIET};
@@ -12,6 +14,25 @@ use tokio_tungstenite::tungstenite::Message;
 
 fn anon(args: &[&str]) -> ServerProc {
     ServerProc::start(args, &[])
+}
+
+/// An instance alone, or on `redis` (subscribed): its own peers' traffic then also goes
+/// through the bus (channels subscribed before welcome and join:ok, envelopes published).
+async fn start(redis: Option<&Redis>, args: &[&str]) -> ServerProc {
+    let Some(redis) = redis else {
+        return anon(args);
+    };
+    eprintln!("on the {:?} Redis", redis.kind);
+    let srv = ServerProc::start(args, &[("SYMPLE_REDIS_URL", &redis.url())]);
+    srv.wait_redis_up().await;
+    srv
+}
+
+/// No Redis, then the binary's shared Redis Cluster (each guard held while its run lasts).
+fn alone_then_on_a_cluster() -> impl Iterator<Item = Option<MutexGuard<'static, Redis>>> {
+    [None, Some(Kind::Cluster)]
+        .into_iter()
+        .map(|kind| kind.map(support::shared))
 }
 
 async fn refused(url: &str, first: Message) -> (Value, bool) {
@@ -25,8 +46,16 @@ async fn refused(url: &str, first: Message) -> (Value, bool) {
 }
 
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn anonymous_welcome_and_presence() {
-    let srv = anon(&[]);
+    for redis in alone_then_on_a_cluster() {
+        anonymous_welcome_and_presence_on(redis.as_deref()).await;
+    }
+}
+
+async fn anonymous_welcome_and_presence_on(redis: Option<&Redis>) {
+    let srv = start(redis, &[]).await;
     let mut alice = Client::auth(&srv.url(), json!({"user": "alice", "name": "Alice", "rooms": ["team"], "data": {"agent": "test"}, "token": "secret"})).await;
     let w = &alice.welcome;
     assert_eq!(
@@ -91,9 +120,17 @@ async fn anonymous_welcome_and_presence() {
 /// second "bob online": bob was announced to her and was also in her roster, taken after
 /// her welcome, by which time bob had arrived.)
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn arrivals_at_the_same_moment_see_each_other_once() {
+    for redis in alone_then_on_a_cluster() {
+        arrivals_at_the_same_moment_see_each_other_once_on(redis.as_deref()).await;
+    }
+}
+
+async fn arrivals_at_the_same_moment_see_each_other_once_on(redis: Option<&Redis>) {
     const N: usize = 12;
-    let srv = anon(&[]);
+    let srv = start(redis, &[]).await;
     let url = srv.url();
     let mut clients = futures_util::future::join_all((0..N).map(|i| {
         let url = url.clone();
@@ -128,8 +165,16 @@ async fn arrivals_at_the_same_moment_see_each_other_once() {
 }
 
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn routing_follows_rooms() {
-    let srv = anon(&[]);
+    for redis in alone_then_on_a_cluster() {
+        routing_follows_rooms_on(redis.as_deref()).await;
+    }
+}
+
+async fn routing_follows_rooms_on(redis: Option<&Redis>) {
+    let srv = start(redis, &[]).await;
     let url = srv.url();
     let mut a1 = Client::auth(&url, json!({"user": "alice", "rooms": ["team", "ops"]})).await;
     let mut a2 = Client::auth(&url, json!({"user": "alice"})).await;
@@ -209,8 +254,16 @@ async fn routing_follows_rooms() {
 }
 
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn client_presence_speaks_only_for_the_sender() {
-    let srv = anon(&[]);
+    for redis in alone_then_on_a_cluster() {
+        client_presence_speaks_only_for_the_sender_on(redis.as_deref()).await;
+    }
+}
+
+async fn client_presence_speaks_only_for_the_sender_on(redis: Option<&Redis>) {
+    let srv = start(redis, &[]).await;
     let mut a = Client::auth(&srv.url(), json!({"user": "alice", "rooms": ["r"]})).await;
     let mut b = Client::auth(&srv.url(), json!({"user": "bob", "rooms": ["r"]})).await;
     a.drain().await;
@@ -236,8 +289,16 @@ async fn client_presence_speaks_only_for_the_sender() {
 }
 
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn join_and_leave() {
-    let srv = anon(&[]);
+    for redis in alone_then_on_a_cluster() {
+        join_and_leave_on(redis.as_deref()).await;
+    }
+}
+
+async fn join_and_leave_on(redis: Option<&Redis>) {
+    let srv = start(redis, &[]).await;
     let url = srv.url();
     let mut a = Client::auth(&url, json!({"user": "alice"})).await;
     let mut b = Client::auth(&url, json!({"user": "bob", "rooms": ["lobby"]})).await;
@@ -318,8 +379,16 @@ async fn auth_failures_are_401_and_close() {
 }
 
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn bad_frames_after_auth_keep_the_connection() {
-    let srv = anon(&["--max-message-size", "1000"]);
+    for redis in alone_then_on_a_cluster() {
+        bad_frames_after_auth_keep_the_connection_on(redis.as_deref()).await;
+    }
+}
+
+async fn bad_frames_after_auth_keep_the_connection_on(redis: Option<&Redis>) {
+    let srv = start(redis, &["--max-message-size", "1000"]).await;
     let mut a = Client::auth(&srv.url(), json!({"user": "a", "rooms": ["r"]})).await;
     let mut b = Client::auth(&srv.url(), json!({"user": "b", "rooms": ["r"]})).await;
     a.drain().await;
