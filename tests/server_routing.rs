@@ -178,9 +178,18 @@ async fn three_instances_on(redis: &Redis) {
 /// Direct, user, room and broadcast routing across three instances, with the shared-room
 /// rule: what may not be delivered is not, wherever the recipient is.
 #[tokio::test]
+// The guard is this test's hold on the shared Redis, for all of its awaits (one thread).
+#[allow(clippy::await_holding_lock)]
 async fn three_instances_route_by_the_rooms_rule() {
-    let redis = Redis::start();
-    let (a, b, c) = (instance(&redis), instance(&redis), instance(&redis));
+    for kind in [Kind::Plain, Kind::Cluster] {
+        let redis = support::shared(kind);
+        eprintln!("on the {kind:?} Redis");
+        route_by_the_rooms_rule_on(&redis).await;
+    }
+}
+
+async fn route_by_the_rooms_rule_on(redis: &Redis) {
+    let (a, b, c) = (instance(redis), instance(redis), instance(redis));
     for srv in [&a, &b, &c] {
         srv.wait_redis_up().await;
     }
