@@ -97,6 +97,9 @@ impl Class {
 
 /// What the bus hands to the instance.
 #[derive(Debug)]
+// Handed over by value once and never stored: boxing the envelope would only add an
+// allocation per envelope received.
+#[allow(clippy::large_enum_variant)]
 pub enum Incoming<'a> {
     /// An emitter packet from `symple:broadcast`.
     Broadcast(&'a [u8]),
