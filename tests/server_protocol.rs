@@ -536,6 +536,8 @@ async fn token_mode_lets_the_session_decide_on(redis: &Redis) {
         &["--authentication", "true"],
         &[("SYMPLE_REDIS_URL", &redis.url())],
     );
+    // Subscribed (on a cluster, one connection per master): /health says so below.
+    srv.wait_redis_up().await;
     let url = srv.url();
 
     let mut alice = Client::auth(
