@@ -1,8 +1,9 @@
 //! One WebSocket connection: authentication, then frames in and out until it ends.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -224,6 +225,16 @@ struct Peer {
     last_touch: Instant,
 }
 
+/// What woke the idle loop.
+enum Event {
+    /// The socket: a frame, an error, or its end.
+    Read(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    /// The queue: a frame to write, or the end.
+    Queued(Next),
+    /// A keepalive tick, or the server is stopping.
+    Pulse,
+}
+
 /// What the loop does after a frame.
 enum Flow {
     Continue,
@@ -396,39 +407,77 @@ impl Peer {
         }
     }
 
-    /// The idle loop: what it holds across its `select!` is what an idle connection costs.
+    /// The idle loop: what it holds while it waits is what an idle connection costs. It
+    /// waits by polling the socket and the queue in place (no `select!` of stored futures),
+    /// and everything it does on an event runs boxed.
     async fn serve_loop(&mut self, mut inbox: Inbox) -> Flow {
         let ping_every = self.shared.config.ping_interval;
         let mut last_heard = Instant::now();
-        let mut pulse = self.shared.pulse();
+        // Read before `is_stopping`: a stop after this moves the count (see Shared::pulse).
+        let mut seen = self.shared.pulse();
+        if self.shared.is_stopping() {
+            return Box::pin(self.say_goodbye()).await;
+        }
+        // Which side is polled first alternates, so neither a chatty client nor a busy
+        // queue starves the other.
+        let mut socket_first = false;
         loop {
-            tokio::select! {
-                frame = self.ws.next() => {
-                    let Some(Ok(frame)) = frame else { return Flow::Gone };
+            socket_first = !socket_first;
+            let event = poll_fn(|cx| {
+                let ws = &mut self.ws;
+                let mut poll_socket = |cx: &mut Context<'_>| ws.poll_next_unpin(cx).map(Event::Read);
+                if socket_first {
+                    if let Poll::Ready(e) = poll_socket(cx) {
+                        return Poll::Ready(e);
+                    }
+                }
+                if let Poll::Ready(next) = inbox.poll_recv(cx) {
+                    return Poll::Ready(Event::Queued(next));
+                }
+                if !socket_first {
+                    if let Poll::Ready(e) = poll_socket(cx) {
+                        return Poll::Ready(e);
+                    }
+                }
+                // After the queue registered its waker: a pulse after this wakes us.
+                let pulse = self.shared.pulse();
+                if pulse != seen {
+                    seen = pulse;
+                    return Poll::Ready(Event::Pulse);
+                }
+                Poll::Pending
+            })
+            .await;
+            match event {
+                Event::Read(frame) => {
+                    let Some(Ok(frame)) = frame else {
+                        return Flow::Gone;
+                    };
                     last_heard = Instant::now();
-                    // Boxed, like the writes below: handling a frame (joins, Redis lookups)
-                    // needs far more state than waiting for one.
+                    // Handling a frame (joins, Redis lookups) needs far more state than
+                    // waiting for one.
                     match Box::pin(self.on_frame(frame)).await {
                         Flow::Continue => {}
                         end => return end,
                     }
                 }
-                next = inbox.recv() => match next {
-                    Next::Frame(first) => {
-                        if let Err(end) = Box::pin(self.write_queued(first, &mut inbox)).await {
-                            return end;
-                        }
+                Event::Queued(Next::Frame(first)) => {
+                    if let Err(end) = Box::pin(self.write_queued(first, &mut inbox)).await {
+                        return end;
                     }
-                    Next::End(why) => return Flow::Close(why),
-                },
-                changed = pulse.changed() => {
-                    if changed.is_err() || *pulse.borrow_and_update() {
+                }
+                Event::Queued(Next::End(why)) => return Flow::Close(why),
+                Event::Pulse => {
+                    if self.shared.is_stopping() {
                         return Box::pin(self.say_goodbye()).await;
                     }
                     // A keepalive tick. A client that vanished without a close frame answers
                     // no ping.
-                    if last_heard.elapsed() > ping_every * 2 { return Flow::Gone }
-                    if self.write_now(Message::Ping(Default::default())).await.is_err() {
+                    if last_heard.elapsed() > ping_every * 2 {
+                        return Flow::Gone;
+                    }
+                    let ping = Message::Ping(Default::default());
+                    if Box::pin(self.write_now(ping)).await.is_err() {
                         return Flow::Gone;
                     }
                 }
@@ -460,9 +509,18 @@ impl Peer {
     }
 
     /// Writes one frame within the write timeout; `Err` says how the connection ends.
+    /// Text goes straight to the socket's buffer (see [`ws::Lean::send_text`]); control frames
+    /// through tungstenite.
     async fn write_now(&mut self, m: Message) -> Result<(), Flow> {
         let limit = self.shared.config.write_timeout;
-        match tokio::time::timeout(limit, self.ws.send(m)).await {
+        let ws = &mut self.ws;
+        let write = async move {
+            match m {
+                Message::Text(t) => ws::send_texts(ws, [t]).await.map_err(Into::into),
+                other => ws.send(other).await,
+            }
+        };
+        match tokio::time::timeout(limit, write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Flow::Gone),
             Err(_) => Err(self.write_timed_out()),
@@ -508,14 +566,7 @@ impl Peer {
         let limit = self.shared.config.write_timeout;
         let mut frames = frames.into_iter().peekable();
         while frames.peek().is_some() {
-            let ws = &mut self.ws;
-            let chunk = frames.by_ref().take(1000);
-            let write = async move {
-                for m in chunk {
-                    ws.feed(Message::Text(m)).await?;
-                }
-                ws.flush().await
-            };
+            let write = ws::send_texts(&mut self.ws, frames.by_ref().take(1000));
             match tokio::time::timeout(limit, write).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => return Err(Flow::Gone),
@@ -532,16 +583,17 @@ impl Peer {
     async fn write_queued(&mut self, first: Utf8Bytes, inbox: &mut Inbox) -> Result<(), Flow> {
         let limit = self.shared.config.write_timeout;
         let max = self.shared.config.max_queued;
-        let ws = &mut self.ws;
+        let lean = self.ws.get_mut();
         let write = async {
-            ws.feed(Message::Text(first)).await?;
+            use tokio::io::AsyncWriteExt;
+            lean.send_text(first.as_bytes()).await?;
             for _ in 0..max {
                 match inbox.try_recv() {
-                    Some(t) => ws.feed(Message::Text(t)).await?,
+                    Some(t) => lean.send_text(t.as_bytes()).await?,
                     None => break,
                 }
             }
-            ws.flush().await
+            lean.flush().await
         };
         match tokio::time::timeout(limit, write).await {
             Ok(Ok(())) => Ok(()),

@@ -9,8 +9,11 @@
 //! gap-free prefix of what was routed to it.
 
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -53,8 +56,10 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     bound: usize,
-    /// A frame was queued.
-    filled: Notify,
+    /// Wakes the connection: a frame was queued, or [`Outbox::wake`]. One waiter, polled in
+    /// place: nothing is stored in the connection's task while it waits (a `Notify` waiter
+    /// would be).
+    filled: AtomicWaker,
     /// A full queue has room again, or it closed.
     room: Notify,
 }
@@ -81,7 +86,7 @@ pub fn outbox(bound: usize) -> (Outbox, Inbox) {
             ended: None,
         }),
         bound,
-        filled: Notify::new(),
+        filled: AtomicWaker::new(),
         room: Notify::new(),
     });
     (Outbox(shared.clone()), Inbox(shared))
@@ -106,9 +111,15 @@ impl Outbox {
             }
             q.frames.push_back(frame);
         }
-        // Stores a permit when the connection is not waiting: no wake-up is lost.
-        self.0.filled.notify_one();
+        // The connection registers before it looks at the queue: no wake-up is lost.
+        self.0.filled.wake();
         Ok(())
+    }
+
+    /// Wakes the connection without queuing anything (it then looks at what else may have
+    /// changed, e.g. a keepalive tick).
+    pub fn wake(&self) {
+        self.0.filled.wake();
     }
 
     /// Queues a frame; a full queue ends the connection with `overflow` instead (see
@@ -139,7 +150,7 @@ impl Outbox {
         };
         let n = dropped.len();
         drop(dropped);
-        self.0.filled.notify_one();
+        self.0.filled.wake();
         self.0.room.notify_waiters();
         Some(n)
     }
@@ -164,15 +175,28 @@ impl Outbox {
 impl Inbox {
     /// The next frame, waiting for one; the end once everything queued before it is taken.
     pub async fn recv(&mut self) -> Next {
-        loop {
-            if let Some(f) = self.try_recv() {
-                return Next::Frame(f);
-            }
-            if let Some(why) = self.0.queue().ended {
-                return Next::End(why);
-            }
-            self.0.filled.notified().await;
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// [`recv`](Self::recv) as a poll: `Pending` registers `cx` to be woken when a frame is
+    /// queued, the queue ends, or [`Outbox::wake`] is called (spurious wake-ups happen).
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Next> {
+        if let Some(next) = self.ready() {
+            return Poll::Ready(next);
         }
+        self.0.filled.register(cx.waker());
+        // Again after registering: what came in between is seen now or wakes us.
+        match self.ready() {
+            Some(next) => Poll::Ready(next),
+            None => Poll::Pending,
+        }
+    }
+
+    fn ready(&mut self) -> Option<Next> {
+        if let Some(f) = self.try_recv() {
+            return Some(Next::Frame(f));
+        }
+        self.0.queue().ended.map(Next::End)
     }
 
     /// Whether the connection was asked to end.

@@ -3,7 +3,7 @@
 //! receives what (the registry and the routing rules) and which channels the bus holds.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -78,9 +78,10 @@ pub struct Shared {
     /// Flipped to true once on SIGINT/SIGTERM (by [`stop`](Self::stop)); wait on
     /// [`stopping`](Self::stopping).
     pub shutdown: watch::Sender<bool>,
-    /// Wakes every connection on each keepalive tick, and for good once stopping (`true`):
-    /// one timer for all of them instead of one each.
-    pulse: watch::Sender<bool>,
+    /// Keepalive ticks so far (and one more on stopping); each wakes every connection
+    /// through its queue: one timer for all of them, and nothing stored in an idle
+    /// connection's task to wait on it.
+    pulse: AtomicU64,
 }
 
 impl Shared {
@@ -103,29 +104,43 @@ impl Shared {
             redis_up: AtomicBool::new(false),
             was_up: AtomicBool::new(false),
             shutdown: watch::channel(false).0,
-            pulse: watch::channel(false).0,
+            pulse: AtomicU64::new(0),
         }
     }
 
     /// Begins shutdown: serving tasks stop, connections say goodbye.
     pub fn stop(&self) {
-        let _ = self.shutdown.send(true);
-        self.pulse.send_replace(true);
+        // Stored even when nobody is subscribed: `is_stopping` reads it.
+        self.shutdown.send_replace(true);
+        self.beat();
     }
 
     /// A keepalive tick for every connection (none once stopping).
     pub fn tick(&self) {
-        self.pulse.send_if_modified(|stopping| !*stopping);
+        if !self.is_stopping() {
+            self.beat();
+        }
     }
 
-    /// A connection's receiver of [`tick`](Self::tick)s and of [`stop`](Self::stop) (the
-    /// value turns true), also when shutdown began before it was made.
-    pub fn pulse(&self) -> watch::Receiver<bool> {
-        let mut rx = self.pulse.subscribe();
-        if *rx.borrow() {
-            rx.mark_changed();
+    /// Counts a pulse, then wakes every registered connection (see [`pulse`](Self::pulse)).
+    fn beat(&self) {
+        self.pulse.fetch_add(1, Ordering::SeqCst);
+        for peer in self.registry().peers() {
+            peer.tx.wake();
         }
-        rx
+    }
+
+    /// The pulses so far: a connection that sees the count move had a keepalive tick, or
+    /// the server is [stopping](Self::is_stopping). Its queue is woken after each count; a
+    /// connection reads the count, then checks `is_stopping`, so a stop just before is
+    /// not missed.
+    pub fn pulse(&self) -> u64 {
+        self.pulse.load(Ordering::SeqCst)
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopping(&self) -> bool {
+        *self.shutdown.borrow()
     }
 
     /// A receiver whose `changed()` fires on shutdown, also when shutdown began before it

@@ -79,6 +79,19 @@ pub async fn socket(upgraded: Upgraded, max_size: usize) -> Socket {
     .await
 }
 
+/// Writes `texts` as text frames (see [`Lean::send_text`]), then flushes.
+pub async fn send_texts<T: AsRef<str>>(
+    ws: &mut Socket,
+    texts: impl IntoIterator<Item = T>,
+) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let lean = ws.get_mut();
+    for t in texts {
+        lean.send_text(t.as_ref().as_bytes()).await?;
+    }
+    lean.flush().await
+}
+
 /// The WebSocket settings of a client connection (over [`Lean`]): frames and messages up
 /// to `max_size` bytes, small reads, no write buffer of tungstenite's own.
 ///
@@ -149,7 +162,57 @@ impl<S> Lean<S> {
     }
 }
 
+/// Appends the header of an unmasked (server-to-client) final frame of `opcode` carrying
+/// `len` payload bytes (RFC 6455, section 5.2).
+fn put_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
+    out.push(0x80 | opcode);
+    match len {
+        0..=125 => out.push(len as u8),
+        126..=0xffff => {
+            out.push(126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(127);
+            out.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+}
+
+/// The opcode of a text frame.
+const OP_TEXT: u8 = 0x1;
+
 impl<S: AsyncWrite + Unpin> Lean<S> {
+    /// Gathers a text frame of `text`, as tungstenite would write it for the server (final,
+    /// unmasked, no extensions), waiting first while a slow reader has [`WRITE_HIGH`]
+    /// bytes pending; [`flush`](tokio::io::AsyncWriteExt::flush) writes it out.
+    ///
+    /// Written here rather than through tungstenite, whose frame buffer would keep the
+    /// capacity of the largest frame for the connection's life and costs one more copy.
+    /// Safe to mix with tungstenite's own writes (pings, pongs, close): it hands each of
+    /// its frames over whole, so frames never interleave; a pong it still holds may go
+    /// out after later data frames, as control frames may.
+    pub async fn send_text(&mut self, text: &[u8]) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_room(cx)).await?;
+        self.write.reserve(text.len() + 10);
+        put_header(&mut self.write, OP_TEXT, text.len());
+        self.write.extend_from_slice(text);
+        Ok(())
+    }
+
+    /// Ready when fewer than [`WRITE_HIGH`] bytes wait to be written (it writes some out
+    /// if not).
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.write.len() - self.write_pos >= WRITE_HIGH {
+            // A slow reader: the writer waits until the socket takes some.
+            if self.poll_drain(cx)?.is_pending() && self.write.len() - self.write_pos >= WRITE_HIGH
+            {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
     /// Writes out what is gathered; frees the buffer once it is all written.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.write_pos < self.write.len() {
@@ -207,12 +270,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Lean<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let me = self.get_mut();
-        if me.write.len() - me.write_pos >= WRITE_HIGH {
-            // A slow reader: the writer waits until the socket takes some.
-            if me.poll_drain(cx)?.is_pending() && me.write.len() - me.write_pos >= WRITE_HIGH {
-                return Poll::Pending;
-            }
-        }
+        ready!(me.poll_room(cx))?;
         me.write.extend_from_slice(data);
         Poll::Ready(Ok(data.len()))
     }
