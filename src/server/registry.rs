@@ -73,19 +73,79 @@ impl LocalPeer {
 #[derive(Debug, Default)]
 pub struct Registry {
     peers: HashMap<String, LocalPeer>,
-    users: HashMap<String, HashSet<String>>,
-    rooms: HashMap<String, HashSet<String>>,
+    users: HashMap<String, Members>,
+    rooms: HashMap<String, Members>,
 }
 
-fn add_to(map: &mut HashMap<String, HashSet<String>>, key: &str, id: &str) {
-    map.entry(key.to_owned()).or_default().insert(id.to_owned());
+/// The ids of a user's sessions or of a room's members (never empty). Most users have one
+/// session, and a one-member set would cost over 100 bytes more per connection.
+#[derive(Debug)]
+enum Members {
+    One(String),
+    /// Two or more.
+    Many(HashSet<String>),
 }
 
-/// Removes `id` from the set under `key`, and the set once empty.
-fn remove_from(map: &mut HashMap<String, HashSet<String>>, key: &str, id: &str) {
+impl Members {
+    /// Adds `id`; false if it was there.
+    fn insert(&mut self, id: &str) -> bool {
+        match self {
+            Members::One(one) if one == id => false,
+            Members::One(one) => {
+                let set = HashSet::from([std::mem::take(one), id.to_owned()]);
+                *self = Members::Many(set);
+                true
+            }
+            Members::Many(set) => set.insert(id.to_owned()),
+        }
+    }
+
+    /// Removes `id`; true when nobody is left (the entry must then go).
+    fn remove(&mut self, id: &str) -> bool {
+        match self {
+            Members::One(one) => one == id,
+            Members::Many(set) => {
+                set.remove(id);
+                if set.len() == 1 {
+                    let last = set.drain().next().unwrap_or_default();
+                    *self = Members::One(last);
+                }
+                false
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Members::One(_) => 1,
+            Members::Many(set) => set.len(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        let (one, many) = match self {
+            Members::One(id) => (Some(id), None),
+            Members::Many(set) => (None, Some(set.iter())),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
+fn add_to(map: &mut HashMap<String, Members>, key: &str, id: &str) {
+    match map.get_mut(key) {
+        Some(members) => {
+            members.insert(id);
+        }
+        None => {
+            map.insert(key.to_owned(), Members::One(id.to_owned()));
+        }
+    }
+}
+
+/// Removes `id` from the members under `key`, and the entry once empty.
+fn remove_from(map: &mut HashMap<String, Members>, key: &str, id: &str) {
     if let Some(members) = map.get_mut(key) {
-        members.remove(id);
-        if members.is_empty() {
+        if members.remove(id) {
             map.remove(key);
         }
     }
@@ -145,12 +205,12 @@ impl Registry {
 
     fn members_of<'a>(
         &'a self,
-        map: &'a HashMap<String, HashSet<String>>,
+        map: &'a HashMap<String, Members>,
         key: &str,
     ) -> impl Iterator<Item = &'a LocalPeer> + 'a {
         map.get(key)
             .into_iter()
-            .flatten()
+            .flat_map(Members::iter)
             .filter_map(|id| self.peers.get(id))
     }
 
@@ -166,7 +226,7 @@ impl Registry {
 
     /// Number of members of a named room on this instance.
     pub fn room_size(&self, room: &str) -> usize {
-        self.rooms.get(room).map_or(0, HashSet::len)
+        self.rooms.get(room).map_or(0, Members::len)
     }
 
     /// Every peer.
@@ -242,5 +302,35 @@ pub(crate) mod tests {
         }
         assert_eq!((reg.room_count(), reg.user_count(), reg.len()), (0, 0, 0));
         assert!(reg.rooms.capacity() < 64 && reg.users.capacity() < 64);
+    }
+
+    #[test]
+    fn members_go_from_one_to_many_and_back() {
+        let mut reg = Registry::default();
+        reg.add(peer("a1", "alice", &["lobby"]));
+        assert!(matches!(reg.users["alice"], Members::One(_)));
+        reg.add(peer("a2", "alice", &["lobby"]));
+        reg.add(peer("a3", "alice", &[]));
+        let ids = |reg: &Registry| {
+            let mut v: Vec<_> = reg.sessions("alice").map(|p| p.id.clone()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&reg), ["a1", "a2", "a3"]);
+        assert_eq!(reg.room_size("lobby"), 2);
+        assert!(!reg.join("a2", "lobby"), "already a member");
+        reg.remove("a2");
+        assert_eq!(ids(&reg), ["a1", "a3"]);
+        assert_eq!(reg.room_size("lobby"), 1);
+        assert!(matches!(reg.rooms["lobby"], Members::One(ref id) if id == "a1"));
+        assert!(reg.leave("a1", "lobby"));
+        assert_eq!(reg.room_size("lobby"), 0);
+        assert!(!reg.rooms.contains_key("lobby"), "the entry goes with its last member");
+        reg.remove("a1");
+        assert!(matches!(reg.users["alice"], Members::One(ref id) if id == "a3"));
+        assert!(!reg.leave("a3", "lobby"), "not a member");
+        reg.remove("a3");
+        assert!(!reg.has_user("alice"));
+        assert!(reg.sessions("alice").next().is_none());
     }
 }
