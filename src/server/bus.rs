@@ -19,7 +19,7 @@
 //! - An envelope received on several channels is handed over once; an instance's own
 //!   envelopes are not handed back.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -486,8 +486,7 @@ pub async fn run_subscriber(
     loop {
         match subscriber::connect(&opts, &bus.conn).await {
             Ok((mut sub, mut pushes)) => {
-                let mut live = HashSet::new();
-                let all = bus.interest().restart(&mut live);
+                let all = bus.interest().restart();
                 let first = async {
                     sub.subscribe_classic(&[BROADCAST, LOGOUT_CHANNEL]).await?;
                     sub.subscribe(&all.subscribe).await
@@ -500,8 +499,7 @@ pub async fn run_subscriber(
                         bus.up.store(true, Ordering::Relaxed);
                         bus.synced.send_replace(all.generation);
                         inbound.clone().link(true);
-                        let syncer =
-                            tokio::spawn(sync_loop(bus.clone(), sub, live, inbound.clone()));
+                        let syncer = tokio::spawn(sync_loop(bus.clone(), sub, inbound.clone()));
                         let stopped = loop {
                             tokio::select! {
                                 push = pushes.next() => match push {
@@ -574,17 +572,12 @@ async fn apply(sub: &mut Subscriber, changes: &Changes) -> redis::RedisResult<()
 /// while a command is on its way are sent together with the next one. On a cluster it also
 /// subscribes everything again after a lost node or a failed command, retrying (backing off
 /// up to 0.5 s) until that works; the subscription counts as up again only then.
-async fn sync_loop(
-    bus: Arc<Bus>,
-    mut sub: Subscriber,
-    mut live: HashSet<String>,
-    inbound: Arc<dyn Inbound>,
-) {
+async fn sync_loop(bus: Arc<Bus>, mut sub: Subscriber, inbound: Arc<dyn Inbound>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         if bus.resync.swap(false, Ordering::Relaxed) {
             // New connections hold nothing: what is wanted now is all there is to subscribe.
-            let all = bus.interest().restart(&mut live);
+            let all = bus.interest().restart();
             let again = async {
                 sub.reopen().await?;
                 sub.subscribe_classic(&[BROADCAST, LOGOUT_CHANNEL]).await?;
@@ -604,7 +597,7 @@ async fn sync_loop(
                 inbound.clone().link(true);
             }
         }
-        let changes = bus.interest().take(&mut live);
+        let changes = bus.interest().take();
         if !changes.subscribe.is_empty() || !changes.unsubscribe.is_empty() {
             if let Err(e) = apply(&mut sub, &changes).await {
                 tracing::warn!(error = %e, "cluster bus: (un)subscribe failed");

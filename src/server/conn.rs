@@ -425,7 +425,8 @@ impl Peer {
             socket_first = !socket_first;
             let event = poll_fn(|cx| {
                 let ws = &mut self.ws;
-                let mut poll_socket = |cx: &mut Context<'_>| ws.poll_next_unpin(cx).map(Event::Read);
+                let mut poll_socket =
+                    |cx: &mut Context<'_>| ws.poll_next_unpin(cx).map(Event::Read);
                 if socket_first {
                     if let Poll::Ready(e) = poll_socket(cx) {
                         return Poll::Ready(e);

@@ -325,7 +325,10 @@ pub(crate) mod tests {
         assert!(matches!(reg.rooms["lobby"], Members::One(ref id) if id == "a1"));
         assert!(reg.leave("a1", "lobby"));
         assert_eq!(reg.room_size("lobby"), 0);
-        assert!(!reg.rooms.contains_key("lobby"), "the entry goes with its last member");
+        assert!(
+            !reg.rooms.contains_key("lobby"),
+            "the entry goes with its last member"
+        );
         reg.remove("a1");
         assert!(matches!(reg.users["alice"], Members::One(ref id) if id == "a3"));
         assert!(!reg.leave("a3", "lobby"), "not a member");
