@@ -108,28 +108,32 @@ pub enum Refuse {
     Limit,
 }
 
-/// Runs a connection, from the upgrade to its end. `max_size` bounds incoming frames;
-/// `refuse` is set when the socket was accepted over a limit (it is told so and closed).
+/// What a connection starts from. The caller boxes it: an `async fn` keeps its arguments
+/// for its whole life, and an idle connection's task should hold a pointer, not these.
+pub struct Start {
+    /// The pending upgrade of the HTTP request.
+    pub upgrade: OnUpgrade,
+    /// The client's address, shown in its peer object (None: hidden).
+    pub host: Option<String>,
+    /// Bounds incoming frames and messages (bytes).
+    pub max_size: usize,
+    /// Set when the socket was accepted over a limit: it is told so and closed.
+    pub refuse: Option<Refuse>,
+}
+
+/// Runs a connection, from the upgrade to its end.
 ///
 /// A task's memory is fixed by its largest state, so everything but the idle loop of
 /// [`Peer::serve`] runs boxed and only small values are held across it: an idle connection
-/// pays for what that loop needs and no more. (Large arguments of an `async fn` are also
-/// stored twice, hence the small ones here.)
-pub async fn run(
-    shared: Arc<Shared>,
-    upgrade: OnUpgrade,
-    host: Option<String>,
-    max_size: usize,
-    refuse: Option<Refuse>,
-) {
+/// pays for what that loop needs and no more.
+pub async fn run(shared: Arc<Shared>, start: Box<Start>) {
     shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
     shared
         .metrics
         .connections_total
         .fetch_add(1, Ordering::Relaxed);
     let _counted = Counted(&shared);
-    let Some((peer, inbox)) = Box::pin(admit(&shared, upgrade, host, max_size, refuse)).await
-    else {
+    let Some((peer, inbox)) = Box::pin(admit(&shared, start)).await else {
         return;
     };
     peer.serve(inbox).await;
@@ -137,13 +141,13 @@ pub async fn run(
 
 /// Completes the upgrade, applies a refusal, authenticates, registers and welcomes the
 /// peer; `None` when it was refused or went away.
-async fn admit(
-    shared: &Arc<Shared>,
-    upgrade: OnUpgrade,
-    host: Option<String>,
-    max_size: usize,
-    refusal: Option<Refuse>,
-) -> Option<(Peer, Inbox)> {
+async fn admit(shared: &Arc<Shared>, start: Box<Start>) -> Option<(Peer, Inbox)> {
+    let Start {
+        upgrade,
+        host,
+        max_size,
+        refuse: refusal,
+    } = *start;
     let mut ws = ws::socket(upgrade.await.ok()?, max_size).await;
     if let Some(Refuse::Limit) = refusal {
         refuse(&mut ws, shared, 503, "Too many connections").await;
@@ -828,9 +832,15 @@ mod tests {
         // Its size is what every idle connection pays (plus the peer's registry entry):
         // keep the idle loop lean and everything else boxed.
         let shared = Arc::new(Shared::new(Config::default(), None));
-        let upgrade = hyper::upgrade::on(axum::http::Request::new(()));
-        let task = run(shared, upgrade, None, 1 << 20, None);
+        let start = Box::new(Start {
+            upgrade: hyper::upgrade::on(axum::http::Request::new(())),
+            host: None,
+            max_size: 1 << 20,
+            refuse: None,
+        });
+        let task = run(shared, start);
         let size = std::mem::size_of_val(&task);
+        eprintln!("the connection task: {size} bytes");
         assert!(size <= 1200, "{size} bytes");
     }
 }

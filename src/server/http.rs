@@ -221,8 +221,14 @@ async fn websocket(
         .saturating_mul(16)
         .max(1 << 20);
     let (slot, refuse) = (accepted.slot, accepted.refuse);
+    let start = Box::new(conn::Start {
+        upgrade: on_upgrade,
+        host,
+        max_size: ws_limit,
+        refuse,
+    });
     tokio::spawn(async move {
-        conn::run(shared, on_upgrade, host, ws_limit, refuse).await;
+        conn::run(shared, start).await;
         drop(slot);
     });
     response
