@@ -7,7 +7,9 @@
 //! their last member leaves: memory follows who is connected, not every name ever seen.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 
+use hashbrown::hash_table::{Entry, HashTable};
 use serde_json::Value;
 
 use crate::protocol::Object;
@@ -72,7 +74,10 @@ impl LocalPeer {
 /// Peers by id, by user and by named room.
 #[derive(Debug, Default)]
 pub struct Registry {
-    peers: HashMap<String, LocalPeer>,
+    /// Peers by `id`, boxed: the table keeps free slots, and a slot of a pointer is cheaper
+    /// than a slot of a peer (nor is the id kept twice, as a map's key would).
+    peers: HashTable<Box<LocalPeer>>,
+    hasher: RandomState,
     users: HashMap<String, Members>,
     rooms: HashMap<String, Members>,
 }
@@ -152,18 +157,32 @@ fn remove_from(map: &mut HashMap<String, Members>, key: &str, id: &str) {
 }
 
 impl Registry {
-    /// Adds a peer under its user and in its rooms.
+    /// Adds a peer under its user and in its rooms (ids are unique: a peer with the same id
+    /// would be replaced).
     pub fn add(&mut self, peer: LocalPeer) {
         add_to(&mut self.users, &peer.user, &peer.id);
         for room in peer.rooms.keys() {
             add_to(&mut self.rooms, room, &peer.id);
         }
-        self.peers.insert(peer.id.clone(), peer);
+        let hasher = &self.hasher;
+        let hash = hasher.hash_one(peer.id.as_str());
+        match self.peers.entry(
+            hash,
+            |p| p.id == peer.id,
+            |p| hasher.hash_one(p.id.as_str()),
+        ) {
+            Entry::Occupied(mut e) => *e.get_mut() = Box::new(peer),
+            Entry::Vacant(e) => {
+                e.insert(Box::new(peer));
+            }
+        }
     }
 
     /// Removes a peer from everything, freeing user and room entries left empty.
     pub fn remove(&mut self, id: &str) -> Option<LocalPeer> {
-        let peer = self.peers.remove(id)?;
+        let hash = self.hasher.hash_one(id);
+        let (peer, _) = self.peers.find_entry(hash, |p| p.id == id).ok()?.remove();
+        let peer = *peer;
         remove_from(&mut self.users, &peer.user, id);
         for room in peer.rooms.keys() {
             remove_from(&mut self.rooms, room, id);
@@ -174,7 +193,8 @@ impl Registry {
     /// Puts a peer in a named room (a new presence event of the peer); false when the peer
     /// is unknown or already in it.
     pub fn join(&mut self, id: &str, room: &str) -> bool {
-        let Some(peer) = self.peers.get_mut(id) else {
+        let hash = self.hasher.hash_one(id);
+        let Some(peer) = self.peers.find_mut(hash, |p| p.id == id) else {
             return false;
         };
         if peer.rooms.contains_key(room) {
@@ -188,7 +208,8 @@ impl Registry {
 
     /// Takes a peer out of a named room; false when it was not in it.
     pub fn leave(&mut self, id: &str, room: &str) -> bool {
-        let Some(peer) = self.peers.get_mut(id) else {
+        let hash = self.hasher.hash_one(id);
+        let Some(peer) = self.peers.find_mut(hash, |p| p.id == id) else {
             return false;
         };
         if peer.rooms.remove(room).is_none() {
@@ -200,7 +221,8 @@ impl Registry {
 
     /// A peer by id.
     pub fn get(&self, id: &str) -> Option<&LocalPeer> {
-        self.peers.get(id)
+        let hash = self.hasher.hash_one(id);
+        self.peers.find(hash, |p| p.id == id).map(|p| &**p)
     }
 
     fn members_of<'a>(
@@ -211,7 +233,7 @@ impl Registry {
         map.get(key)
             .into_iter()
             .flat_map(Members::iter)
-            .filter_map(|id| self.peers.get(id))
+            .filter_map(|id| self.get(id))
     }
 
     /// Members of a named room.
@@ -231,7 +253,7 @@ impl Registry {
 
     /// Every peer.
     pub fn peers(&self) -> impl Iterator<Item = &LocalPeer> {
-        self.peers.values()
+        self.peers.iter().map(|p| &**p)
     }
 
     /// Whether some local peer is `user`.
