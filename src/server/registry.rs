@@ -87,8 +87,8 @@ pub struct Registry {
 #[derive(Debug)]
 enum Members {
     One(String),
-    /// Two or more.
-    Many(HashSet<String>),
+    /// Two or more (boxed: the map's slots stay the size of one id).
+    Many(Box<HashSet<String>>),
 }
 
 impl Members {
@@ -98,7 +98,7 @@ impl Members {
             Members::One(one) if one == id => false,
             Members::One(one) => {
                 let set = HashSet::from([std::mem::take(one), id.to_owned()]);
-                *self = Members::Many(set);
+                *self = Members::Many(Box::new(set));
                 true
             }
             Members::Many(set) => set.insert(id.to_owned()),
@@ -328,6 +328,7 @@ pub(crate) mod tests {
 
     #[test]
     fn members_go_from_one_to_many_and_back() {
+        assert_eq!(std::mem::size_of::<Members>(), std::mem::size_of::<String>());
         let mut reg = Registry::default();
         reg.add(peer("a1", "alice", &["lobby"]));
         assert!(matches!(reg.users["alice"], Members::One(_)));
