@@ -123,6 +123,14 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn run() -> Res<()> {
     require("redis-server", "redis-server")?;
+    match std::env::var("SYMPLE_BENCH_ONLY")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "" => {}
+        "capacity" => return capacity_only(),
+        other => return Err(format!("SYMPLE_BENCH_ONLY={other}: use capacity").into()),
+    }
     let node_version = require("node", "nodejs")?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let interop = root.join("tests/interop/node_modules");
@@ -266,6 +274,31 @@ fn run() -> Res<()> {
             .trim()
     );
     println!("command: {BENCH_COMMAND}");
+    drop(redis);
+    logs.remove();
+    Ok(())
+}
+
+/// Part 4 alone (`SYMPLE_BENCH_ONLY=capacity`): ours and socketioxide holding CAPACITY idle
+/// connections each; needs no Node. For checking memory changes quickly.
+fn capacity_only() -> Res<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let paths = Paths {
+        root: root.to_owned(),
+        ours: ours_bin(),
+        socketioxide: common::socketioxide_peer()?,
+        node_clients: root.join("benches/node/clients.js"),
+    };
+    let logs = Logs::new()?;
+    let redis = Redis::start_kind(Kind::Plain);
+    let url = redis.url();
+    let capacity = [ServerKind::Ours, ServerKind::Socketioxide]
+        .into_iter()
+        .map(|kind| held(&paths, &logs, kind, &url))
+        .collect::<Res<Vec<_>>>()?;
+    print_capacity(&capacity);
+    println!("machine: load average {} (at the end)", load_average());
+    println!("command: SYMPLE_BENCH_ONLY=capacity {BENCH_COMMAND}");
     drop(redis);
     logs.remove();
     Ok(())

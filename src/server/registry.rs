@@ -328,7 +328,10 @@ pub(crate) mod tests {
 
     #[test]
     fn members_go_from_one_to_many_and_back() {
-        assert_eq!(std::mem::size_of::<Members>(), std::mem::size_of::<String>());
+        assert_eq!(
+            std::mem::size_of::<Members>(),
+            std::mem::size_of::<String>()
+        );
         let mut reg = Registry::default();
         reg.add(peer("a1", "alice", &["lobby"]));
         assert!(matches!(reg.users["alice"], Members::One(_)));
