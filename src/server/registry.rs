@@ -87,7 +87,8 @@ pub struct Registry {
 #[derive(Debug)]
 enum Members {
     One(String),
-    /// Two or more (boxed: the map's slots stay the size of one id).
+    /// Two or more (boxed: the map's slots stay the size of one id, for the common case).
+    #[allow(clippy::box_collection)]
     Many(Box<HashSet<String>>),
 }
 
@@ -171,7 +172,7 @@ impl Registry {
             |p| p.id == peer.id,
             |p| hasher.hash_one(p.id.as_str()),
         ) {
-            Entry::Occupied(mut e) => *e.get_mut() = Box::new(peer),
+            Entry::Occupied(mut e) => **e.get_mut() = peer,
             Entry::Vacant(e) => {
                 e.insert(Box::new(peer));
             }
