@@ -22,11 +22,10 @@
 //! # Ok::<(), String>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
-
-use std::borrow::Cow;
 
 use redis::Cmd;
 use serde_json::{json, Value};
@@ -337,7 +336,10 @@ pub(crate) fn record_packet(
         },
     );
     let (head, mut tail) = env.split_offset()?;
-    tail.truncate(tail.len().checked_sub(NULL_END.len())?);
+    if !tail.ends_with(NULL_END) {
+        return None;
+    }
+    tail.truncate(tail.len() - NULL_END.len());
     tail.extend_from_slice(&message);
     tail.push(b'}');
     Some(Packet {

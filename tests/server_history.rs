@@ -574,3 +574,48 @@ async fn emitter_pushes_recovered_on(redis: &Redis) {
         "the room's messages reached no one outside it"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn join_ok_gives_the_rooms_position_to_recover_from() {
+    let redis = support::shared(Kind::Plain);
+    let a = instance(&redis, "R");
+    a.wait_redis_up().await;
+    let mut p = Client::auth(&a.url(), json!({"user": "p", "rooms": ["R"]})).await;
+    let mut w = Client::auth(&a.url(), json!({"user": "w", "rooms": ["R"]})).await;
+    let mut x = Client::auth(&a.url(), json!({"user": "x"})).await;
+    x.drain().await;
+    // A quiet room: x joins and has seen nothing there yet.
+    x.send(json!({"type": "join", "room": "R"})).await;
+    let ok = until(&mut x, "join:ok", |v| v["type"] == "join:ok").await;
+    let ok = ok.last().unwrap();
+    assert_eq!(ok["history"]["room"], "R", "{ok}");
+    let at = ok["history"]["offset"]
+        .as_str()
+        .expect("a position")
+        .to_owned();
+    // A room without history: no position.
+    x.send(json!({"type": "join", "room": "S"})).await;
+    let ok = until(&mut x, "join:ok", |v| v["type"] == "join:ok").await;
+    assert!(ok.last().unwrap().get("history").is_none(), "{ok:?}");
+    x.ws.close(None).await.expect("close");
+    drop(x);
+    p.drain().await;
+    w.drain().await;
+    for n in 1..=3 {
+        say(&mut p, "R", n).await;
+    }
+    // The fence: w has them, so they are in the room's history.
+    assert_eq!(receive(&mut w, 3).await.len(), 3);
+    let mut x = Client::auth(
+        &a.url(),
+        json!({"user": "x", "rooms": ["R"], "recover": {"R": at}}),
+    )
+    .await;
+    let frames = until(&mut x, "recovery", |v| v["type"] == "recovery").await;
+    let answer = &frames.last().unwrap()["rooms"]["R"];
+    assert_eq!(answer["recovered"], true, "{answer}");
+    let got: Vec<u64> = numbered(&frames).iter().map(|(n, _)| *n).collect();
+    assert_eq!(got, [1, 2, 3], "what came after the join, once each");
+    assert!(numbered(&x.drain().await).is_empty());
+}

@@ -73,18 +73,30 @@ impl<'a> ErrorFrame<'a> {
     }
 }
 
-/// `join:ok` with the room.
+/// `join:ok` with the room; for a room with history, its position when joined, as a
+/// message's `history` field says it (see [`crate::history`]).
 ///
 /// ```
 /// use symple::protocol::frames::{text, JoinOk, LeaveOk};
 /// assert_eq!(text(&JoinOk::new("r")), r#"{"type":"join:ok","room":"r"}"#);
 /// assert_eq!(text(&LeaveOk::new("r")), r#"{"type":"leave:ok","room":"r"}"#);
+/// let at = JoinOk::new("r").at("1733150000000-0".parse().unwrap());
+/// assert_eq!(text(&at), r#"{"type":"join:ok","room":"r","history":{"room":"r","offset":"1733150000000-0"}}"#);
 /// ```
 #[derive(Debug, Serialize)]
 pub struct JoinOk<'a> {
     #[serde(rename = "type")]
     kind: JoinOkType,
     room: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Position<'a>>,
+}
+
+/// A room's position in its history: `{"room", "offset"}`.
+#[derive(Debug, Serialize)]
+pub struct Position<'a> {
+    room: &'a str,
+    offset: String,
 }
 
 impl<'a> JoinOk<'a> {
@@ -93,7 +105,17 @@ impl<'a> JoinOk<'a> {
         JoinOk {
             kind: JoinOkType,
             room,
+            history: None,
         }
+    }
+
+    /// With the room's history position `offset`.
+    pub fn at(mut self, offset: crate::history::Offset) -> Self {
+        self.history = Some(Position {
+            room: self.room,
+            offset: offset.to_string(),
+        });
+        self
     }
 }
 

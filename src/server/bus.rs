@@ -122,14 +122,14 @@ pub trait Inbound: Send + Sync + 'static {
     fn checked(&self, instance: &str, alive: bool, grace: Duration);
 }
 
-/// What goes out: an envelope's bytes and every channel they go to, or the script that
-/// appends a message to a room's history and publishes it.
+/// What goes out: an envelope's bytes and every channel they go to, or the packet that
+/// appends a message to a room's history and publishes it (the record script).
 enum Outgoing {
     Publish {
         channels: Vec<String>,
         payload: Vec<u8>,
     },
-    Record(redis::Cmd),
+    Record(Packet),
 }
 
 /// The bus of one instance; cheap to share.
@@ -195,18 +195,17 @@ impl Bus {
         settings: &crate::history::Settings,
     ) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let Some(cmd) = crate::history::record(
+        let Some(packet) = crate::history::record_packet(
             &self.instance,
             seq,
             room,
             sender,
-            &message,
+            message.to_string().into_bytes(),
             settings,
-            matches!(self.conn, AsyncConnection::Cluster(_)),
         ) else {
             return;
         };
-        self.enqueue(Outgoing::Record(cmd));
+        self.enqueue(Outgoing::Record(packet));
     }
 
     fn enqueue(&self, out: Outgoing) {
@@ -382,17 +381,17 @@ pub async fn run_heartbeat(
     }
 }
 
-/// Publishes what is queued, pipelining up to 512 envelopes per round trip, in order: a
-/// run of envelopes, then a run of history scripts, and so on.
+/// Publishes what is queued, pipelining up to 512 envelopes and history records per round
+/// trip, in order (on a cluster: one pipeline per slot, so in order per channel; a record
+/// goes to its room's slot, SPUBLISHing there).
 async fn publish_loop(conn: AsyncConnection, mut rx: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::new();
     let mut packets = Vec::new();
-    let mut records = Vec::new();
     while rx.recv_many(&mut batch, 512).await > 0 {
+        let mut records = 0;
         for out in batch.drain(..) {
             match out {
                 Outgoing::Publish { channels, payload } => {
-                    run_records(&conn, &mut records).await;
                     let last = channels.len().saturating_sub(1);
                     let mut payload = Some(payload);
                     for (i, c) in channels.into_iter().enumerate() {
@@ -404,41 +403,21 @@ async fn publish_loop(conn: AsyncConnection, mut rx: mpsc::Receiver<Outgoing>) {
                         packets.push(Packet::new(c, bytes));
                     }
                 }
-                Outgoing::Record(cmd) => {
-                    publish_packets(&conn, &mut packets).await;
-                    records.push(cmd);
+                Outgoing::Record(packet) => {
+                    records += 1;
+                    packets.push(packet);
                 }
             }
         }
-        publish_packets(&conn, &mut packets).await;
-        run_records(&conn, &mut records).await;
+        // A failure loses this moment's traffic for the other instances, and the recorded
+        // messages for everyone (their delivery is the script's publish); clients stay
+        // connected and the connection reconnects.
+        if let Err(e) = conn.publish(&packets).await {
+            tracing::warn!(error = %e, envelopes = packets.len() - records, records,
+                "cluster bus: publish failed, other instances missed some traffic (and messages to history rooms, if any, were lost)");
+        }
+        packets.clear();
     }
-}
-
-async fn publish_packets(conn: &AsyncConnection, packets: &mut Vec<Packet>) {
-    if packets.is_empty() {
-        return;
-    }
-    // A failed publish loses cluster traffic for this moment; clients stay connected and
-    // the connection reconnects.
-    if let Err(e) = conn.publish(packets).await {
-        tracing::warn!(error = %e, envelopes = packets.len(),
-            "cluster bus: publish failed, other instances missed some traffic");
-    }
-    packets.clear();
-}
-
-async fn run_records(conn: &AsyncConnection, records: &mut Vec<redis::Cmd>) {
-    if records.is_empty() {
-        return;
-    }
-    // A failure loses these messages for every instance (their delivery is the script's
-    // publish); their senders stay connected.
-    if let Err(e) = conn.run(records, Order::Sequential).await {
-        tracing::warn!(error = %e, messages = records.len(),
-            "history: append failed, messages to history rooms were lost");
-    }
-    records.clear();
 }
 
 /// Envelopes already handed over, per origin, to hand each over once: those published to

@@ -722,7 +722,13 @@ impl Peer {
             self.shared.wait_synced(generation).await;
         }
         self.shared.announce_remotely(&sender, &arrival);
-        if let Flow::Close(why) = self.send_text(frames::text(&JoinOk::new(&room))).await {
+        // Read once the room's traffic reaches this instance: what is recorded after this
+        // position arrives live, so a client that recovers from it misses nothing.
+        let ok = match self.shared.join_position(&room).await {
+            Some(x) => JoinOk::new(&room).at(x),
+            None => JoinOk::new(&room),
+        };
+        if let Flow::Close(why) = self.send_text(frames::text(&ok)).await {
             return Flow::Close(why);
         }
         if arrival.announced.is_empty() {

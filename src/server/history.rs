@@ -140,6 +140,24 @@ impl Shared {
             .collect()
     }
 
+    /// The current position of `room`'s history, when this server keeps history for it:
+    /// what `join:ok` carries, so that a client that joined a quiet room can recover from
+    /// there. `None` without history there, or when Redis could not be read (logged).
+    pub async fn join_position(&self, room: &str) -> Option<Offset> {
+        let redis = self.redis.as_ref()?;
+        if !self.config.keeps_history(room) {
+            return None;
+        }
+        let key = history::key(room)?;
+        match read_position(&redis.conn, &key, &self.config.history_settings).await {
+            Ok(x) => Some(x),
+            Err(e) => {
+                tracing::warn!(error = %e, room, "history: cannot read a room's position for join:ok");
+                None
+            }
+        }
+    }
+
     /// The one history room a client's message goes to, when it is recorded: a
     /// `message`, `command` or `event` whose `to` names one history-enabled named room the
     /// sender is in. (A message reaching several rooms, or users and peers, is not
@@ -304,13 +322,7 @@ impl Shared {
             return Replay::refused("this room name cannot have history");
         };
         let settings = &self.config.history_settings;
-        let position = || async {
-            let cmd = history::position_cmd(&key, settings);
-            match redis.conn.run(&[cmd], Order::Any).await {
-                Ok(mut v) => history::parse_offset(v.pop().unwrap_or(redis::Value::Nil)),
-                Err(e) => Err(e.to_string()),
-            }
-        };
+        let position = || read_position(&redis.conn, &key, settings);
         let from = match offset {
             // Nothing seen yet: the position to start from.
             None => {
@@ -388,6 +400,19 @@ impl Shared {
             frames,
             upto: Some(last),
         }
+    }
+}
+
+/// The position of the history at `key` (an empty one gets a marker to be read from).
+async fn read_position(
+    conn: &crate::redis::aio::AsyncConnection,
+    key: &str,
+    settings: &history::Settings,
+) -> Result<Offset, String> {
+    let cmd = history::position_cmd(key, settings);
+    match conn.run(&[cmd], Order::Any).await {
+        Ok(mut v) => history::parse_offset(v.pop().unwrap_or(redis::Value::Nil)),
+        Err(e) => Err(e.to_string()),
     }
 }
 

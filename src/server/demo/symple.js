@@ -45,6 +45,11 @@ class SympleClient {
       if (m.data.online === false) this.roster.delete(m.data.id);
       else this.roster.set(m.data.id, m.data);
       this.emit("roster", [...this.roster.values()]);
+    } else if (m.type === "join:ok") {
+      // The joined room's position: recover from there if the connection drops before its
+      // first message (a message already seen there is further on).
+      if (m.history && !(m.room in this.offsets)) this.offsets[m.room] = m.history.offset;
+      this.emit("message", m);
     } else if (m.type === "recovery") {
       this.recovering.clear();
       // Recovered or not, go on from the position the server gives (not recovered: what
