@@ -16,8 +16,10 @@
 //! subscribed again.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 use redis::aio::MultiplexedConnection;
@@ -141,6 +143,24 @@ impl Subscriber {
         }
     }
 
+    /// PINGs every subscription connection, each answer awaited at most `within`: a node that
+    /// vanished without closing its socket (a network partition, a stopped process) would
+    /// otherwise go unnoticed, its subscriptions silently dead, until a command fails.
+    pub(crate) async fn ping(&mut self, within: Duration) -> RedisResult<()> {
+        match self {
+            Subscriber::Node(sink) => bounded(within, sink.ping::<Value>()).await,
+            Subscriber::Cluster(shards) => {
+                let pings = shards.masters.iter().map(|conn| {
+                    let mut conn = conn.clone();
+                    bounded(within, async move {
+                        redis::cmd("PING").query_async::<Value>(&mut conn).await
+                    })
+                });
+                futures_util::future::try_join_all(pings).await.map(drop)
+            }
+        }
+    }
+
     /// Subscribes to fixed channels with classic SUBSCRIBE (every node of a cluster forwards
     /// classic messages, so one master's subscription receives them all).
     pub(crate) async fn subscribe_classic(&mut self, channels: &[&str]) -> RedisResult<()> {
@@ -199,6 +219,20 @@ impl Subscriber {
                     .map(drop)
             }
         }
+    }
+}
+
+/// `answer`, failed when it takes longer than `within`.
+async fn bounded<T>(
+    within: Duration,
+    answer: impl Future<Output = RedisResult<T>>,
+) -> RedisResult<()> {
+    match tokio::time::timeout(within, answer).await {
+        Ok(answer) => answer.map(drop),
+        Err(_) => Err(redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "no answer to PING in time",
+        ))),
     }
 }
 

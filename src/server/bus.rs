@@ -451,13 +451,19 @@ impl Seen {
 }
 
 /// Subscribes and hands what arrives to `inbound`, re-establishing the subscription after
-/// Redis restarts or failovers (backing off up to 2 s), until `stopping` turns true.
+/// Redis restarts or failovers (backing off up to 2 s), until `stopping` turns true. Every
+/// `keepalive` the subscription's connections are PINGed (see [`Keepalive`]).
 pub async fn run_subscriber(
     bus: Arc<Bus>,
     opts: ConnectOptions,
     inbound: Arc<dyn Inbound>,
+    keepalive: Duration,
     mut stopping: watch::Receiver<bool>,
 ) {
+    let keepalive = Keepalive {
+        every: keepalive,
+        within: opts.response_timeout,
+    };
     let mut backoff = Duration::from_millis(100);
     let mut seen = Seen::default();
     // Failures are logged once per outage (with the reason), not at every retry.
@@ -478,7 +484,8 @@ pub async fn run_subscriber(
                         bus.up.store(true, Ordering::Relaxed);
                         bus.synced.send_replace(all.generation);
                         inbound.clone().link(true);
-                        let syncer = tokio::spawn(sync_loop(bus.clone(), sub, inbound.clone()));
+                        let mut syncer =
+                            tokio::spawn(sync_loop(bus.clone(), sub, inbound.clone(), keepalive));
                         let stopped = loop {
                             tokio::select! {
                                 push = pushes.next() => match push {
@@ -497,6 +504,9 @@ pub async fn run_subscriber(
                                     },
                                     None => break false,
                                 },
+                                // One node's connection failed a command or a PING (its
+                                // stream may never end: a silent socket): start over.
+                                _ = &mut syncer => break false,
                                 _ = stopping.changed() => break true,
                             }
                         };
@@ -541,6 +551,17 @@ impl Bus {
     }
 }
 
+/// How the subscription's connections are checked: a PING `every` so often, answered
+/// `within` (the response timeout). A node that stops answering without closing its socket
+/// (a partition, a stopped process; a cluster master meanwhile replaced by its replica) is
+/// then taken as lost, as a closed connection is, instead of holding dead subscriptions
+/// until some command fails.
+#[derive(Clone, Copy, Debug)]
+struct Keepalive {
+    every: Duration,
+    within: Duration,
+}
+
 /// Sends the subscribe and unsubscribe commands of `changes`.
 async fn apply(sub: &mut Subscriber, changes: &Changes) -> redis::RedisResult<()> {
     sub.subscribe(&changes.subscribe).await?;
@@ -550,9 +571,19 @@ async fn apply(sub: &mut Subscriber, changes: &Changes) -> redis::RedisResult<()
 /// Brings the subscription up to date whenever the interest changes; changes that come in
 /// while a command is on its way are sent together with the next one. On a cluster it also
 /// subscribes everything again after a lost node or a failed command, retrying (backing off
-/// up to 0.5 s) until that works; the subscription counts as up again only then.
-async fn sync_loop(bus: Arc<Bus>, mut sub: Subscriber, inbound: Arc<dyn Inbound>) {
+/// up to 0.5 s) until that works; the subscription counts as up again only then. Between
+/// changes it PINGs the connections (`keepalive`); on one node it returns when a command or
+/// a PING fails (the subscriber starts over).
+async fn sync_loop(
+    bus: Arc<Bus>,
+    mut sub: Subscriber,
+    inbound: Arc<dyn Inbound>,
+    keepalive: Keepalive,
+) {
     let mut backoff = Duration::from_millis(100);
+    let mut ping = tokio::time::interval(keepalive.every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
     loop {
         if bus.resync.swap(false, Ordering::Relaxed) {
             // New connections hold nothing: what is wanted now is all there is to subscribe.
@@ -589,7 +620,20 @@ async fn sync_loop(bus: Arc<Bus>, mut sub: Subscriber, inbound: Arc<dyn Inbound>
             }
         }
         bus.synced.send_replace(changes.generation);
-        bus.wake.notified().await;
+        tokio::select! {
+            // A notification that comes meanwhile is kept (a permit) for the next wait.
+            _ = bus.wake.notified() => {}
+            _ = ping.tick() => {
+                if let Err(e) = sub.ping(keepalive.within).await {
+                    tracing::warn!(error = %e,
+                        "Redis: the subscription's connection does not answer; subscribing again");
+                    if !sub.is_cluster() {
+                        return;
+                    }
+                    bus.node_lost(&inbound);
+                }
+            }
+        }
     }
 }
 

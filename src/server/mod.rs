@@ -165,6 +165,9 @@ impl Server {
                 redis.bus.clone(),
                 opts,
                 shared.clone(),
+                // A quarter of the instance timeout (3.75 s by default): a silent node is
+                // noticed within that plus the response timeout.
+                shared.config.instance_timeout / 4,
                 shared.stopping(),
             ));
             tokio::spawn(bus::run_heartbeat(
