@@ -86,9 +86,10 @@ impl Connection {
         }
     }
 
-    /// Sends `n` commands packed by [`resp::write_command`] (one node only).
+    /// Sends `n` commands packed by [`resp::write_command`] (one node only); their replies
+    /// are counted, the first error reply reported.
     fn publish_packed(&self, single: &Single, buf: &[u8], n: usize) -> Result<()> {
-        single.pipeline(buf, n).map(drop)
+        single.publish(buf, n)
     }
 
     /// Publishes what a queued writer took from its queue (a cluster's commands are moved
@@ -147,11 +148,14 @@ impl Publisher for Connection {
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
         match &self.link {
             Link::Single(s) => {
-                let mut buf = Vec::with_capacity(packets.iter().map(resp::packed_len).sum());
+                let mut buf = s.take_buffer();
+                buf.reserve(packets.iter().map(resp::packed_len).sum());
                 for p in &packets {
                     resp::write_command(&mut buf, p);
                 }
-                self.publish_packed(s, &buf, packets.len())
+                let result = self.publish_packed(s, &buf, packets.len());
+                s.put_buffer(buf);
+                result
             }
             Link::Cluster(c) => c.run(|conn| async move { conn.publish(&packets).await }),
         }
@@ -174,15 +178,25 @@ impl Publisher for Connection {
                 return c.run(|conn| async move { conn.publish_commands(cmds).await });
             }
         };
-        let mut buf = Vec::new();
+        // The last batch's buffer: no allocation, and pages already mapped.
+        let mut buf = s.take_buffer();
         let mut sink = Resp::new(&mut buf);
-        while next(&mut sink)? {
-            if sink.n == 1 {
-                sink.reserve_like(hint.saturating_sub(1));
+        let mut encoded = Ok(());
+        loop {
+            match next(&mut sink) {
+                Ok(true) if sink.n == 1 => sink.reserve_like(hint.saturating_sub(1)),
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    encoded = Err(e);
+                    break;
+                }
             }
         }
         let n = sink.n;
-        self.publish_packed(s, &buf, n)
+        let result = encoded.and_then(|()| self.publish_packed(s, &buf, n));
+        s.put_buffer(buf);
+        result
     }
 }
 

@@ -3,6 +3,8 @@
 //! - [`options`]: the URL forms (`redis://`, `rediss://`, `redis+cluster://`, ACL users,
 //!   database numbers), TLS settings and timeouts;
 //! - `resp`: a [`Packet`] as the command that sends it (RESP packing);
+//! - `wire`: our own stream to one node (TCP, TLS, Unix socket) with a reply reader that
+//!   counts a pipeline's PUBLISH replies instead of parsing each (`tls`: its rustls settings);
 //! - [`Connection`]: blocking, one node or a Redis Cluster; [`Pool`]: several, one per call
 //!   in flight; [`Queued`]: a background writer over one; `aio`: the async connection (one
 //!   node or a cluster) of the async emitter, the async session store and the server;
@@ -23,6 +25,9 @@ pub(crate) mod resp;
 mod single;
 #[cfg(feature = "server")]
 pub(crate) mod subscriber;
+#[cfg(feature = "tls")]
+mod tls;
+mod wire;
 
 use std::fmt;
 use std::sync::Arc;

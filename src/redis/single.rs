@@ -1,78 +1,98 @@
 //! One blocking connection to one node, opened on first use and reopened after a failure or
-//! a `fork`. Pipelines are written at once and their replies read under one deadline.
+//! a `fork`, over our own stream ([`Wire`]). Pipelines are written at once and their replies
+//! read under one deadline.
 
 use std::sync::Mutex;
-use std::time::Instant;
 
 use redis::Value;
 
 use crate::error::{Error, Redacted, Result};
 use crate::redis::options::{ConnectOptions, Endpoint};
+use crate::redis::wire::{Target, Wire};
 
 pub(crate) struct Single {
     opts: ConnectOptions,
-    client: redis::Client,
+    target: Target,
     url: Redacted,
     conn: Mutex<Option<Open>>,
+    /// A pipeline's bytes, kept between batches (taken while in use, so a second caller at
+    /// the same time makes its own).
+    spare: Mutex<Vec<u8>>,
 }
 
 struct Open {
     generation: u64,
-    conn: redis::Connection,
+    wire: Wire,
 }
+
+/// The largest pipeline buffer kept for the next batch.
+const KEPT_BUFFER: usize = 1 << 20;
 
 impl Single {
     pub(crate) fn new(opts: &ConnectOptions, endpoint: &Endpoint) -> Result<Self> {
         let url = opts.redacted();
-        let client = endpoint
-            .client()
-            .map_err(|e| super::connect_error(&url, e))?;
+        #[cfg(feature = "tls")]
+        let tls = match &endpoint.tls {
+            Some(tls) => Some(
+                crate::redis::tls::client_config(tls).map_err(|e| super::connect_error(&url, e))?,
+            ),
+            None => None,
+        };
         Ok(Single {
             opts: opts.clone(),
-            client,
+            target: Target {
+                info: endpoint.nodes[0].clone(),
+                #[cfg(feature = "tls")]
+                tls,
+            },
             url,
             conn: Mutex::new(None),
+            spare: Mutex::new(Vec::new()),
         })
     }
 
-    fn connect(&self) -> Result<redis::Connection> {
-        let mut conn = self
-            .client
-            .get_connection_with_timeout(self.opts.connect_timeout)
-            .map_err(|e| super::connect_error(&self.url, e))?;
-        conn.set_read_timeout(Some(self.opts.response_timeout))
-            .and_then(|_| conn.set_write_timeout(Some(self.opts.response_timeout)))
-            .map_err(|e| super::connect_error(&self.url, e))?;
-        let info = redis::cmd("INFO").arg("cluster").query::<String>(&mut conn);
-        super::check_not_cluster(&self.url, info)?;
-        Ok(conn)
+    fn connect(&self) -> Result<Wire> {
+        let mut wire = Wire::connect(
+            &self.target,
+            self.opts.connect_timeout,
+            self.opts.response_timeout,
+        )
+        .map_err(|e| super::connect_error(&self.url, e))?;
+        let info = redis::cmd("INFO").arg("cluster").get_packed_command();
+        let reply = wire
+            .send(&info)
+            .and_then(|()| wire.values(1, self.opts.response_timeout))
+            .and_then(|mut v| match v.pop() {
+                Some(Value::ServerError(e)) => Err(e.into()),
+                Some(v) => Ok(redis::from_redis_value(v)?),
+                None => unreachable!("one reply was read"),
+            });
+        super::check_not_cluster(&self.url, reply)?;
+        Ok(wire)
     }
 
     /// Runs `f` on the open connection. After a connection failure the connection is dropped,
     /// so the next call reconnects; the failed command is not retried, since Redis may have
     /// run it already.
-    pub(crate) fn with<T>(
-        &self,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Wire) -> redis::RedisResult<T>) -> Result<T> {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let generation = crate::fork::generation();
         if guard.as_ref().is_some_and(|o| o.generation != generation) {
-            // A forked child must not share the parent's socket: drop ours without a QUIT.
+            // A forked child must not share the parent's socket: drop ours without a word.
             if let Some(open) = guard.take() {
-                std::mem::forget(open.conn);
+                std::mem::forget(open.wire);
             }
         }
         if guard.is_none() {
             *guard = Some(Open {
                 generation,
-                conn: self.connect()?,
+                wire: self.connect()?,
             });
         }
         let Some(open) = guard.as_mut() else {
             unreachable!("connection was just opened")
         };
-        match f(&mut open.conn) {
+        match f(&mut open.wire) {
             Ok(v) => Ok(v),
             Err(e) => {
                 if crate::error::is_io(&e) {
@@ -91,40 +111,51 @@ impl Single {
             return Ok(Vec::new());
         }
         let timeout = self.opts.response_timeout;
-        self.with(|c| {
-            let deadline = Instant::now() + timeout;
-            c.send_packed_command(buf)?;
-            let mut replies = Vec::with_capacity(n);
+        self.with(|w| {
+            w.send(buf)?;
             let mut first_error = None;
-            let mut shortened = false;
-            for _ in 0..n {
-                // Near the deadline, wait only for what is left of it.
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left < timeout / 2 {
-                    if left.is_zero() {
-                        return Err(redis::RedisError::from(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            format!("no complete reply to a batch of {n} within {timeout:?}"),
-                        )));
-                    }
-                    c.set_read_timeout(Some(left))?;
-                    shortened = true;
-                }
-                match c.recv_response()? {
+            let replies: Vec<Value> = w
+                .values(n, timeout)?
+                .into_iter()
+                .map(|r| match r {
                     Value::ServerError(e) => {
                         first_error.get_or_insert(e);
-                        replies.push(Value::Nil);
+                        Value::Nil
                     }
-                    v => replies.push(v),
-                }
-            }
-            if shortened {
-                c.set_read_timeout(Some(timeout))?;
-            }
+                    v => v,
+                })
+                .collect();
             match first_error {
                 Some(e) => Err(e.into()),
                 None => Ok(replies),
             }
         })
+    }
+
+    /// [`pipeline`](Self::pipeline) for commands whose replies do not matter unless they are
+    /// errors (PUBLISH): the replies are counted, not parsed.
+    pub(crate) fn publish(&self, buf: &[u8], n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let timeout = self.opts.response_timeout;
+        self.with(|w| {
+            w.send(buf)?;
+            match w.first_error(n, timeout)? {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// A buffer for a pipeline's bytes, empty; give it back with [`put_buffer`](Self::put_buffer).
+    pub(crate) fn take_buffer(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.spare.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub(crate) fn put_buffer(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        buf.shrink_to(KEPT_BUFFER);
+        *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = buf;
     }
 }
