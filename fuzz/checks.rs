@@ -45,7 +45,7 @@ use symple::{Address, Room, To};
 pub type Check = fn(&[u8]);
 
 /// Every target, by the name of its corpus folder.
-pub const TARGETS: [(&str, Check); 9] = [
+pub const TARGETS: [(&str, Check); 10] = [
     ("ws", ws),
     ("frame", frame),
     ("to", to),
@@ -55,6 +55,7 @@ pub const TARGETS: [(&str, Check); 9] = [
     ("json_view", json_view),
     ("redis_url", redis_url),
     ("http", http),
+    ("resp", resp),
 ];
 
 fn json_of(data: &[u8]) -> Option<Value> {
@@ -763,5 +764,26 @@ pub fn http(data: &[u8]) {
         let o = origin.to_str().ok();
         let listed = o.is_some_and(|o| o.eq_ignore_ascii_case("https://app.example"));
         assert_eq!(c.origin_allowed(o), listed, "origin {o:?}");
+    }
+}
+
+/// Bytes from a Redis server, as the one-node connection measures its replies: no panic; a
+/// reply found is whole (the same length alone or followed by anything) and no shorter
+/// prefix of it is one.
+pub fn resp(data: &[u8]) {
+    let Ok(Some(n)) = symple::redis::reply_len(data) else {
+        return;
+    };
+    assert!(n > 0 && n <= data.len(), "{n} of {}", data.len());
+    assert_eq!(symple::redis::reply_len(&data[..n]), Ok(Some(n)));
+    let mut more = data[..n].to_vec();
+    more.extend_from_slice(b"?\r\n");
+    assert_eq!(symple::redis::reply_len(&more), Ok(Some(n)));
+    for cut in [0, n / 2, n - 1] {
+        assert_eq!(
+            symple::redis::reply_len(&data[..cut]),
+            Ok(None),
+            "cut at {cut}"
+        );
     }
 }

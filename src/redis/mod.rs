@@ -76,6 +76,20 @@ pub trait Publisher: Send + Sync + fmt::Debug {
     }
 }
 
+/// The length of the whole Redis reply (RESP2 or RESP3) at the start of `bytes`: `Ok(None)`
+/// while it is incomplete, `Err` for bytes that are not a reply. The one-node connection
+/// finds a pipeline's replies with it; public for the fuzz target.
+///
+/// ```
+/// assert_eq!(symple::redis::reply_len(b":1\r\n:2\r\n"), Ok(Some(4)));
+/// assert_eq!(symple::redis::reply_len(b"*2\r\n:1\r\n"), Ok(None));
+/// assert!(symple::redis::reply_len(b"hello\r\n").is_err());
+/// ```
+#[doc(hidden)]
+pub fn reply_len(bytes: &[u8]) -> std::result::Result<Option<usize>, &'static str> {
+    wire::frame_len(bytes)
+}
+
 /// Shared handle to a publisher.
 pub type SharedPublisher = Arc<dyn Publisher>;
 
@@ -103,7 +117,12 @@ pub(crate) fn hint(url: &str, err: &redis::RedisError) -> String {
     let tls = url.trim_start().to_ascii_lowercase().starts_with("rediss");
     let text = err.to_string();
     let h = if crate::error::is_auth(err) {
-        if text.contains("NOAUTH") {
+        if err.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm)
+            || err.code() == Some("NOPERM")
+        {
+            // Logged in, but this user may not run the command or touch the key or channel.
+            "; the ACL user may not use this command, key or channel (see ACL SETUSER)"
+        } else if text.contains("NOAUTH") {
             "; this server wants a login: give it in the URL (redis://user:password@host)"
         } else {
             "; check the user name and password in the URL"
