@@ -349,6 +349,7 @@ fn invalid(what: &'static str) -> RedisError {
     RedisError::from((redis::ErrorKind::InvalidClientConfig, what))
 }
 
+#[cfg(feature = "tls")]
 fn invalid_detail(what: &'static str, detail: String) -> RedisError {
     RedisError::from((redis::ErrorKind::InvalidClientConfig, what, detail))
 }
