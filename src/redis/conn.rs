@@ -308,18 +308,24 @@ impl Pending {
     }
 
     /// Empties the batch, keeping room for about `keep` bytes (packed) so a steady stream
-    /// never regrows the buffer while a past burst's memory is given back.
+    /// never regrows the buffer while a past burst's memory is given back. Only a buffer more
+    /// than twice that size shrinks: batches vary, and each shrink and regrow is a
+    /// reallocation (with a copy) of the whole buffer.
     pub(crate) fn clear(&mut self, keep: usize) {
         match self {
             Pending::Packed { buf, n, cuts } => {
                 buf.clear();
-                buf.shrink_to(keep);
+                if buf.capacity() > 2 * keep {
+                    buf.shrink_to(keep);
+                }
                 *n = 0;
                 cuts.clear();
             }
             Pending::Commands(v) => {
                 v.clear();
-                v.shrink_to(keep / 256);
+                if v.capacity() > 2 * (keep / 256) {
+                    v.shrink_to(keep / 256);
+                }
             }
         }
     }
