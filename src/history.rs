@@ -242,15 +242,28 @@ pub struct Entry {
     pub message: Option<String>,
 }
 
-// KEYS: stream, channel (declared so a cluster runs the script on the node of their slot).
-// ARGV: size, age (ms), sender id ('' = backend), message JSON, publish command, envelope
-// head and tail (the envelope is head .. id .. tail). Returns the new id.
-pub(crate) const RECORD: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+/// The Lua script that appends a message to a room's history and publishes it: sent by its
+/// SHA1 (`EVALSHA`), loaded by each connection when it opens (an ACL user needs `EVALSHA`,
+/// `EVAL` and `SCRIPT LOAD`).
+///
+/// KEYS: stream, channel (declared so a cluster runs the script on the node of their slot).
+/// ARGV: size, age (ms), sender id (empty for a backend), message JSON, publish command,
+/// envelope head and tail (the envelope is head, id, tail). Returns the new id.
+///
+/// ```
+/// assert!(symple::history::RECORD.contains("MAXLEN"));
+/// ```
+// Entries older than the age are trimmed, and the key's expiry pushed back, by the first
+// entry of each millisecond (its id ends in `-0`; the id's time is Redis's clock): a busy
+// room pays for that once per millisecond, not once per message (TIME, XTRIM and PEXPIRE
+// cost as much as the rest), and the caps hold within a millisecond.
+pub const RECORD: &str = r"
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 's', ARGV[3], 'm', ARGV[4])
-redis.call('XTRIM', KEYS[1], 'MINID', '~', math.max(0, now - tonumber(ARGV[2])))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if string.sub(id, -2) == '-0' then
+  local now = tonumber(string.sub(id, 1, -3))
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', math.max(0, now - tonumber(ARGV[2])))
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 redis.call(ARGV[5], KEYS[2], ARGV[6] .. id .. ARGV[7])
 return id
 ";
@@ -284,8 +297,10 @@ fn eval(script: &str, keys: &[&str]) -> Cmd {
     cmd
 }
 
-/// The arguments of a record's `EVAL` (after the command name): the [`RECORD`] script, its
-/// keys (the stream, then `channel`) and its ARGV; `sharded` publishes with SPUBLISH.
+/// The arguments of a record's `EVALSHA` (after the command name): the [`RECORD`] script's
+/// SHA1, its keys (the stream, then `channel`) and its ARGV; `sharded` publishes with
+/// SPUBLISH. A node that does not know the script answers NOSCRIPT and the connection sends
+/// the command again with the script's text (see `crate::redis::script`).
 pub(crate) fn record_args<'p>(
     r: &'p Recording,
     channel: &'p str,
@@ -294,7 +309,7 @@ pub(crate) fn record_args<'p>(
 ) -> Vec<Cow<'p, [u8]>> {
     let num = |n: u64| Cow::Owned(n.to_string().into_bytes());
     vec![
-        Cow::Borrowed(RECORD.as_bytes()),
+        Cow::Borrowed(crate::redis::script::record_sha().as_bytes()),
         Cow::Borrowed(b"2"),
         Cow::Borrowed(r.key.as_bytes()),
         Cow::Borrowed(channel.as_bytes()),

@@ -684,12 +684,12 @@ mod tests {
             let p = route(target.clone(), &rooms).raw_packet(m).unwrap();
             assert_eq!(
                 (p.command_name(), p.channel.as_str()),
-                ("EVAL", "symple:room:lobby")
+                ("EVALSHA", "symple:room:lobby")
             );
             assert_eq!(p.cluster_key(), Some(&b"symple:room:lobby"[..]));
             let args = p.args();
             let text = |i: usize| String::from_utf8_lossy(&args[i]).into_owned();
-            assert_eq!(text(0), crate::history::RECORD);
+            assert_eq!(text(0), crate::redis::script::record_sha());
             assert_eq!(
                 (1..9).map(text).collect::<Vec<_>>(),
                 [
@@ -737,7 +737,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             (p.command_name(), p.channel.as_str()),
-            ("EVAL", "symple:room:bob")
+            ("EVALSHA", "symple:room:bob")
         );
         assert_eq!(
             p.payload,

@@ -29,6 +29,11 @@ async fn two_instances(redis: &Redis) -> (ServerProc, ServerProc) {
     (a, b)
 }
 
+/// The ports of every node.
+fn ports(redis: &Redis) -> Vec<u16> {
+    redis.nodes.iter().map(|n| n.port).collect()
+}
+
 fn recorder(redis: &Redis, size: u64) -> Arc<Recorder> {
     let settings = Settings {
         size,
@@ -142,8 +147,24 @@ async fn recovers_on(redis: &Redis) {
     drop(x);
 
     // 100 messages while x is away: peers on both instances and the emitter, interleaved.
+    // Twice the nodes forget the record script: instance A's next record (51, p1's), then the
+    // recorder's (53), get NOSCRIPT and are sent again with its text.
+    let noscripts_before = noscripts(&ports(redis));
     for n in 1..=100u64 {
+        if n == 51 || n == 53 {
+            flush_scripts(&ports(redis));
+        }
         match n % 3 {
+            0 if n == 51 => {
+                say(&mut p1, "R", n).await;
+                // Met before the next flush (bounded).
+                for _ in 0..500 {
+                    if noscripts(&ports(redis)) > noscripts_before {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
             0 => say(&mut p1, "R", n).await,
             1 => say(&mut p2, "R", n).await,
             _ => emit(&rec, "R", n).await,
@@ -156,6 +177,10 @@ async fn recovers_on(redis: &Redis) {
     let mut ns: Vec<u64> = watched.iter().map(|(n, _)| *n).collect();
     ns.sort();
     assert_eq!(ns, (1..=100).collect::<Vec<_>>());
+    assert!(
+        noscripts(&ports(redis)) >= noscripts_before + 2,
+        "the records after each SCRIPT FLUSH met NOSCRIPT"
+    );
 
     // Back, on the other instance, with its offset.
     let mut x = Client::auth(
@@ -417,35 +442,87 @@ async fn a_slow_consumer_cut_off_recovers_everything_it_missed() {
     );
 }
 
+/// Empties the script cache of every node (`SCRIPT FLUSH`): what the emitters and instances
+/// loaded when they connected is gone, so their next records get NOSCRIPT.
+fn flush_scripts(ports: &[u16]) {
+    for p in ports {
+        let mut c = redis::Client::open(format!("redis://127.0.0.1:{p}"))
+            .and_then(|c| c.get_connection())
+            .expect("node");
+        let () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query(&mut c)
+            .expect("SCRIPT FLUSH");
+    }
+}
+
+/// NOSCRIPT answers the nodes gave so far (`INFO errorstats`, summed).
+fn noscripts(ports: &[u16]) -> u64 {
+    ports
+        .iter()
+        .map(|p| {
+            let mut c = redis::Client::open(format!("redis://127.0.0.1:{p}"))
+                .and_then(|c| c.get_connection())
+                .expect("node");
+            let info: String = redis::cmd("INFO")
+                .arg("errorstats")
+                .query(&mut c)
+                .expect("INFO");
+            info.lines()
+                .find_map(|l| l.strip_prefix("errorstat_NOSCRIPT:count="))
+                .map_or(0, |n| n.trim().parse().expect("a count"))
+        })
+        .sum()
+}
+
+/// Flushes the nodes' scripts (see [`flush_scripts`]), runs `f`, and asserts that its records
+/// met NOSCRIPT (each was sent again with the script's text: the messages are checked after).
+fn after_script_flush<T>(ports: &[u16], what: &str, f: impl FnOnce() -> T) -> T {
+    let before = noscripts(ports);
+    flush_scripts(ports);
+    let out = f();
+    assert!(noscripts(ports) > before, "{what}: no NOSCRIPT met");
+    out
+}
+
 /// The `native-history` target through every emitter path: the blocking emitter (one emit
 /// and a batch), the queued one, the async one and `symple emit` (JSON lines on stdin).
-/// Numbers `from..from + 5` each, in order.
-async fn push_through_every_emitter(url: &str, room: &str, first: u64) -> u64 {
+/// Numbers `from..from + 5` each, in order. Before each emitter's records the script cache
+/// of every node in `ports` is flushed (each emitter loaded it when it connected): each
+/// path's NOSCRIPT fallback is used.
+async fn push_through_every_emitter(url: &str, ports: &[u16], room: &str, first: u64) -> u64 {
     use symple::{Emitter, Target};
     let target = Target::NativeHistory(Settings::default());
     let numbered = |n: u64| json!({"type": "message", "data": {"n": n}});
     let (url_b, room_b, target_b) = (url.to_owned(), room.to_owned(), target.clone());
+    let ports_b = ports.to_vec();
     tokio::task::spawn_blocking(move || {
         let e = Emitter::builder(url_b.clone())
             .target(target_b.clone())
             .connect()
             .expect("emitter")
             .to(room_b.as_str());
-        for n in first..first + 5 {
-            e.send(json!({ "n": n })).expect("sent");
-        }
+        after_script_flush(&ports_b, "emit", || {
+            for n in first..first + 5 {
+                e.send(json!({ "n": n })).expect("sent");
+            }
+        });
         let batch: Vec<Value> = (first + 5..first + 10).map(numbered).collect();
-        e.emit_batch(&batch).expect("batch");
+        after_script_flush(&ports_b, "emit_batch", || {
+            e.emit_batch(&batch).expect("batch")
+        });
         let q = Emitter::builder(url_b)
             .target(target_b)
             .queued(true)
             .connect()
             .expect("queued emitter")
             .to(room_b.as_str());
-        for n in first + 10..first + 15 {
-            q.send(json!({ "n": n })).expect("queued");
-        }
-        q.flush().expect("flushed");
+        after_script_flush(&ports_b, "queued", || {
+            for n in first + 10..first + 15 {
+                q.send(json!({ "n": n })).expect("queued");
+            }
+            q.flush().expect("flushed");
+        });
     })
     .await
     .expect("blocking emitters");
@@ -455,9 +532,12 @@ async fn push_through_every_emitter(url: &str, room: &str, first: u64) -> u64 {
         .await
         .expect("async emitter")
         .to(room);
+    let before = noscripts(ports);
+    flush_scripts(ports);
     for n in first + 15..first + 20 {
         a.send(json!({ "n": n })).await.expect("sent async");
     }
+    assert!(noscripts(ports) > before, "async emit: no NOSCRIPT met");
     let lines: String = (first + 20..first + 25)
         .map(|n| format!("{}\n", numbered(n)))
         .collect();
@@ -526,7 +606,7 @@ async fn emitter_pushes_recovered_on(redis: &Redis) {
     x.ws.close(None).await.expect("close");
     drop(x);
 
-    let end = push_through_every_emitter(&redis.url(), "R", 1).await;
+    let end = push_through_every_emitter(&redis.url(), &ports(redis), "R", 1).await;
     let watched = receive(&mut watcher, (end - 1) as usize).await;
     let ns: Vec<u64> = watched.iter().map(|(n, _)| *n).collect();
     assert_eq!(ns, (1..end).collect::<Vec<_>>(), "each emitter's, in order");

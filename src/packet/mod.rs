@@ -50,7 +50,7 @@ pub enum RedisCommand {
     SPublish,
     /// `XADD <key> [MAXLEN ~ <n>] * <field> <value>… <payload field> <payload>`.
     XAdd(Box<StreamEntry>),
-    /// `EVAL` of the history script ([`crate::history`]): appends the payload (a message's
+    /// `EVALSHA` of the history script ([`crate::history`]): appends the payload (a message's
     /// JSON) to a room's stream and publishes it, with its new stream id, on the room's
     /// channel (the packet's `channel`), in one call.
     Record(Box<Recording>),
@@ -143,13 +143,13 @@ impl Packet {
         }
     }
 
-    /// `PUBLISH`, `SPUBLISH`, `XADD` or `EVAL` (a record).
+    /// `PUBLISH`, `SPUBLISH`, `XADD` or `EVALSHA` (a record).
     pub fn command_name(&self) -> &'static str {
         match self.command {
             RedisCommand::Publish => "PUBLISH",
             RedisCommand::SPublish => "SPUBLISH",
             RedisCommand::XAdd(_) => "XADD",
-            RedisCommand::Record(_) => "EVAL",
+            RedisCommand::Record(_) => "EVALSHA",
         }
     }
 

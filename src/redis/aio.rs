@@ -12,7 +12,7 @@ use redis::{aio::ConnectionManager, RedisResult, Value};
 use crate::error::{Error, Redacted, Result};
 use crate::packet::Packet;
 use crate::redis::options::{ConnectOptions, Endpoint};
-use crate::redis::{check_not_cluster, connect_error, resp, Order};
+use crate::redis::{check_not_cluster, connect_error, resp, script, Order};
 
 /// An async connection, cheap to clone.
 #[derive(Clone)]
@@ -43,6 +43,7 @@ impl AsyncConnection {
             .query_async::<String>(&mut conn)
             .await;
         check_not_cluster(&url, info)?;
+        script::loaded(script::load_cmd().query_async(&mut conn).await);
         Ok(Self::Single(conn))
     }
 
@@ -58,9 +59,12 @@ impl AsyncConnection {
             Self::Single(conn) => {
                 let mut pipe = redis::pipe();
                 for p in packets {
-                    pipe.add_command(resp::command(p)).ignore();
+                    pipe.add_command(resp::command(p));
                 }
-                pipe.exec_async(&mut conn.clone()).await
+                for v in single_pipeline(conn, &mut pipe).await? {
+                    v.extract_error()?;
+                }
+                Ok(())
             }
             Self::Cluster(conn) => {
                 cluster_publish(conn, packets.iter().map(ShardCommand::new)).await
@@ -88,25 +92,59 @@ impl AsyncConnection {
                 for c in cmds {
                     pipe.add_command(c.clone());
                 }
-                pipe.query_async(&mut conn.clone()).await
+                single_pipeline(conn, &mut pipe)
+                    .await?
+                    .into_iter()
+                    .map(Value::extract_error)
+                    .collect()
             }
             Self::Cluster(conn) => match order {
                 Order::Sequential => {
                     let mut out = Vec::with_capacity(cmds.len());
                     for c in cmds {
-                        out.push(c.query_async(&mut conn.clone()).await?);
+                        out.push(cluster_query(conn, c).await?);
                     }
                     Ok(out)
                 }
-                Order::Any => join_all(cmds.iter().map(|c| {
-                    let mut conn = conn.clone();
-                    async move { c.query_async::<Value>(&mut conn).await }
-                }))
-                .await
-                .into_iter()
-                .collect(),
+                Order::Any => join_all(cmds.iter().map(|c| cluster_query(conn, c)))
+                    .await
+                    .into_iter()
+                    .collect(),
             },
         }
+    }
+}
+
+/// Runs `pipe` on one node and returns every reply, error replies as values; the records
+/// that got NOSCRIPT are sent again with the script's text (see [`script`]).
+async fn single_pipeline(
+    conn: &ConnectionManager,
+    pipe: &mut redis::Pipeline,
+) -> RedisResult<Vec<Value>> {
+    let mut conn = conn.clone();
+    let mut replies: Vec<Value> = pipe.ignore_errors().query_async(&mut conn).await?;
+    let again = script::again(pipe.cmd_iter(), &replies);
+    if !again.is_empty() {
+        let mut retry = redis::pipe();
+        for (_, c) in &again {
+            retry.add_command(c.clone());
+        }
+        let answers = retry.ignore_errors().query_async(&mut conn).await?;
+        script::put_back(&mut replies, &again, answers);
+    }
+    Ok(replies)
+}
+
+/// Runs `cmd` on its node of the cluster; a record that got NOSCRIPT is sent again with the
+/// script's text (see [`script`]).
+async fn cluster_query(conn: &ClusterConnection, cmd: &redis::Cmd) -> RedisResult<Value> {
+    let mut conn = conn.clone();
+    match cmd.query_async::<Value>(&mut conn).await {
+        Err(e) if script::is_noscript_error(&e) => match script::with_text(cmd) {
+            Some(eval) => eval.query_async(&mut conn).await,
+            None => Err(e),
+        },
+        other => other,
     }
 }
 
@@ -122,7 +160,21 @@ pub(crate) async fn connect_cluster(
         .map_err(|e| connect_error(&url, e))?;
     let bound = opts.connect_timeout + opts.response_timeout;
     match tokio::time::timeout(bound, client.get_async_connection()).await {
-        Ok(Ok(conn)) => Ok(conn),
+        Ok(Ok(mut conn)) => {
+            // To every node (a node added later loads it on its first NOSCRIPT).
+            let cmd = script::load_cmd();
+            let load = cmd.query_async(&mut conn);
+            script::loaded(
+                match tokio::time::timeout(opts.response_timeout, load).await {
+                    Ok(reply) => reply,
+                    Err(_) => Err(redis::RedisError::from((
+                        redis::ErrorKind::Io,
+                        "no reply to SCRIPT LOAD",
+                    ))),
+                },
+            );
+            Ok(conn)
+        }
         Ok(Err(e)) => Err(cluster_connect_error(&url, e)),
         Err(_) => Err(connect_error(
             &url,
@@ -180,6 +232,15 @@ impl ShardCommand {
     }
 }
 
+/// One pipeline of [`cluster_publish`]: where it goes, its commands and how many, and its
+/// records (index, command), to be sent again with the script's text on NOSCRIPT.
+struct Group {
+    route: Route,
+    pipe: redis::Pipeline,
+    n: usize,
+    records: Vec<(usize, redis::Cmd)>,
+}
+
 /// Sends `cmds` as one pipeline per slot (PUBLISH commands, which any node takes, all in one,
 /// to the node of the first one's channel), the pipelines concurrently.
 async fn cluster_publish(
@@ -188,7 +249,7 @@ async fn cluster_publish(
 ) -> RedisResult<()> {
     // One (route, pipeline, count) per slot; `None`: the commands any node takes. Runs of
     // commands for one slot (the usual batch) skip the map.
-    let mut groups: Vec<(Route, redis::Pipeline, usize)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     let mut index: HashMap<Option<Slot>, usize> = HashMap::new();
     let mut last: Option<(Option<Slot>, usize)> = None;
     for c in cmds {
@@ -196,22 +257,46 @@ async fn cluster_publish(
             Some((slot, i)) if slot == c.slot => i,
             _ => {
                 let i = *index.entry(c.slot).or_insert_with(|| {
-                    groups.push((c.route(), redis::pipe(), 0));
+                    groups.push(Group {
+                        route: c.route(),
+                        pipe: redis::pipe(),
+                        n: 0,
+                        records: Vec::new(),
+                    });
                     groups.len() - 1
                 });
                 last = Some((c.slot, i));
                 i
             }
         };
-        let (_, pipe, n) = &mut groups[i];
-        pipe.add_command(c.cmd);
-        *n += 1;
+        let g = &mut groups[i];
+        if script::is_record(&c.cmd) {
+            // Kept to be sent again should the node answer NOSCRIPT.
+            g.records.push((g.n, c.cmd.clone()));
+        }
+        g.pipe.add_command(c.cmd);
+        g.n += 1;
     }
-    let sends = groups.into_iter().map(|(route, pipe, n)| {
+    let sends = groups.into_iter().map(|g| {
         let mut conn = conn.clone();
         async move {
-            conn.route_pipeline(pipe, 0, n, SingleNodeRoutingInfo::SpecificNode(route))
-                .await
+            let route = SingleNodeRoutingInfo::SpecificNode(g.route);
+            let mut replies = conn.route_pipeline(g.pipe, 0, g.n, route.clone()).await?;
+            let again: Vec<(usize, redis::Cmd)> = g
+                .records
+                .iter()
+                .filter(|(i, _)| replies.get(*i).is_some_and(script::is_noscript))
+                .filter_map(|(i, c)| Some((*i, script::with_text(c)?)))
+                .collect();
+            if !again.is_empty() {
+                let mut retry = redis::pipe();
+                for (_, c) in &again {
+                    retry.add_command(c.clone());
+                }
+                let answers = conn.route_pipeline(retry, 0, again.len(), route).await?;
+                script::put_back(&mut replies, &again, answers);
+            }
+            Ok::<_, redis::RedisError>(replies)
         }
     });
     for replies in join_all(sends).await {

@@ -2,7 +2,8 @@
 //!
 //! - [`options`]: the URL forms (`redis://`, `rediss://`, `redis+cluster://`, ACL users,
 //!   database numbers), TLS settings and timeouts;
-//! - `resp`: a [`Packet`] as the command that sends it (RESP packing);
+//! - `resp`: a [`Packet`] as the command that sends it (RESP packing); `script`: scripts
+//!   sent by SHA1, sent again with their text where a node answers NOSCRIPT;
 //! - `wire`: our own stream to one node (TCP, TLS, Unix socket) with a reply reader that
 //!   counts a pipeline's PUBLISH replies instead of parsing each (`tls`: its rustls settings);
 //! - [`Connection`]: blocking, one node or a Redis Cluster; [`Pool`]: several, one per call
@@ -22,6 +23,7 @@ pub mod options;
 mod pool;
 mod queued;
 pub(crate) mod resp;
+pub(crate) mod script;
 mod single;
 #[cfg(feature = "server")]
 pub(crate) mod subscriber;

@@ -5,7 +5,7 @@
 
 use crate::packet::{Packet, RedisCommand, Sink};
 
-/// Appends the packet's command (PUBLISH, SPUBLISH, XADD or a record's EVAL) as RESP.
+/// Appends the packet's command (PUBLISH, SPUBLISH, XADD or a record's EVALSHA) as RESP.
 pub(crate) fn write_command(out: &mut Vec<u8>, packet: &Packet) {
     match &packet.command {
         // The hot path: a fixed header and two arguments.
@@ -52,14 +52,8 @@ pub(crate) fn packed_len(packet: &Packet) -> usize {
                 + e.payload_field.len()
         }
         RedisCommand::Record(r) => {
-            // The script, the key, the numbers and the sender, the envelope's two halves.
-            base + 10 * 25
-                + crate::history::RECORD.len()
-                + r.key.len()
-                + r.sender.len()
-                + r.head.len()
-                + r.tail.len()
-                + 60
+            // The script's SHA1, the key, the numbers and the sender, the envelope's halves.
+            base + 10 * 25 + 40 + r.key.len() + r.sender.len() + r.head.len() + r.tail.len() + 60
         }
         _ => base,
     }
@@ -292,7 +286,7 @@ mod tests {
                 .expect("R has history");
             let mut ours = Vec::new();
             write_command(&mut ours, &p);
-            let mut theirs = redis::cmd("EVAL");
+            let mut theirs = redis::cmd("EVALSHA");
             for a in p.args() {
                 theirs.arg(&*a);
             }

@@ -8,6 +8,7 @@ use redis::Value;
 
 use crate::error::{Error, Redacted, Result};
 use crate::redis::options::{ConnectOptions, Endpoint};
+use crate::redis::script;
 use crate::redis::wire::{Target, Wire};
 
 pub(crate) struct Single {
@@ -68,6 +69,12 @@ impl Single {
                 None => unreachable!("one reply was read"),
             });
         super::check_not_cluster(&self.url, reply)?;
+        let load = script::load_cmd().get_packed_command();
+        script::loaded(
+            wire.send(&load)
+                .and_then(|()| wire.values(1, self.opts.response_timeout))
+                .map(|mut v| v.pop().unwrap_or(Value::Nil)),
+        );
         Ok(wire)
     }
 
@@ -105,7 +112,8 @@ impl Single {
 
     /// Sends `n` commands packed in `buf` and reads their replies; the whole batch gets one
     /// response timeout. Every reply is read (so the connection stays usable) and the first
-    /// error reply is reported; a broken or silent connection stops the reading at once.
+    /// error reply is reported; a broken or silent connection stops the reading at once. A
+    /// record that got NOSCRIPT is sent again with the script's text (see [`script`]).
     pub(crate) fn pipeline(&self, buf: &[u8], n: usize) -> Result<Vec<Value>> {
         if n == 0 {
             return Ok(Vec::new());
@@ -113,9 +121,10 @@ impl Single {
         let timeout = self.opts.response_timeout;
         self.with(|w| {
             w.send(buf)?;
+            let mut replies = w.values(n, timeout)?;
+            again(w, buf, &mut replies, timeout)?;
             let mut first_error = None;
-            let replies: Vec<Value> = w
-                .values(n, timeout)?
+            let replies: Vec<Value> = replies
                 .into_iter()
                 .map(|r| match r {
                     Value::ServerError(e) => {
@@ -133,7 +142,7 @@ impl Single {
     }
 
     /// [`pipeline`](Self::pipeline) for commands whose replies do not matter unless they are
-    /// errors (PUBLISH): the replies are counted, not parsed.
+    /// errors (PUBLISH, records): the replies are counted, not parsed, but error replies.
     pub(crate) fn publish(&self, buf: &[u8], n: usize) -> Result<()> {
         if n == 0 {
             return Ok(());
@@ -141,8 +150,21 @@ impl Single {
         let timeout = self.opts.response_timeout;
         self.with(|w| {
             w.send(buf)?;
-            match w.first_error(n, timeout)? {
-                Some(e) => Err(e),
+            // Usually none: an error reply at index i is replies[i].
+            let errors = w.errors(n, timeout)?;
+            if errors.is_empty() {
+                return Ok(());
+            }
+            let mut replies = vec![Value::Okay; n];
+            for (i, e) in errors {
+                replies[i] = e;
+            }
+            again(w, buf, &mut replies, timeout)?;
+            match replies.into_iter().find_map(|v| match v {
+                Value::ServerError(e) => Some(e),
+                _ => None,
+            }) {
+                Some(e) => Err(e.into()),
                 None => Ok(()),
             }
         })
@@ -158,4 +180,26 @@ impl Single {
         buf.shrink_to(KEPT_BUFFER);
         *self.spare.lock().unwrap_or_else(|p| p.into_inner()) = buf;
     }
+}
+
+/// Sends again, with the script's text, the records packed in `buf` whose reply in `replies`
+/// is NOSCRIPT, and puts their new replies in place (see [`script`]).
+fn again(
+    w: &mut Wire,
+    buf: &[u8],
+    replies: &mut [Value],
+    timeout: std::time::Duration,
+) -> redis::RedisResult<()> {
+    let again = script::again_packed(buf, replies);
+    if again.is_empty() {
+        return Ok(());
+    }
+    let mut retry = Vec::new();
+    for (_, cmd) in &again {
+        cmd.write_packed_command(&mut retry);
+    }
+    w.send(&retry)?;
+    let answers = w.values(again.len(), timeout)?;
+    script::put_back(replies, &again, answers);
+    Ok(())
 }

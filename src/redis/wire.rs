@@ -226,25 +226,27 @@ impl Wire {
         Ok(values)
     }
 
-    /// Reads `n` replies, all within `timeout`, keeping none but the first error reply,
-    /// which it returns: the cheap way to read the replies of PUBLISHes.
-    pub(crate) fn first_error(
+    /// Reads `n` replies, all within `timeout`, keeping only the error replies, each with its
+    /// index (`Value::ServerError`): the cheap way to read the replies of PUBLISHes.
+    pub(crate) fn errors(
         &mut self,
         n: usize,
         timeout: Duration,
-    ) -> RedisResult<Option<RedisError>> {
-        let mut first = None;
+    ) -> RedisResult<Vec<(usize, Value)>> {
+        let mut errors = Vec::new();
+        let mut i = 0;
         self.replies(n, timeout, |frame| {
-            if first.is_none() && matches!(frame[0], b'-' | b'!') {
+            if matches!(frame[0], b'-' | b'!') {
                 match redis::parse_redis_value(frame) {
-                    Ok(Value::ServerError(e)) => first = Some(e.into()),
-                    Ok(other) => first = Some(protocol(format!("{other:?}"))),
+                    Ok(v @ Value::ServerError(_)) => errors.push((i, v)),
+                    Ok(other) => return Err(protocol(format!("{other:?}"))),
                     Err(e) => return Err(protocol(e.to_string())),
                 }
             }
+            i += 1;
             Ok(())
         })?;
-        Ok(first)
+        Ok(errors)
     }
 
     /// Reads `n` replies and gives each whole frame to `each`; a push frame is no reply and
