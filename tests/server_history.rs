@@ -699,3 +699,60 @@ async fn join_ok_gives_the_rooms_position_to_recover_from() {
     assert_eq!(got, [1, 2, 3], "what came after the join, once each");
     assert!(numbered(&x.drain().await).is_empty());
 }
+
+/// The record script keeps the README's caps while trimming by age once per millisecond: the
+/// first entry of a millisecond (an id ending in `-0`) trims what is older than the age and
+/// pushes the key's expiry back; the size cap holds on every append.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)]
+async fn the_record_script_keeps_the_size_and_age_caps() {
+    use redis::Commands;
+    let redis = support::shared(Kind::Plain);
+    let mut admin = redis.conn();
+    let key = symple::history::key("caps").expect("a key");
+    // 300 entries from 1970 (three full stream nodes of 100), no expiry.
+    for seq in 1..=300u64 {
+        let _: String = redis::cmd("XADD")
+            .arg(&key)
+            .arg(format!("1-{seq}"))
+            .arg("s")
+            .arg("")
+            .arg("m")
+            .arg("{}")
+            .query(&mut admin)
+            .expect("old entry");
+    }
+    let age = std::time::Duration::from_secs(600);
+    let rec = Recorder::open(
+        ConnectOptions::new(redis.url()),
+        Settings { size: 1000, age },
+    )
+    .expect("recorder");
+    let msg = json!({"type": "message", "from": "server", "data": {}});
+    let first = rec.record("caps", &msg).expect("recorded");
+    assert!(
+        first.to_string().ends_with("-0"),
+        "a new millisecond: {first}"
+    );
+    let len: usize = redis::cmd("XLEN")
+        .arg(&key)
+        .query(&mut admin)
+        .expect("XLEN");
+    assert_eq!(len, 1, "the entries older than the age are trimmed");
+    let ttl: i64 = admin.pttl(&key).expect("PTTL");
+    assert!(
+        ttl > 0 && ttl <= age.as_millis() as i64,
+        "expires within the age: {ttl}"
+    );
+    // The size cap, on every append (MAXLEN ~: whole nodes of 100 go, so up to 100 more stay).
+    let small = Recorder::open(ConnectOptions::new(redis.url()), Settings { size: 10, age })
+        .expect("recorder");
+    for _ in 0..500 {
+        small.record("caps", &msg).expect("recorded");
+    }
+    let len: usize = redis::cmd("XLEN")
+        .arg(&key)
+        .query(&mut admin)
+        .expect("XLEN");
+    assert!((10..=110).contains(&len), "about 10 kept: {len}");
+}
