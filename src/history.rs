@@ -243,8 +243,8 @@ pub struct Entry {
 }
 
 /// The Lua script that appends a message to a room's history and publishes it: sent by its
-/// SHA1 (`EVALSHA`), loaded by each connection when it opens (an ACL user needs `EVALSHA`,
-/// `EVAL` and `SCRIPT LOAD`).
+/// SHA1 (`EVALSHA`), loaded when a connection opens (an ACL user needs `EVALSHA` and `EVAL`,
+/// and `SCRIPT LOAD` for the load; see `README.md`).
 ///
 /// KEYS: stream, channel (declared so a cluster runs the script on the node of their slot).
 /// ARGV: size, age (ms), sender id (empty for a backend), message JSON, publish command,
