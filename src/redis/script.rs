@@ -5,8 +5,8 @@
 //! node that does not know it (restarted, `SCRIPT FLUSH`ed, a replica promoted by a failover)
 //! answers `NOSCRIPT` and runs nothing; that command is then sent again as `EVAL` with the
 //! text ([`with_text`]), which loads the script there for the next ones. In a pipeline the
-//! commands after it have run by then: a record sent again is stored after them (only at
-//! such a moment: the records of one pipeline all get NOSCRIPT, and are sent again in order).
+//! commands after it have run by then, so a record sent again comes after them; the records
+//! of one pipeline to one node normally all get NOSCRIPT and go again in their order.
 
 use std::sync::OnceLock;
 
