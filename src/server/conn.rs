@@ -93,9 +93,9 @@ async fn refuse(ws: &mut Socket, shared: &Shared, status: u16, message: &str) {
 }
 
 /// Keeps the connection gauge right however the task ends.
-struct Counted<'a>(&'a Shared);
+struct Counted(Arc<Shared>);
 
-impl Drop for Counted<'_> {
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.metrics.connections.fetch_sub(1, Ordering::Relaxed);
     }
@@ -126,14 +126,18 @@ pub struct Start {
 /// A task's memory is fixed by its largest state, so everything but the idle loop of
 /// [`Peer::serve`] runs boxed and only small values are held across it: an idle connection
 /// pays for what that loop needs and no more.
-pub async fn run(shared: Arc<Shared>, start: Box<Start>) {
+///
+/// `_keep` is held until the connection ends (the accept loop's slot of the socket): inside
+/// this task rather than in a wrapper around it, which would add its own state to every
+/// connection's task.
+pub async fn run(shared: Arc<Shared>, start: Box<Start>, _keep: impl Send) {
     shared.metrics.connections.fetch_add(1, Ordering::Relaxed);
     shared
         .metrics
         .connections_total
         .fetch_add(1, Ordering::Relaxed);
-    let _counted = Counted(&shared);
-    let Some((peer, inbox)) = Box::pin(admit(&shared, start)).await else {
+    let counted = Counted(shared);
+    let Some((peer, inbox)) = Box::pin(admit(&counted.0, start)).await else {
         return;
     };
     peer.serve(inbox).await;
@@ -220,7 +224,7 @@ struct Peer {
     user: String,
     /// Named rooms (the personal room is `user`).
     rooms: Vec<String>,
-    token: Option<String>,
+    token: Option<Box<str>>,
     joins: Joins,
     /// Named rooms told that this peer is online (the small ones), so the same rooms are
     /// told when it goes.
@@ -329,7 +333,7 @@ impl Peer {
             id,
             user: a.user,
             rooms,
-            token: a.token,
+            token: a.token.map(String::into_boxed_str),
             joins: a.joins,
             announced: arrival.announced[1..].to_vec(),
             last_touch: Instant::now(),
@@ -415,7 +419,6 @@ impl Peer {
     /// waits by polling the socket and the queue in place (no `select!` of stored futures),
     /// and everything it does on an event runs boxed.
     async fn serve_loop(&mut self, mut inbox: Inbox) -> Flow {
-        let ping_every = self.shared.config.ping_interval;
         let mut last_heard = Instant::now();
         // Read before `is_stopping`: a stop after this moves the count (see Shared::pulse).
         let mut seen = self.shared.pulse();
@@ -478,7 +481,7 @@ impl Peer {
                     }
                     // A keepalive tick. A client that vanished without a close frame answers
                     // no ping.
-                    if last_heard.elapsed() > ping_every * 2 {
+                    if last_heard.elapsed() > self.shared.config.ping_interval * 2 {
                         return Flow::Gone;
                     }
                     let ping = Message::Ping(Default::default());
@@ -844,9 +847,26 @@ mod tests {
             max_size: 1 << 20,
             refuse: None,
         });
-        let task = run(shared, start);
+        let task = run(shared, start, Arc::new(()));
         let size = std::mem::size_of_val(&task);
         eprintln!("the connection task: {size} bytes");
         assert!(size <= 1200, "{size} bytes");
+    }
+}
+#[cfg(test)]
+mod sizes_tmp {
+    use super::*;
+    #[test]
+    fn print_sizes() {
+        eprintln!("Peer {}", std::mem::size_of::<Peer>());
+        eprintln!("Socket {}", std::mem::size_of::<Socket>());
+        eprintln!("Joins {}", std::mem::size_of::<Joins>());
+        eprintln!("TokenBucket {}", std::mem::size_of::<TokenBucket>());
+        eprintln!("Event {}", std::mem::size_of::<Event>());
+        eprintln!("Message {}", std::mem::size_of::<Message>());
+        eprintln!("Flow {}", std::mem::size_of::<Flow>());
+        eprintln!("Lean {}", std::mem::size_of::<ws::Lean<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>());
+        eprintln!("Upgraded {}", std::mem::size_of::<hyper::upgrade::Upgraded>());
+        eprintln!("Instant {}", std::mem::size_of::<Instant>());
     }
 }

@@ -227,10 +227,7 @@ async fn websocket(
         max_size: ws_limit,
         refuse,
     });
-    tokio::spawn(async move {
-        conn::run(shared, start).await;
-        drop(slot);
-    });
+    tokio::spawn(conn::run(shared, start, slot));
     response
 }
 

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 /// ```
 #[derive(Debug)]
 pub struct TokenBucket {
-    capacity: f64,
-    per_second: f64,
-    tokens: f64,
+    // f32: every connection holds one for life, and a message count needs no more precision.
+    capacity: f32,
+    per_second: f32,
+    tokens: f32,
     last: Instant,
     limited: bool,
 }
@@ -27,9 +28,9 @@ impl TokenBucket {
     /// A full bucket.
     pub fn new(capacity: f64, window: Duration, now: Instant) -> Self {
         TokenBucket {
-            capacity,
-            per_second: capacity / window.as_secs_f64().max(f64::EPSILON),
-            tokens: capacity,
+            capacity: capacity as f32,
+            per_second: (capacity / window.as_secs_f64().max(f64::EPSILON)) as f32,
+            tokens: capacity as f32,
             last: now,
             limited: false,
         }
@@ -38,7 +39,7 @@ impl TokenBucket {
     /// Takes a token. `Err(report)` when empty: `report` is true for the first drop since
     /// the last accepted message.
     pub fn take(&mut self, now: Instant) -> Result<(), bool> {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f32();
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
         self.last = now;
         if self.tokens >= 1.0 {

@@ -135,6 +135,14 @@ pub fn websocket_config(max_size: usize) -> WebSocketConfig {
 #[derive(Debug)]
 pub struct Lean<S> {
     inner: S,
+    /// Bytes in flight, boxed: a quiet connection holds a null pointer here (its task's
+    /// size, paid by every idle connection, does not include two buffers' bookkeeping).
+    bufs: Option<Box<Bufs>>,
+}
+
+/// What [`Lean`] holds while bytes are in flight.
+#[derive(Debug, Default)]
+struct Bufs {
     /// Read but not yet taken: `read[read_pos..]`.
     read: Vec<u8>,
     read_pos: usize,
@@ -146,19 +154,36 @@ pub struct Lean<S> {
 impl<S> Lean<S> {
     /// Wraps `inner`.
     pub fn new(inner: S) -> Self {
-        Lean {
-            inner,
-            read: Vec::new(),
-            read_pos: 0,
-            write: Vec::new(),
-            write_pos: 0,
+        Lean { inner, bufs: None }
+    }
+
+    /// The buffers, made when first needed.
+    fn bufs(&mut self) -> &mut Bufs {
+        self.bufs.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the buffers once nothing is in flight either way.
+    fn free_if_idle(&mut self) {
+        if self
+            .bufs
+            .as_ref()
+            .is_some_and(|b| b.read.is_empty() && b.write.is_empty())
+        {
+            self.bufs = None;
         }
+    }
+
+    /// Bytes gathered and not yet written.
+    fn pending_write(&self) -> usize {
+        self.bufs.as_ref().map_or(0, |b| b.write.len() - b.write_pos)
     }
 
     /// Bytes held for reading and for writing (for tests).
     #[cfg(test)]
     fn held(&self) -> (usize, usize) {
-        (self.read.capacity(), self.write.capacity())
+        self.bufs
+            .as_ref()
+            .map_or((0, 0), |b| (b.read.capacity(), b.write.capacity()))
     }
 }
 
@@ -194,19 +219,19 @@ impl<S: AsyncWrite + Unpin> Lean<S> {
     /// out after later data frames, as control frames may.
     pub async fn send_text(&mut self, text: &[u8]) -> io::Result<()> {
         std::future::poll_fn(|cx| self.poll_room(cx)).await?;
-        self.write.reserve(text.len() + 10);
-        put_header(&mut self.write, OP_TEXT, text.len());
-        self.write.extend_from_slice(text);
+        let write = &mut self.bufs().write;
+        write.reserve(text.len() + 10);
+        put_header(write, OP_TEXT, text.len());
+        write.extend_from_slice(text);
         Ok(())
     }
 
     /// Ready when fewer than [`WRITE_HIGH`] bytes wait to be written (it writes some out
     /// if not).
     fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.write.len() - self.write_pos >= WRITE_HIGH {
+        if self.pending_write() >= WRITE_HIGH {
             // A slow reader: the writer waits until the socket takes some.
-            if self.poll_drain(cx)?.is_pending() && self.write.len() - self.write_pos >= WRITE_HIGH
-            {
+            if self.poll_drain(cx)?.is_pending() && self.pending_write() >= WRITE_HIGH {
                 return Poll::Pending;
             }
         }
@@ -215,16 +240,20 @@ impl<S: AsyncWrite + Unpin> Lean<S> {
 
     /// Writes out what is gathered; frees the buffer once it is all written.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.write_pos < self.write.len() {
+        let Some(bufs) = self.bufs.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        while bufs.write_pos < bufs.write.len() {
             let n =
-                ready!(Pin::new(&mut self.inner).poll_write(cx, &self.write[self.write_pos..]))?;
+                ready!(Pin::new(&mut self.inner).poll_write(cx, &bufs.write[bufs.write_pos..]))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.write_pos += n;
+            bufs.write_pos += n;
         }
-        self.write = Vec::new();
-        self.write_pos = 0;
+        bufs.write = Vec::new();
+        bufs.write_pos = 0;
+        self.free_if_idle();
         Poll::Ready(Ok(()))
     }
 }
@@ -236,13 +265,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Lean<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let me = self.get_mut();
-        if me.read_pos < me.read.len() {
-            let n = buf.remaining().min(me.read.len() - me.read_pos);
-            buf.put_slice(&me.read[me.read_pos..me.read_pos + n]);
-            me.read_pos += n;
-            if me.read_pos == me.read.len() {
-                me.read = Vec::new();
-                me.read_pos = 0;
+        if let Some(b) = me.bufs.as_mut().filter(|b| b.read_pos < b.read.len()) {
+            let n = buf.remaining().min(b.read.len() - b.read_pos);
+            buf.put_slice(&b.read[b.read_pos..b.read_pos + n]);
+            b.read_pos += n;
+            if b.read_pos == b.read.len() {
+                b.read = Vec::new();
+                b.read_pos = 0;
+                me.free_if_idle();
             }
             return Poll::Ready(Ok(()));
         }
@@ -256,8 +286,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Lean<S> {
         let n = got.len().min(buf.remaining());
         buf.put_slice(&got[..n]);
         if n < got.len() {
-            me.read = got[n..].to_vec();
-            me.read_pos = 0;
+            let b = me.bufs();
+            b.read = got[n..].to_vec();
+            b.read_pos = 0;
         }
         Poll::Ready(Ok(()))
     }
@@ -271,7 +302,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Lean<S> {
     ) -> Poll<io::Result<usize>> {
         let me = self.get_mut();
         ready!(me.poll_room(cx))?;
-        me.write.extend_from_slice(data);
+        me.bufs().write.extend_from_slice(data);
         Poll::Ready(Ok(data.len()))
     }
 
