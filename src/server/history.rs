@@ -192,11 +192,11 @@ impl Shared {
         let reg = self.registry();
         let mut seen = std::collections::HashSet::new();
         let recipients: Vec<&LocalPeer> = match sender {
-            Some(s) => reg.members(room).filter(|p| p.id != s.id).collect(),
+            Some(s) => reg.members(room).filter(|p| *p.id != *s.id).collect(),
             None => reg
                 .sessions(room)
                 .chain(reg.members(room))
-                .filter(|p| seen.insert(p.id.as_str()))
+                .filter(|p| seen.insert(&*p.id))
                 .collect(),
         };
         let mut gates = self.gates.lock();
@@ -207,7 +207,7 @@ impl Shared {
         let mut live = Vec::with_capacity(recipients.len());
         let mut caught_up = Vec::new();
         for p in recipients {
-            match gates.get_mut(&p.id).and_then(|g| g.get_mut(room)) {
+            match gates.get_mut(&*p.id).and_then(|g| g.get_mut(room)) {
                 Some(Hold::Holding(held)) if held.len() < self.config.max_queued => {
                     held.push((offset, text.clone()));
                 }
@@ -223,7 +223,7 @@ impl Shared {
                 // Replayed already.
                 Some(Hold::Above(x)) if offset <= *x => {}
                 Some(Hold::Above(_)) => {
-                    caught_up.push(p.id.as_str());
+                    caught_up.push(&*p.id);
                     live.push(p);
                 }
                 None => live.push(p),

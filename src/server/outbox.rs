@@ -47,15 +47,17 @@ pub enum Next {
     End(Ended),
 }
 
+// Every connection holds one of these for life: kept within 128 bytes with the Arc's
+// counts (`ended` boxed: rare; `bound` beside `closed`, in what would be padding).
 struct Queue {
     frames: VecDeque<Utf8Bytes>,
     closed: bool,
-    ended: Option<Ended>,
+    bound: u32,
+    ended: Option<Box<Ended>>,
 }
 
 struct Shared {
     queue: Mutex<Queue>,
-    bound: usize,
     /// Wakes the connection: a frame was queued, or [`Outbox::wake`]. One waiter, polled in
     /// place: nothing is stored in the connection's task while it waits (a `Notify` waiter
     /// would be).
@@ -83,9 +85,9 @@ pub fn outbox(bound: usize) -> (Outbox, Inbox) {
         queue: Mutex::new(Queue {
             frames: VecDeque::new(),
             closed: false,
+            bound: u32::try_from(bound).unwrap_or(u32::MAX),
             ended: None,
         }),
-        bound,
         filled: AtomicWaker::new(),
         room: Notify::new(),
     });
@@ -106,7 +108,7 @@ impl Outbox {
             if q.closed || q.ended.is_some() {
                 return Err(Refused::Closed);
             }
-            if q.frames.len() >= self.0.bound {
+            if q.frames.len() >= q.bound as usize {
                 return Err(Refused::Full(frame));
             }
             q.frames.push_back(frame);
@@ -145,7 +147,7 @@ impl Outbox {
             if q.closed || q.ended.is_some() {
                 return None;
             }
-            q.ended = Some(why);
+            q.ended = Some(Box::new(why));
             std::mem::take(&mut q.frames)
         };
         let n = dropped.len();
@@ -196,19 +198,19 @@ impl Inbox {
         if let Some(f) = self.try_recv() {
             return Some(Next::Frame(f));
         }
-        self.0.queue().ended.map(Next::End)
+        self.0.queue().ended.as_deref().copied().map(Next::End)
     }
 
     /// Whether the connection was asked to end.
     pub fn ended(&self) -> Option<Ended> {
-        self.0.queue().ended
+        self.0.queue().ended.as_deref().copied()
     }
 
     /// The next frame if one is queued.
     pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
         let (frame, was_full) = {
             let mut q = self.0.queue();
-            let was_full = q.frames.len() >= self.0.bound;
+            let was_full = q.frames.len() >= q.bound as usize;
             let frame = q.frames.pop_front()?;
             if q.frames.is_empty() {
                 // An idle connection holds no queue storage.
@@ -287,6 +289,12 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(rx);
         assert_eq!(waiting.await.unwrap(), Err(()));
+    }
+
+    #[test]
+    fn an_idle_queue_fits_128_bytes() {
+        // With the Arc's two counts: what every connection holds for its queue.
+        assert!(std::mem::size_of::<Shared>() + 16 <= 128);
     }
 
     #[tokio::test]

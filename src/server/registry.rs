@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
 
 use hashbrown::hash_table::{Entry, HashTable};
 use serde_json::Value;
@@ -21,10 +22,11 @@ pub const ARRIVAL: u64 = 1;
 /// A connected, authenticated peer.
 #[derive(Debug)]
 pub struct LocalPeer {
-    /// Server-assigned session id.
-    pub id: String,
-    /// The user (names the personal room).
-    pub user: String,
+    /// Server-assigned session id; one allocation shared with the connection and the
+    /// registry's member sets (every idle connection would otherwise pay for 3 copies).
+    pub id: Arc<str>,
+    /// The user (names the personal room); shared with the connection and the users map.
+    pub user: Arc<str>,
     /// The public peer object (never holds a token), as compact JSON: a parsed object
     /// costs several times its text per connection, and is needed only for presence.
     pub peer: Box<str>,
@@ -50,8 +52,8 @@ impl LocalPeer {
     /// The peer as a sender, as other instances see it.
     pub fn sender(&self) -> crate::protocol::envelope::Sender {
         crate::protocol::envelope::Sender {
-            id: self.id.clone(),
-            user: self.user.clone(),
+            id: self.id.to_string(),
+            user: self.user.to_string(),
             rooms: self.rooms.keys().cloned().collect(),
         }
     }
@@ -78,43 +80,42 @@ pub struct Registry {
     /// than a slot of a peer (nor is the id kept twice, as a map's key would).
     peers: HashTable<Box<LocalPeer>>,
     hasher: RandomState,
-    users: HashMap<String, Members>,
-    rooms: HashMap<String, Members>,
+    users: HashMap<Arc<str>, Members>,
+    rooms: HashMap<Arc<str>, Members>,
 }
 
 /// The ids of a user's sessions or of a room's members (never empty). Most users have one
 /// session, and a one-member set would cost over 100 bytes more per connection.
 #[derive(Debug)]
 enum Members {
-    One(String),
+    One(Arc<str>),
     /// Two or more (boxed: the map's slots stay the size of one id, for the common case).
     #[allow(clippy::box_collection)]
-    Many(Box<HashSet<String>>),
+    Many(Box<HashSet<Arc<str>>>),
 }
 
 impl Members {
     /// Adds `id`; false if it was there.
-    fn insert(&mut self, id: &str) -> bool {
+    fn insert(&mut self, id: &Arc<str>) -> bool {
         match self {
-            Members::One(one) if one == id => false,
+            Members::One(one) if *one == *id => false,
             Members::One(one) => {
-                let set = HashSet::from([std::mem::take(one), id.to_owned()]);
+                let set = HashSet::from([one.clone(), id.clone()]);
                 *self = Members::Many(Box::new(set));
                 true
             }
-            Members::Many(set) => set.insert(id.to_owned()),
+            Members::Many(set) => set.insert(id.clone()),
         }
     }
 
     /// Removes `id`; true when nobody is left (the entry must then go).
     fn remove(&mut self, id: &str) -> bool {
         match self {
-            Members::One(one) => one == id,
+            Members::One(one) => &**one == id,
             Members::Many(set) => {
                 set.remove(id);
-                if set.len() == 1 {
-                    let last = set.drain().next().unwrap_or_default();
-                    *self = Members::One(last);
+                if let (1, Some(last)) = (set.len(), set.iter().next()) {
+                    *self = Members::One(last.clone());
                 }
                 false
             }
@@ -128,7 +129,7 @@ impl Members {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &String> {
+    fn iter(&self) -> impl Iterator<Item = &Arc<str>> {
         let (one, many) = match self {
             Members::One(id) => (Some(id), None),
             Members::Many(set) => (None, Some(set.iter())),
@@ -137,19 +138,19 @@ impl Members {
     }
 }
 
-fn add_to(map: &mut HashMap<String, Members>, key: &str, id: &str) {
-    match map.get_mut(key) {
+fn add_to(map: &mut HashMap<Arc<str>, Members>, key: &Arc<str>, id: &Arc<str>) {
+    match map.get_mut(&**key) {
         Some(members) => {
             members.insert(id);
         }
         None => {
-            map.insert(key.to_owned(), Members::One(id.to_owned()));
+            map.insert(key.clone(), Members::One(id.clone()));
         }
     }
 }
 
 /// Removes `id` from the members under `key`, and the entry once empty.
-fn remove_from(map: &mut HashMap<String, Members>, key: &str, id: &str) {
+fn remove_from(map: &mut HashMap<Arc<str>, Members>, key: &str, id: &str) {
     if let Some(members) = map.get_mut(key) {
         if members.remove(id) {
             map.remove(key);
@@ -163,15 +164,14 @@ impl Registry {
     pub fn add(&mut self, peer: LocalPeer) {
         add_to(&mut self.users, &peer.user, &peer.id);
         for room in peer.rooms.keys() {
-            add_to(&mut self.rooms, room, &peer.id);
+            add_to(&mut self.rooms, &Arc::from(room.as_str()), &peer.id);
         }
         let hasher = &self.hasher;
-        let hash = hasher.hash_one(peer.id.as_str());
-        match self.peers.entry(
-            hash,
-            |p| p.id == peer.id,
-            |p| hasher.hash_one(p.id.as_str()),
-        ) {
+        let hash = hasher.hash_one(&*peer.id);
+        match self
+            .peers
+            .entry(hash, |p| p.id == peer.id, |p| hasher.hash_one(&*p.id))
+        {
             Entry::Occupied(mut e) => **e.get_mut() = peer,
             Entry::Vacant(e) => {
                 e.insert(Box::new(peer));
@@ -182,7 +182,7 @@ impl Registry {
     /// Removes a peer from everything, freeing user and room entries left empty.
     pub fn remove(&mut self, id: &str) -> Option<LocalPeer> {
         let hash = self.hasher.hash_one(id);
-        let (peer, _) = self.peers.find_entry(hash, |p| p.id == id).ok()?.remove();
+        let (peer, _) = self.peers.find_entry(hash, |p| &*p.id == id).ok()?.remove();
         let peer = *peer;
         remove_from(&mut self.users, &peer.user, id);
         for room in peer.rooms.keys() {
@@ -195,7 +195,7 @@ impl Registry {
     /// is unknown or already in it.
     pub fn join(&mut self, id: &str, room: &str) -> bool {
         let hash = self.hasher.hash_one(id);
-        let Some(peer) = self.peers.find_mut(hash, |p| p.id == id) else {
+        let Some(peer) = self.peers.find_mut(hash, |p| &*p.id == id) else {
             return false;
         };
         if peer.rooms.contains_key(room) {
@@ -203,14 +203,14 @@ impl Registry {
         }
         peer.events += 1;
         peer.rooms.insert(room.to_owned(), peer.events);
-        add_to(&mut self.rooms, room, id);
+        add_to(&mut self.rooms, &Arc::from(room), &peer.id);
         true
     }
 
     /// Takes a peer out of a named room; false when it was not in it.
     pub fn leave(&mut self, id: &str, room: &str) -> bool {
         let hash = self.hasher.hash_one(id);
-        let Some(peer) = self.peers.find_mut(hash, |p| p.id == id) else {
+        let Some(peer) = self.peers.find_mut(hash, |p| &*p.id == id) else {
             return false;
         };
         if peer.rooms.remove(room).is_none() {
@@ -223,12 +223,12 @@ impl Registry {
     /// A peer by id.
     pub fn get(&self, id: &str) -> Option<&LocalPeer> {
         let hash = self.hasher.hash_one(id);
-        self.peers.find(hash, |p| p.id == id).map(|p| &**p)
+        self.peers.find(hash, |p| &*p.id == id).map(|p| &**p)
     }
 
     fn members_of<'a>(
         &'a self,
-        map: &'a HashMap<String, Members>,
+        map: &'a HashMap<Arc<str>, Members>,
         key: &str,
     ) -> impl Iterator<Item = &'a LocalPeer> + 'a {
         map.get(key)
@@ -308,7 +308,7 @@ pub(crate) mod tests {
         reg.add(peer("b", "bob", &["lobby"]));
         reg.add(peer("e", "lobby", &[]));
         let ids = |it: Vec<&LocalPeer>| {
-            let mut v: Vec<_> = it.iter().map(|p| p.id.clone()).collect();
+            let mut v: Vec<_> = it.iter().map(|p| p.id.to_string()).collect();
             v.sort();
             v
         };
@@ -329,17 +329,14 @@ pub(crate) mod tests {
 
     #[test]
     fn members_go_from_one_to_many_and_back() {
-        assert_eq!(
-            std::mem::size_of::<Members>(),
-            std::mem::size_of::<String>()
-        );
+        assert!(std::mem::size_of::<Members>() <= std::mem::size_of::<String>());
         let mut reg = Registry::default();
         reg.add(peer("a1", "alice", &["lobby"]));
         assert!(matches!(reg.users["alice"], Members::One(_)));
         reg.add(peer("a2", "alice", &["lobby"]));
         reg.add(peer("a3", "alice", &[]));
         let ids = |reg: &Registry| {
-            let mut v: Vec<_> = reg.sessions("alice").map(|p| p.id.clone()).collect();
+            let mut v: Vec<_> = reg.sessions("alice").map(|p| p.id.to_string()).collect();
             v.sort();
             v
         };
@@ -349,7 +346,7 @@ pub(crate) mod tests {
         reg.remove("a2");
         assert_eq!(ids(&reg), ["a1", "a3"]);
         assert_eq!(reg.room_size("lobby"), 1);
-        assert!(matches!(reg.rooms["lobby"], Members::One(ref id) if id == "a1"));
+        assert!(matches!(reg.rooms["lobby"], Members::One(ref id) if &**id == "a1"));
         assert!(reg.leave("a1", "lobby"));
         assert_eq!(reg.room_size("lobby"), 0);
         assert!(
@@ -357,7 +354,7 @@ pub(crate) mod tests {
             "the entry goes with its last member"
         );
         reg.remove("a1");
-        assert!(matches!(reg.users["alice"], Members::One(ref id) if id == "a3"));
+        assert!(matches!(reg.users["alice"], Members::One(ref id) if &**id == "a3"));
         assert!(!reg.leave("a3", "lobby"), "not a member");
         reg.remove("a3");
         assert!(!reg.has_user("alice"));

@@ -59,7 +59,7 @@ pub fn parse_to(to: Option<&Value>) -> Result<Target, String> {
 }
 
 fn shares_room(peer: &LocalPeer, sender: &Sender) -> bool {
-    peer.user == sender.user || sender.rooms.iter().any(|r| peer.rooms.contains_key(r))
+    *peer.user == *sender.user || sender.rooms.iter().any(|r| peer.rooms.contains_key(r))
 }
 
 /// Recipients on this instance of a message from a peer. Rooms are the permission boundary:
@@ -68,7 +68,7 @@ pub fn from_peer<'r>(reg: &'r Registry, sender: &Sender, target: &Target) -> Vec
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let mut add = |p: &'r LocalPeer| {
-        if p.id != sender.id && seen.insert(p.id.as_str()) {
+        if *p.id != *sender.id && seen.insert(&*p.id) {
             out.push(p);
         }
     };
@@ -90,7 +90,7 @@ pub fn from_peer<'r>(reg: &'r Registry, sender: &Sender, target: &Target) -> Vec
         }
         Target::Session { user, id } => {
             if let Some(p) = reg.get(id) {
-                if (user.is_empty() || &p.user == user) && shares_room(p, sender) {
+                if (user.is_empty() || *p.user == **user) && shares_room(p, sender) {
                     add(p);
                 }
             }
@@ -169,7 +169,7 @@ pub fn from_backend<'r>(reg: &'r Registry, target: &Target) -> Option<Vec<&'r Lo
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let mut add = |p: &'r LocalPeer| {
-        if seen.insert(p.id.as_str()) {
+        if seen.insert(&*p.id) {
             out.push(p);
         }
     };
@@ -181,7 +181,7 @@ pub fn from_backend<'r>(reg: &'r Registry, target: &Target) -> Option<Vec<&'r Lo
         Target::Rooms => return None,
         Target::Session { user, id } => {
             if let Some(p) = reg.get(id) {
-                if user.is_empty() || &p.user == user {
+                if user.is_empty() || *p.user == **user {
                     add(p);
                 }
             }
@@ -203,15 +203,11 @@ mod tests {
     use serde_json::json;
 
     fn sender(p: &LocalPeer) -> Sender {
-        Sender {
-            id: p.id.clone(),
-            user: p.user.clone(),
-            rooms: p.rooms.keys().cloned().collect(),
-        }
+        p.sender()
     }
 
     fn ids(v: Vec<&LocalPeer>) -> Vec<String> {
-        let mut ids: Vec<String> = v.iter().map(|p| p.id.clone()).collect();
+        let mut ids: Vec<String> = v.iter().map(|p| p.id.to_string()).collect();
         ids.sort();
         ids
     }

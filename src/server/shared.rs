@@ -170,7 +170,7 @@ impl Shared {
             self.tokens_map()
                 .entry(t.clone())
                 .or_default()
-                .insert(peer.id.clone());
+                .insert(peer.id.to_string());
         }
         let channels: Vec<String> = [channel::peer(&peer.id), channel::room(&peer.user)]
             .into_iter()
@@ -262,8 +262,8 @@ impl Shared {
         let unused = |name: &str| reg.room_size(name) == 0 && !reg.has_user(name);
         let mut unwanted = vec![channel::peer(id)];
         unwanted.extend(
-            std::iter::once(&gone.user)
-                .chain(gone.rooms.keys())
+            std::iter::once(&*gone.user)
+                .chain(gone.rooms.keys().map(String::as_str))
                 .filter(|r| unused(r))
                 .map(|r| channel::room(r)),
         );
@@ -755,8 +755,8 @@ fn roster(reg: &Registry, requester: &Sender, rooms: &[String]) -> Vec<Known> {
                     .map(|p| (p, p.rooms.get(r.as_str()).copied().unwrap_or(ARRIVAL))),
             )
         };
-        for (p, event) in members.filter(|(p, _)| p.id != requester.id) {
-            let i = *at.entry(p.id.as_str()).or_insert_with(|| {
+        for (p, event) in members.filter(|(p, _)| *p.id != *requester.id) {
+            let i = *at.entry(&*p.id).or_insert_with(|| {
                 out.push(Known {
                     sender: p.sender(),
                     presence: p.presence(true),
