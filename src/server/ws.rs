@@ -175,7 +175,9 @@ impl<S> Lean<S> {
 
     /// Bytes gathered and not yet written.
     fn pending_write(&self) -> usize {
-        self.bufs.as_ref().map_or(0, |b| b.write.len() - b.write_pos)
+        self.bufs
+            .as_ref()
+            .map_or(0, |b| b.write.len() - b.write_pos)
     }
 
     /// Bytes held for reading and for writing (for tests).
