@@ -97,9 +97,10 @@ fn check_peer_routing(reg: &Registry, sender: &Sender, target: &Target) {
     let out = routing::from_peer(reg, sender, target);
     let mut seen = HashSet::new();
     for p in &out {
-        assert_ne!(p.id, sender.id, "the sender got its own message");
+        assert_ne!(*p.id, *sender.id, "the sender got its own message");
         assert!(seen.insert(p.id.clone()), "{} twice", p.id);
-        let shares = p.user == sender.user || sender.rooms.iter().any(|r| p.rooms.contains_key(r));
+        let shares =
+            *p.user == *sender.user || sender.rooms.iter().any(|r| p.rooms.contains_key(r));
         assert!(shares, "{} shares no room with {}", p.id, sender.id);
     }
     if let Some(backend) = routing::from_backend(reg, target) {

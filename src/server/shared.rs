@@ -265,7 +265,7 @@ impl Shared {
             std::iter::once(&*gone.user)
                 .chain(gone.rooms.keys().map(String::as_str))
                 .filter(|r| unused(r))
-                .map(|r| channel::room(r)),
+                .map(channel::room),
         );
         self.want([], &unwanted);
         self.presented().forget_local(id);
