@@ -38,6 +38,10 @@ async fn logged(redis: &Redis, format: &str, level: &str) -> (ServerProc, PathBu
     let data = symple::session::data_object(json!({"user": "alice", "rooms": ["r"]})).unwrap();
     let store = symple::session::SessionStore::connect(redis.url()).unwrap();
     let token = store.create(&data, Some(600)).unwrap();
+    if redis.kind == Kind::Cluster {
+        // The failover test kills a master: her session must be on its replica by then.
+        redis.wait_replicated(&symple::session::keys::session(&token));
+    }
     let path = log_path(&format!("{:?}-{format}", redis.kind));
     let srv = ServerProc::start_logged(
         &[

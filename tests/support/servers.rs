@@ -533,6 +533,35 @@ impl Redis {
         }
     }
 
+    /// Waits (bounded) until `key` is on two nodes, its master and that master's replica:
+    /// replication is asynchronous, and a test that kills the master right after writing
+    /// would otherwise sometimes lose the key with it.
+    pub fn wait_replicated(&self, key: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let holding = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].is_running())
+                .filter(|&i| {
+                    let mut c = self.node_conn(i);
+                    // Lets a replica answer for its master's slots; others answer MOVED.
+                    let _: redis::RedisResult<()> = redis::cmd("READONLY").query(&mut c);
+                    redis::cmd("EXISTS")
+                        .arg(key)
+                        .query::<i64>(&mut c)
+                        .is_ok_and(|n| n == 1)
+                })
+                .count();
+            if holding >= 2 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{key} not on a replica within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Index of the master that serves `key`'s slot.
     pub fn master_of(&self, key: &str) -> usize {
         let mut c = self.node_conn(
