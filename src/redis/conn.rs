@@ -270,6 +270,22 @@ impl Pending {
         }
     }
 
+    /// Whether this batch holds packed RESP (one node), which [`append_packed`] takes.
+    ///
+    /// [`append_packed`]: Self::append_packed
+    pub(crate) fn is_packed(&self) -> bool {
+        matches!(self, Pending::Packed { .. })
+    }
+
+    /// Appends `count` commands packed elsewhere (by [`Resp`]); only for a packed batch.
+    pub(crate) fn append_packed(&mut self, bytes: &[u8], count: usize) {
+        if let Pending::Packed { buf, n, cuts } = self {
+            buf.extend_from_slice(bytes);
+            *n += count;
+            cut(buf, *n, cuts);
+        }
+    }
+
     /// Appends what `write` puts into a sink; gives how many packets that was. On an error
     /// nothing of it stays.
     pub(crate) fn write_with(

@@ -1,6 +1,7 @@
 //! The queued writer: `publish` returns once the packet is queued; a background thread
 //! sends whatever has queued up, pipelined.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -8,6 +9,7 @@ use std::thread;
 use crate::error::{Error, Result};
 use crate::packet::{Packet, Sink};
 use crate::redis::conn::Pending;
+use crate::redis::resp::Resp;
 use crate::redis::{ConnectOptions, Connection, Publisher};
 
 /// A publisher whose `publish` returns once the packet is queued; a background thread
@@ -34,6 +36,8 @@ struct Writer {
 /// when it sleeps, so a busy queue costs no wake-up per packet.
 struct Queue {
     state: Mutex<QueueState>,
+    /// The queue holds packed RESP (one node), not packets (a cluster).
+    packed: bool,
     /// The writer waits here for packets.
     work: Condvar,
     /// Emitters wait here for room, and flushes for progress.
@@ -62,6 +66,14 @@ impl QueueState {
 /// The smallest buffer kept between batches.
 const KEPT_BUFFER: usize = 64 << 10;
 
+/// The most of an emitting thread's scratch buffer kept between emits.
+const SCRATCH_KEPT: usize = 16 << 10;
+
+thread_local! {
+    /// Where an emitting thread packs a message before queueing it (see `Queue::push_with`).
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -77,13 +89,31 @@ impl Queue {
         Ok(())
     }
 
-    /// Queues what `write` puts into a sink, encoded straight into the queue's buffer.
+    /// Queues what `write` puts into a sink. For one node it is packed into this thread's
+    /// scratch buffer first and copied in under the lock: an emitter that lost the CPU while
+    /// encoding under the lock would stall the writer (they share a CPU when pinned), and the
+    /// copy is a few hundred bytes.
     fn push_with(&self, write: &mut dyn FnMut(&mut dyn Sink) -> Result<()>) -> Result<()> {
-        let mut st = self.wait_for_room(self.lock())?;
-        let n = st.pending.write_with(write)?;
-        st.queued += n as u64;
-        self.wake_writer(&st);
-        Ok(())
+        if !self.packed {
+            let mut st = self.wait_for_room(self.lock())?;
+            let n = st.pending.write_with(write)?;
+            st.queued += n as u64;
+            self.wake_writer(&st);
+            return Ok(());
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            let mut sink = Resp::new(scratch);
+            write(&mut sink)?;
+            let n = sink.n;
+            let mut st = self.wait_for_room(self.lock())?;
+            st.pending.append_packed(scratch, n);
+            st.queued += n as u64;
+            self.wake_writer(&st);
+            // A large message's room is not kept by every thread that once sent one.
+            scratch.shrink_to(SCRATCH_KEPT);
+            Ok(())
+        })
     }
 
     /// Waits until the queue has room (or is closed: an error).
@@ -185,9 +215,11 @@ impl fmt::Debug for Queued {
 
 impl Writer {
     fn start(conn: Connection, capacity: usize) -> Result<Self> {
+        let pending = Pending::for_connection(&conn);
         let queue = Arc::new(Queue {
+            packed: pending.is_packed(),
             state: Mutex::new(QueueState {
-                pending: Pending::for_connection(&conn),
+                pending,
                 capacity,
                 queued: 0,
                 done: 0,
