@@ -37,8 +37,8 @@
 //! ## Features
 //!
 //! The default features build the `symple` command (`cli`: clap), the standalone server
-//! (`server`: axum, hyper, tungstenite, rustls) and `rediss://` support (`tls`: the redis
-//! crate's rustls). A worker that only emits and manages sessions leaves them out (90 crates
+//! (`server`: axum, hyper, tungstenite, rustls) and `rediss://` support (`tls`:
+//! rustls). A worker that only emits and manages sessions leaves them out (90 crates
 //! instead of 169; add `features = ["tls"]` for `rediss://`):
 //!
 //! ```toml
