@@ -34,7 +34,7 @@ use crate::protocol::envelope::{channel, heartbeat_key, Body, Envelope, Sender};
 use crate::redis::aio::AsyncConnection;
 use crate::redis::subscriber::{self, Event, Subscriber};
 use crate::redis::{ConnectOptions, Order};
-use crate::server::interest::{Changes, Interest};
+use crate::server::interest::{Changes, Channel, Interest};
 use crate::session::keys::LOGOUT_CHANNEL;
 
 /// Envelopes waiting to be published before more are refused (see
@@ -228,13 +228,13 @@ impl Bus {
 
     /// Updates the wanted channels: `add` wanted now, `remove` no longer. Returns the
     /// generation to [`wait_synced`](Self::wait_synced) for.
-    pub fn want(&self, add: impl IntoIterator<Item = String>, remove: &[String]) -> u64 {
+    pub fn want(&self, add: impl IntoIterator<Item = Channel>, remove: &[Channel<&str>]) -> u64 {
         let mut i = self.interest();
         for c in add {
             i.add(c);
         }
         for c in remove {
-            i.remove(c);
+            i.remove(*c);
         }
         let generation = i.generation();
         let dirty = i.is_dirty();

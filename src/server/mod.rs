@@ -17,7 +17,7 @@ mod demo;
 pub mod handler;
 mod history;
 mod http;
-mod interest;
+pub mod interest;
 mod limits;
 pub mod metrics;
 pub mod outbox;

@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::protocol::envelope::{channel, Body, Envelope, Known};
 use crate::server::bus::{Bus, Inbound, Incoming};
 use crate::server::config::Config;
+use crate::server::interest::Channel;
 use crate::server::metrics::{Dropped, Metrics};
 use crate::server::outbox::{Ended, Refused};
 use crate::server::presented::Presented;
@@ -172,10 +173,13 @@ impl Shared {
                 .or_default()
                 .insert(peer.id.to_string());
         }
-        let channels: Vec<String> = [channel::peer(&peer.id), channel::room(&peer.user)]
-            .into_iter()
-            .chain(peer.rooms.keys().map(|r| channel::room(r)))
-            .collect();
+        let channels: Vec<Channel> = [
+            Channel::Peer(peer.id.clone()),
+            Channel::Room(peer.user.clone()),
+        ]
+        .into_iter()
+        .chain(peer.rooms.keys().map(|r| Channel::Room(r.as_str().into())))
+        .collect();
         let online = peer.presence(true);
         // Under the registry lock, so interest follows the registry's order of events.
         self.arrive(sender, online, |reg| {
@@ -197,7 +201,7 @@ impl Shared {
         Some(self.arrive(sender, online, |reg| {
             let generation = reg
                 .join(id, room)
-                .then(|| self.want([channel::room(room)], &[]));
+                .then(|| self.want([Channel::Room(room.into())], &[]));
             (generation, presence_rooms(reg))
         }))
     }
@@ -260,12 +264,12 @@ impl Shared {
         self.deliver(routing::from_peer(&reg, sender, &target), &text);
         // A room's channel serves its members and the sessions of the user of that name.
         let unused = |name: &str| reg.room_size(name) == 0 && !reg.has_user(name);
-        let mut unwanted = vec![channel::peer(id)];
+        let mut unwanted = vec![Channel::Peer(id)];
         unwanted.extend(
             std::iter::once(&*gone.user)
                 .chain(gone.rooms.keys().map(String::as_str))
                 .filter(|r| unused(r))
-                .map(channel::room),
+                .map(Channel::Room),
         );
         self.want([], &unwanted);
         self.presented().forget_local(id);
@@ -288,12 +292,12 @@ impl Shared {
         let mut reg = self.registry();
         let left = reg.leave(id, room);
         if left && reg.room_size(room) == 0 && !reg.has_user(room) {
-            self.want([], &[channel::room(room)]);
+            self.want([], &[Channel::Room(room)]);
         }
         left
     }
 
-    fn want(&self, add: impl IntoIterator<Item = String>, remove: &[String]) -> u64 {
+    fn want(&self, add: impl IntoIterator<Item = Channel>, remove: &[Channel<&str>]) -> u64 {
         match &self.redis {
             Some(r) => r.bus.want(add, remove),
             None => 0,
