@@ -289,6 +289,8 @@ impl Peer {
         // Registered before the welcome goes out: once welcomed, a client can count on being
         // reachable (messages routed meanwhile wait in its queue, behind the welcome).
         let (tx, inbox) = outbox(shared.config.max_queued);
+        // Kept with its id left empty (same key order): `LocalPeer::fields` puts it back.
+        peer.insert("id".into(), Value::String(String::new()));
         let local = LocalPeer {
             id: id.clone(),
             user: user.clone(),
