@@ -25,8 +25,11 @@ pub type Socket = WebSocketStream<Lean<TokioIo<Upgraded>>>;
 const READ_CHUNK: usize = 4096;
 
 /// The most tungstenite asks for per read, and the read buffer it allocates up front (it
-/// grows that to the largest frame read and never shrinks it).
-const TUNGSTENITE_READ: usize = 128;
+/// grows that to the largest frame read and never shrinks it). Small: what the auth frame
+/// left of it stays for the connection's life (128 cost each idle connection ~90 bytes
+/// more); a larger client frame takes more read calls, each a copy out of `Lean`'s chunk
+/// (one syscall per `READ_CHUNK` still).
+const TUNGSTENITE_READ: usize = 32;
 
 /// Written frames gathered before the writer waits for the socket (one write per batch).
 const WRITE_HIGH: usize = 128 * 1024;
