@@ -123,20 +123,32 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn run() -> Res<()> {
     require("redis-server", "redis-server")?;
-    match std::env::var("SYMPLE_BENCH_ONLY")
+    // `fanout`: line 1 alone, ours and socketioxide with the Rust clients (no Node needed).
+    let fanout_only = match std::env::var("SYMPLE_BENCH_ONLY")
         .unwrap_or_default()
         .as_str()
     {
-        "" => {}
+        "" => false,
+        "fanout" => true,
         "capacity" => return capacity_only(),
-        other => return Err(format!("SYMPLE_BENCH_ONLY={other}: use capacity").into()),
-    }
-    let node_version = require("node", "nodejs")?;
+        other => return Err(format!("SYMPLE_BENCH_ONLY={other}: use capacity or fanout").into()),
+    };
+    let (server_kinds, client_kinds): (&[ServerKind], &[ClientKind]) = if fanout_only {
+        (&SERVERS[..2], &CLIENT_KINDS[..1])
+    } else {
+        (&SERVERS, &CLIENT_KINDS)
+    };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let interop = root.join("tests/interop/node_modules");
-    require_npm(&interop, &["symple", "redis"], "tests/interop")?;
     let bench_modules = root.join("benches/node/node_modules");
-    require_npm(&bench_modules, &["ws", "socket.io-client"], "benches/node")?;
+    let node_version = if fanout_only {
+        "not used".to_owned()
+    } else {
+        let v = require("node", "nodejs")?;
+        require_npm(&interop, &["symple", "redis"], "tests/interop")?;
+        require_npm(&bench_modules, &["ws", "socket.io-client"], "benches/node")?;
+        v
+    };
     let paths = Paths {
         root: root.to_owned(),
         ours: ours_bin(),
@@ -174,9 +186,11 @@ fn run() -> Res<()> {
     // 3. Memory per idle connection, on fresh servers, Rust clients.
     let mut servers = Vec::new();
     let mut memory = Vec::new();
-    for kind in SERVERS {
+    for &kind in server_kinds {
         let mut server = Server::start(&paths, &logs, kind, &url, kind.label())?;
-        memory.push(idle_memory(&paths, &logs, &mut server)?);
+        if !fanout_only {
+            memory.push(idle_memory(&paths, &logs, &mut server)?);
+        }
         servers.push(server);
     }
 
@@ -184,7 +198,7 @@ fn run() -> Res<()> {
     // own on its server.
     let mut sides = Vec::new();
     for server in &servers {
-        for client in CLIENT_KINDS {
+        for &client in client_kinds {
             sides.push(side(&paths, &logs, server, client, &url, procs)?);
         }
     }
@@ -228,7 +242,12 @@ fn run() -> Res<()> {
         )?;
     }
     let mut results: Vec<[Vec<Round>; 3]> = sides.iter().map(|_| Default::default()).collect();
-    for (i, scenario) in [fanout, MODERATE, SMALL].into_iter().enumerate() {
+    let scenarios: &[Scenario] = if fanout_only {
+        &[fanout]
+    } else {
+        &[fanout, MODERATE, SMALL]
+    };
+    for (i, &scenario) in scenarios.iter().enumerate() {
         for _ in 0..rounds {
             for (side, r) in sides.iter_mut().zip(&mut results) {
                 r[i].push(go(side, scenario)?);
@@ -239,6 +258,23 @@ fn run() -> Res<()> {
         sides.iter().map(|s| (s.server, s.client)).collect();
     drop(sides);
     drop(servers);
+
+    if fanout_only {
+        let report = Report {
+            labels,
+            results,
+            messages,
+            rounds,
+            nproc,
+        };
+        report.fanout();
+        println!("  joining took {}", joined.join(", "));
+        println!("machine: load average {} (at the end)", load_average());
+        println!("command: SYMPLE_BENCH_ONLY=fanout {BENCH_COMMAND}");
+        drop(redis);
+        logs.remove();
+        return Ok(());
+    }
 
     // 4. Idle connections held by fresh instances of ours and socketioxide.
     let capacity = [ServerKind::Ours, ServerKind::Socketioxide]
@@ -371,6 +407,10 @@ struct Report {
 }
 
 impl Report {
+    fn measured(&self, server: ServerKind, client: ClientKind) -> bool {
+        self.labels.contains(&(server, client))
+    }
+
     fn rounds_of(&self, server: ServerKind, client: ClientKind, scenario: usize) -> &[Round] {
         let i = self
             .labels
@@ -424,6 +464,9 @@ impl Report {
                 .join("/")
         );
         for client in CLIENT_KINDS {
+            if !self.measured(ServerKind::Ours, client) {
+                continue;
+            }
             let ours = self.rounds_of(ServerKind::Ours, client, 0);
             for (other, target) in [
                 (ServerKind::Socketioxide, Some(SOCKETIOXIDE_DELIVERY_TARGET)),
@@ -432,6 +475,9 @@ impl Report {
                     (client == ClientKind::Rust).then_some(SYMPLE2_DELIVERY_TARGET),
                 ),
             ] {
+                if !self.measured(other, client) {
+                    continue;
+                }
                 let theirs = self.rounds_of(other, client, 0);
                 let ratios: Vec<f64> = ours
                     .iter()

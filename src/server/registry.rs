@@ -7,7 +7,7 @@
 //! their last member leaves: memory follows who is connected, not every name ever seen.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::hash_table::{Entry, HashTable};
@@ -86,7 +86,9 @@ pub struct Registry {
     /// Peers by `id`, boxed: the table keeps free slots, and a slot of a pointer is cheaper
     /// than a slot of a peer (nor is the id kept twice, as a map's key would).
     peers: HashTable<Box<LocalPeer>>,
-    hasher: RandomState,
+    /// foldhash (seeded per process): every delivery looks its peer up by id, and SipHash
+    /// over the 32-byte ids cost more than the rest of the lookup.
+    hasher: hashbrown::DefaultHashBuilder,
     users: HashMap<Arc<str>, Members>,
     rooms: HashMap<Arc<str>, Members>,
 }
