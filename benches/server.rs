@@ -51,8 +51,9 @@ const SMALL_CLIENTS: usize = 100;
 /// Messages per fan-out round (`SYMPLE_BENCH_MESSAGES`); under every server's per-client queue
 /// of 1,024, so a burst is never dropped for being a burst.
 const MESSAGES: usize = 300;
-/// Publish rate of the fan-out rounds, messages/s: far above what any of the servers delivers
-/// to 1,000 clients, so the delivered rate is the server's (and clients') capacity.
+/// Publish rate of the fan-out rounds, messages/s (`SYMPLE_BENCH_FANOUT_RATE`): meant to be
+/// above what the servers deliver to 1,000 clients, so the delivered rate is the servers' (and
+/// clients') capacity. It also caps that rate at PUBLISH_RATE x 1,000 deliveries/s.
 const PUBLISH_RATE: f64 = 2000.0;
 /// Moderate load: 1,000 clients at 20 msg/s, and 100 clients at 200 msg/s (two seconds each).
 const MODERATE: Scenario = Scenario {
@@ -157,6 +158,7 @@ fn run() -> Res<()> {
     };
     let rounds = common::round_count(ROUNDS);
     let messages = env_usize("SYMPLE_BENCH_MESSAGES", MESSAGES);
+    let publish_rate = env_usize("SYMPLE_BENCH_FANOUT_RATE", PUBLISH_RATE as usize) as f64;
     let procs = env_usize("SYMPLE_BENCH_CLIENT_PROCS", CLIENT_PROCS).min(SMALL_CLIENTS);
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     let logs = Logs::new()?;
@@ -223,7 +225,7 @@ fn run() -> Res<()> {
         .collect();
     let fanout = Scenario {
         messages,
-        rate: PUBLISH_RATE,
+        rate: publish_rate,
         small: false,
     };
     let mut next_run = 1u64;
@@ -262,6 +264,7 @@ fn run() -> Res<()> {
     if fanout_only {
         let report = Report {
             labels,
+            publish_rate,
             results,
             messages,
             rounds,
@@ -284,6 +287,7 @@ fn run() -> Res<()> {
 
     let report = Report {
         labels,
+        publish_rate,
         results,
         messages,
         rounds,
@@ -399,6 +403,7 @@ fn side(
 
 struct Report {
     labels: Vec<(ServerKind, ClientKind)>,
+    publish_rate: f64,
     /// Per side: fan-out, moderate, small-room rounds.
     results: Vec<[Vec<Round>; 3]>,
     messages: usize,
@@ -423,8 +428,8 @@ impl Report {
     fn fanout(&self) {
         println!(
             "1. fan-out: {CLIENTS} clients in one room, {} messages per round published at \
-             {PUBLISH_RATE:.0}/s ({} alternating rounds over every side after a warm-up, medians)",
-            self.messages, self.rounds
+             {:.0}/s ({} alternating rounds over every side after a warm-up, medians)",
+            self.messages, self.publish_rate, self.rounds
         );
         println!(
             "  {:<27} {:>11} {:>22} {:>13} {:>9}   cores busy (of {})",

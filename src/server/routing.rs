@@ -288,6 +288,24 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_reached_through_several_lists_gets_one_copy() {
+        let mut reg = Registry::default();
+        let x1 = peer("x1", "xavier", &["r1", "r2"]);
+        let x = sender(&x1);
+        reg.add(x1);
+        reg.add(peer("x2", "xavier", &["r1", "r2"]));
+        reg.add(peer("y1", "yann", &["r1", "r2", "xavier"]));
+        reg.add(peer("z1", "zoe", &["r2"]));
+        // Sessions, r1 and r2 all hold x2; r1, r2 hold y1.
+        assert_eq!(ids(from_peer(&reg, &x, &Target::Rooms)), ["x2", "y1", "z1"]);
+        let to = |v: Value| ids(from_backend(&reg, &parse_to(Some(&v)).unwrap()).unwrap());
+        assert_eq!(to(json!(["r1", "r2", "r1"])), ["x1", "x2", "y1", "z1"]);
+        // The user xavier and the named room "xavier" (holding y1) share the name.
+        assert_eq!(to(json!("xavier")), ["x1", "x2", "y1"]);
+        assert_eq!(to(json!("r2")), ["x1", "x2", "y1", "z1"], "one list");
+    }
+
+    #[test]
     fn bad_to_is_named() {
         for bad in [
             json!(""),
