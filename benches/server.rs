@@ -261,15 +261,15 @@ fn run() -> Res<()> {
     drop(sides);
     drop(servers);
 
+    let report = Report {
+        labels,
+        publish_rate,
+        results,
+        messages,
+        rounds,
+        nproc,
+    };
     if fanout_only {
-        let report = Report {
-            labels,
-            publish_rate,
-            results,
-            messages,
-            rounds,
-            nproc,
-        };
         report.fanout();
         println!("  joining took {}", joined.join(", "));
         println!("machine: load average {} (at the end)", load_average());
@@ -285,14 +285,6 @@ fn run() -> Res<()> {
         .map(|kind| held(&paths, &logs, kind, &url))
         .collect::<Res<Vec<_>>>()?;
 
-    let report = Report {
-        labels,
-        publish_rate,
-        results,
-        messages,
-        rounds,
-        nproc,
-    };
     report.fanout();
     println!("  joining took {}", joined.join(", "));
     println!();
