@@ -87,7 +87,8 @@ pub struct Registry {
     /// than a slot of a peer (nor is the id kept twice, as a map's key would).
     peers: HashTable<Box<LocalPeer>>,
     /// foldhash (seeded per process): every delivery looks its peer up by id, and SipHash
-    /// over the 32-byte ids cost more than the rest of the lookup.
+    /// over the 32-byte ids cost more than the rest of the lookup. The ids are the server's
+    /// random uuids, so no client picks the keys of this table.
     hasher: hashbrown::DefaultHashBuilder,
     users: HashMap<Arc<str>, Members>,
     rooms: HashMap<Arc<str>, Members>,
