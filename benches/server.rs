@@ -30,6 +30,8 @@ mod rounds;
 mod servers;
 #[path = "server/wire.rs"]
 mod wire;
+#[path = "server/ws.rs"]
+mod ws;
 
 use std::path::Path;
 use std::time::Duration;
@@ -177,8 +179,8 @@ fn run() -> Res<()> {
         redis.port
     );
     println!(
-        "clients, side by side for every server: rust = this bench's client (tokio-tungstenite, \
-         one current-thread runtime per process, Socket.IO framed by hand); node = ws {} for \
+        "clients, side by side for every server: rust = this bench's client (its own WebSocket \
+         framing read in place, one current-thread runtime per process, Socket.IO by hand); node = ws {} for \
          ours, socket.io-client {} for the Socket.IO servers; {procs} processes per side",
         package_version(&bench_modules, "ws"),
         package_version(&bench_modules, "socket.io-client"),

@@ -25,14 +25,13 @@ use std::io::{BufRead, Write};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::{spawn_local, LocalSet};
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::measure::Run;
-use crate::wire::{self, Frame, Kind, Ws};
+use crate::measure::{wall_us, Run};
+use crate::wire::{self, Frame, Kind};
+use crate::ws::{Conn, In};
 
 /// Set (to "clients") in the environment of a client process.
 pub const ROLE_ENV: &str = "SYMPLE_BENCH_ROLE";
@@ -142,7 +141,8 @@ struct State {
 }
 
 impl State {
-    fn on_event(&self, client: usize, event: &str) {
+    /// A text frame's event, received at `now` (wall µs).
+    fn on_event(&self, client: usize, event: &str, now: i64) {
         self.frames.set(self.frames.get() + 1);
         if !self.ready.get() {
             self.last_frame.set(Instant::now());
@@ -162,7 +162,7 @@ impl State {
             }
             run.verified = true;
         }
-        if run.record(client, fields.seq, fields.t) {
+        if run.record(client, fields.seq, fields.t_us, now) {
             out_line(&run.result_line());
             *slot = None;
         }
@@ -257,7 +257,7 @@ async fn connect_all(config: &Config, state: &Rc<State>) -> (usize, BTreeMap<Str
 
 /// Client `i`, ready, within ATTEMPTS tries of CONNECT_TIMEOUT each (the last error when
 /// none worked), and the tries it took.
-async fn connect_one(config: &Config, i: usize) -> (Result<Ws, String>, u32) {
+async fn connect_one(config: &Config, i: usize) -> (Result<Conn, String>, u32) {
     let user = format!("{}{i}", config.prefix);
     let rooms = config.rooms_of(i);
     let mut last = String::new();
@@ -272,22 +272,11 @@ async fn connect_one(config: &Config, i: usize) -> (Result<Ws, String>, u32) {
     (Err(last), ATTEMPTS)
 }
 
-/// Reads one connection until it closes; answers Engine.IO pings.
-async fn serve(state: Rc<State>, client: usize, mut ws: Ws) {
-    while let Some(frame) = ws.next().await {
-        match frame {
-            Ok(Message::Text(text)) => match wire::classify(state.kind, text.as_str()) {
-                Frame::Event(event) => state.on_event(client, event),
-                Frame::Ping => {
-                    if ws.send(Message::text("3")).await.is_err() {
-                        break;
-                    }
-                }
-                Frame::Other => {}
-            },
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => {}
-        }
+/// Reads one connection until it closes; answers Engine.IO pings. The clock is read once per
+/// `read`: the frames it brought share one receipt time.
+async fn serve(state: Rc<State>, client: usize, mut ws: Conn) {
+    if let Err(e) = read_all(&state, client, &mut ws).await {
+        eprintln!("client {client}: {e}");
     }
     state.open.set(state.open.get() - 1);
     if state.ready.get() {
@@ -295,6 +284,31 @@ async fn serve(state: Rc<State>, client: usize, mut ws: Ws) {
             .closed_after_ready
             .set(state.closed_after_ready.get() + 1);
     }
+}
+
+async fn read_all(state: &State, client: usize, ws: &mut Conn) -> Result<(), String> {
+    while ws.fill().await? {
+        let now = wall_us();
+        let mut ping = false;
+        while let Some(frame) = ws.next()? {
+            match frame {
+                In::Text(text) => match wire::classify(state.kind, text) {
+                    Frame::Event(event) => state.on_event(client, event, now),
+                    Frame::Ping => ping = true,
+                    Frame::Other => {}
+                },
+                In::Closed => {
+                    ws.close().await;
+                    return Ok(());
+                }
+            }
+        }
+        ws.answer().await?;
+        if ping {
+            ws.send_text("3").await?;
+        }
+    }
+    Ok(())
 }
 
 /// Ends a run that timed out or went idle.

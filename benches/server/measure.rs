@@ -10,9 +10,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Milliseconds since the epoch with microseconds (CLOCK_REALTIME): the clock the publisher
 /// stamps `data.t` with.
 pub fn wall_ms() -> f64 {
+    wall_us() as f64 / 1000.0
+}
+
+/// The same clock in integer microseconds.
+pub fn wall_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_micros() as f64 / 1000.0)
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 pub struct Run {
@@ -35,8 +40,9 @@ pub struct Run {
     per_client: Vec<u32>,
     /// One bit per (recipient, message).
     seen: Vec<u64>,
-    first_rx: f64,
-    last_rx: f64,
+    /// Wall µs.
+    first_rx: i64,
+    last_rx: i64,
 }
 
 impl Run {
@@ -62,8 +68,8 @@ impl Run {
             lat_us: Vec::with_capacity(expect),
             per_client: vec![0; recipients],
             seen: vec![0; expect.div_ceil(64)],
-            first_rx: 0.0,
-            last_rx: 0.0,
+            first_rx: 0,
+            last_rx: 0,
         }
     }
 
@@ -71,10 +77,9 @@ impl Run {
         (self.recipients * self.messages) as u64
     }
 
-    /// Counts a delivery of message `seq` stamped `t` (wall ms) to `client`; true once every
-    /// recipient has every message. One clock read per delivery.
-    pub fn record(&mut self, client: usize, seq: u32, t: f64) -> bool {
-        let now = wall_ms();
+    /// Counts a delivery of message `seq` stamped `t_us` (wall µs) to `client`, received at
+    /// `now` (wall µs); true once every recipient has every message.
+    pub fn record(&mut self, client: usize, seq: u32, t_us: i64, now: i64) -> bool {
         let seq = seq as usize;
         if client >= self.recipients || seq >= self.messages {
             self.wrong += 1;
@@ -89,7 +94,7 @@ impl Run {
         self.seen[word] |= mask;
         self.unique += 1;
         self.per_client[client] += 1;
-        self.lat_us.push(((now - t) * 1000.0).round() as i64);
+        self.lat_us.push(now - t_us);
         if self.unique == 1 {
             self.first_rx = now;
         }
@@ -100,7 +105,7 @@ impl Run {
     /// Past the timeout, or idle since the last delivery.
     pub fn expired(&self) -> bool {
         self.armed.elapsed() > self.timeout
-            || (self.unique > 0 && wall_ms() - self.last_rx > self.idle.as_secs_f64() * 1000.0)
+            || (self.unique > 0 && wall_us() - self.last_rx > self.idle.as_micros() as i64)
     }
 
     /// The `result` line: counts, first and last receipt (wall ms), every latency (µs).
@@ -111,7 +116,12 @@ impl Run {
         let _ = write!(
             s,
             r#"{{"event":"result","id":{},"count":{},"duplicates":{},"wrong":{},"first_rx":{},"last_rx":{},"per_client_min":{min},"per_client_max":{max},"lat_us":["#,
-            self.id, self.unique, self.duplicates, self.wrong, self.first_rx, self.last_rx,
+            self.id,
+            self.unique,
+            self.duplicates,
+            self.wrong,
+            self.first_rx as f64 / 1000.0,
+            self.last_rx as f64 / 1000.0,
         );
         for (i, l) in self.lat_us.iter().enumerate() {
             if i > 0 {

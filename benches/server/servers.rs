@@ -46,7 +46,8 @@ impl ServerKind {
 /// Which load client.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ClientKind {
-    /// This bench binary re-executed (`clients`, `wire`): tokio-tungstenite, by hand.
+    /// This bench binary re-executed (`clients`, `wire`, `ws`): WebSocket and Socket.IO by
+    /// hand.
     Rust,
     /// benches/node/clients.js: npm `ws` for ours, `socket.io-client` for Socket.IO, as a web
     /// page would use them.

@@ -1,4 +1,4 @@
-//! What the Rust bench clients say on the wire, over one WebSocket client (tokio-tungstenite):
+//! What the Rust bench clients say on the wire, over the bench's own WebSocket client (`ws`):
 //! our native protocol (JSON text frames), and Socket.IO 4 spoken by hand over Engine.IO v4's
 //! websocket transport, for both Socket.IO servers (npm's symple@2.1.1 and socketioxide).
 //! benches/node/clients.js says the same with the npm clients. Framing checked against
@@ -12,14 +12,12 @@
 //!   `44{"message":…}`; EVENT `42[name,…args]`, with an ack id `42<id>[…]`, the ack coming back
 //!   as `43<id>[…]`.
 
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use std::sync::LazyLock;
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use memchr::memmem;
+use serde_json::{json, Value};
+
+use crate::ws::{Conn, In};
 
 /// Which protocol a client speaks.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -63,14 +61,8 @@ const SYNC_ROOM: &str = "__bench_sync__";
 /// A WebSocket to `url`, handshake done: for ours, `welcome` received; for Socket.IO,
 /// connected and, with rooms, joined (a `join` per room, then a `message` with an ack: the
 /// server handles one socket's packets in order, so the ack comes after the joins).
-pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Result<Ws, String> {
-    // Small buffers: 10,000 clients in one process would hold 2.5 GB with the 128 KiB defaults.
-    let config = WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(0);
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Result<Conn, String> {
+    let mut ws = Conn::connect(url).await?;
     match kind {
         Kind::Ours => {
             let mut auth = json!({"type": "auth", "user": user});
@@ -130,21 +122,22 @@ pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Resul
     }
 }
 
-async fn send(ws: &mut Ws, text: String) -> Result<(), String> {
-    ws.send(Message::text(text))
-        .await
-        .map_err(|e| e.to_string())
+async fn send(ws: &mut Conn, text: String) -> Result<(), String> {
+    ws.send_text(&text).await
 }
 
-/// The next text frame (control frames are tungstenite's business).
-async fn next_text(ws: &mut Ws) -> Result<String, String> {
+/// The next text frame (WebSocket pings answered on the way).
+async fn next_text(ws: &mut Conn) -> Result<String, String> {
     loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
-            Some(Ok(Message::Binary(_))) => return Err("unexpected binary frame".into()),
-            Some(Ok(Message::Close(_))) | None => return Err("closed before ready".into()),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.to_string()),
+        match ws.next()? {
+            Some(In::Text(t)) => return Ok(t.to_owned()),
+            Some(In::Closed) => return Err("closed before ready".into()),
+            None => {
+                ws.answer().await?;
+                if !ws.fill().await? {
+                    return Err("closed before ready".into());
+                }
+            }
         }
     }
 }
@@ -180,27 +173,21 @@ pub fn classify(kind: Kind, text: &str) -> Frame<'_> {
 
 /// `data.run`, `data.seq` and `data.t` of a bench message, read in one pass over the bytes instead of a JSON
 /// parse: find `"data":{` (it cannot occur inside a JSON string, whose quotes are escaped), then
-/// walk that object's keys; its values must be flat (the bench's are `run`, `seq`, `t` and
-/// `text`). Anything else is not a bench message. `verify` checks the first hit of every run
-/// against a full parse.
+/// walk that object's keys until all three are read; the values walked must be flat (the
+/// bench's are `run`, `seq`, `t` and `text`, in that order: `text` is not walked). Anything
+/// else is not a bench message. `verify` checks the first hit of every run against a full parse.
 pub fn bench_fields(event: &str) -> Option<Fields> {
-    const DATA: &[u8] = b"\"data\":";
+    static DATA: LazyLock<memmem::Finder<'static>> =
+        LazyLock::new(|| memmem::Finder::new(b"\"data\":{"));
     let b = event.as_bytes();
-    let mut i = 0;
-    loop {
-        let brace = i + b[i..].iter().position(|&c| c == b'{')?;
-        i = brace + 1;
-        if b[..brace].ends_with(DATA) {
-            break;
-        }
-    }
+    let mut i = DATA.find(b)? + DATA.needle().len();
     let (mut run, mut seq, mut t) = (None, None, None);
     loop {
         // A key: no escapes in the bench's keys.
         if *b.get(i)? != b'"' {
             return None;
         }
-        let key_end = i + 1 + b[i + 1..].iter().position(|&c| c == b'"')?;
+        let key_end = i + 1 + memchr::memchr(b'"', &b[i + 1..])?;
         let key = &b[i + 1..key_end];
         if key.contains(&b'\\') || *b.get(key_end + 1)? != b':' {
             return None;
@@ -210,10 +197,10 @@ pub fn bench_fields(event: &str) -> Option<Fields> {
         if *b.get(i)? == b'"' {
             i += 1;
             loop {
-                match *b.get(i)? {
+                i += memchr::memchr2(b'"', b'\\', &b[i..])?;
+                match b[i] {
                     b'\\' => i += 2,
-                    b'"' => break,
-                    _ => i += 1,
+                    _ => break,
                 }
             }
             i += 1;
@@ -225,30 +212,50 @@ pub fn bench_fields(event: &str) -> Option<Fields> {
         match key {
             b"run" => run = Some(event.get(value..i)?.parse::<u64>().ok()?),
             b"seq" => seq = Some(event.get(value..i)?.parse::<u32>().ok()?),
-            b"t" => t = Some(event.get(value..i)?.parse::<f64>().ok()?),
+            b"t" => t = Some(ms_as_us(&b[value..i])?),
             _ => {}
+        }
+        if let (Some(run), Some(seq), Some(t_us)) = (run, seq, t) {
+            return Some(Fields { run, seq, t_us });
         }
         match *b.get(i)? {
             b',' => i += 1,
-            b'}' => {
-                return Some(Fields {
-                    run: run?,
-                    seq: seq?,
-                    t: t?,
-                })
-            }
             _ => return None,
         }
     }
 }
 
+/// A JSON number of milliseconds (`1764750000123.456`: what `measure::wall_ms` writes) as
+/// integer microseconds, without a float parse; digits past the microsecond are dropped.
+fn ms_as_us(n: &[u8]) -> Option<i64> {
+    let (int, frac) = match memchr::memchr(b'.', n) {
+        Some(dot) => (&n[..dot], &n[dot + 1..]),
+        None => (n, &[][..]),
+    };
+    if int.is_empty() || int.len() > 15 || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut us = 0i64;
+    for &d in int {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        us = us * 10 + i64::from(d - b'0');
+    }
+    us *= 1000;
+    for (&d, scale) in frac.iter().zip([100, 10, 1]) {
+        us += i64::from(d - b'0') * scale;
+    }
+    Some(us)
+}
+
 /// What the clients read of a bench message: its round, its number in the round, and the
-/// publish time (wall-clock ms).
+/// publish time (wall-clock µs).
 #[derive(Clone, Copy, Debug)]
 pub struct Fields {
     pub run: u64,
     pub seq: u32,
-    pub t: f64,
+    pub t_us: i64,
 }
 
 /// Fails unless a full JSON parse of `event` finds the message `bench_fields` read.
@@ -264,7 +271,7 @@ pub fn verify(kind: Kind, event: &str, f: Fields) -> Result<(), String> {
         && m["data"]["seq"].as_u64() == Some(u64::from(f.seq))
         && m["data"]["t"]
             .as_f64()
-            .is_some_and(|full| (full - f.t).abs() < 1e-6);
+            .is_some_and(|full| ((full * 1000.0).round() as i64 - f.t_us).abs() <= 1);
     if ok {
         Ok(())
     } else {
