@@ -440,7 +440,7 @@ impl Report {
             let m = |f: fn(&Round) -> f64| median(v.iter().map(f).collect());
             let wall = m(|r| r.wall);
             println!(
-                "  {:<27} {:>11.0} {:>22} {:>13} {:>9.2}   server {:.2}, clients {:.2}, redis {:.2}, publisher {:.2}",
+                "  {:<27} {:>11.0} {:>22} {:>13} {:>9.2}   server {:.2}, clients {:.2} ({:.2} µs per delivery), redis {:.2}, publisher {:.2}",
                 format!("{} / {}", server.label(), client.label()),
                 m(|r| r.rate),
                 losses(v),
@@ -448,6 +448,7 @@ impl Report {
                 m(|r| r.cpu.server / r.count as f64 * 1e6),
                 m(|r| r.cpu.server) / wall,
                 m(|r| r.cpu.clients) / wall,
+                m(|r| r.cpu.clients / r.count.max(1) as f64 * 1e6),
                 m(|r| r.cpu.redis) / wall,
                 m(|r| r.cpu.publisher) / wall,
             );
