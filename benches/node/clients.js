@@ -9,8 +9,9 @@
 //            "rooms":[...]} (anonymous mode), connected once `welcome` arrives.
 // KIND sio:  socket.io-client (websocket transport) against a Socket.IO server (npm's
 //            symple@2.1.1, socketioxide); auth {user: PREFIX+i}, then emit('join', room) per
-//            room and a `message` whose ack proves the joins are done (a Socket.IO server
-//            handles one socket's events in order; see tests/interop/harness.js).
+//            room with an ack, ready once every join is acknowledged (socketioxide runs each
+//            event handler as a task of its own, so a later event's ack would not prove an
+//            earlier join was done).
 // ROOMS "-" joins no room (idle connections: each client only in its personal room), else a
 // comma-separated list, each ROOM (every client) or ROOM@K (clients 0..K).
 //
@@ -233,11 +234,13 @@ function connectSocketIo(i) {
     socket.on('connect', () => {
       const rooms = roomsOf(i);
       if (rooms.length === 0) return done(null);
-      for (const room of rooms) socket.emit('join', room);
-      const sync = { type: 'message', from: user + '|' + socket.id, to: ['__bench_sync__'], data: {} };
-      socket.timeout(CONNECT_TIMEOUT_MS).emit('message', sync, (err) =>
-        done(err ? new Error('join confirmation timed out') : null)
-      );
+      let left = rooms.length;
+      for (const room of rooms) {
+        socket.timeout(CONNECT_TIMEOUT_MS).emit('join', room, (err) => {
+          if (err) return done(new Error('join confirmation timed out'));
+          if (--left === 0) done(null);
+        });
+      }
     });
   });
 }

@@ -55,12 +55,10 @@ pub fn url(kind: Kind, port: u16) -> String {
     }
 }
 
-/// The `to` of the message whose ack proves a Socket.IO join is done (a room nobody is in).
-const SYNC_ROOM: &str = "__bench_sync__";
-
 /// A WebSocket to `url`, handshake done: for ours, `welcome` received; for Socket.IO,
-/// connected and, with rooms, joined (a `join` per room, then a `message` with an ack: the
-/// server handles one socket's packets in order, so the ack comes after the joins).
+/// connected and, with rooms, joined (a `join` per room with an ack id, every ack received:
+/// socketioxide runs each event handler as a task of its own, so only a join's own ack proves
+/// it was done).
 pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Result<Conn, String> {
     let mut ws = Conn::connect(url).await?;
     match kind {
@@ -85,37 +83,44 @@ pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Resul
                 ));
             }
             send(&mut ws, format!("40{}", json!({"user": user}))).await?;
-            let sid = loop {
+            loop {
                 let p = next_text(&mut ws).await?;
                 if p == "2" {
                     send(&mut ws, "3".into()).await?;
                 } else if let Some(data) = p.strip_prefix("40") {
                     let v: Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
-                    let sid = v["sid"].as_str().ok_or("CONNECT answered without a sid")?;
-                    break sid.to_owned();
+                    v["sid"].as_str().ok_or("CONNECT answered without a sid")?;
+                    break;
                 } else if let Some(data) = p.strip_prefix("44") {
                     return Err(format!("connect_error {}", head(data)));
                 } else {
                     return Err(format!("unexpected packet before CONNECT: {}", head(&p)));
                 }
-            };
-            if !rooms.is_empty() {
-                for room in rooms {
-                    send(&mut ws, format!("42{}", json!(["join", room]))).await?;
-                }
-                let sync = json!(["message", {
-                    "type": "message", "from": format!("{user}|{sid}"), "to": [SYNC_ROOM], "data": {},
-                }]);
-                send(&mut ws, format!("420{sync}")).await?;
-                loop {
-                    let p = next_text(&mut ws).await?;
-                    if p == "2" {
-                        send(&mut ws, "3".into()).await?;
-                    } else if p.starts_with("430[") {
-                        break;
+            }
+            // Ack ids 1..=n, one per room.
+            for (id, room) in rooms.iter().enumerate() {
+                send(&mut ws, format!("42{}{}", id + 1, json!(["join", room]))).await?;
+            }
+            let mut acked = vec![false; rooms.len()];
+            let mut left = rooms.len();
+            while left > 0 {
+                let p = next_text(&mut ws).await?;
+                if p == "2" {
+                    send(&mut ws, "3".into()).await?;
+                } else if let Some(ack) = p.strip_prefix("43") {
+                    let id = ack
+                        .split('[')
+                        .next()
+                        .and_then(|id| id.parse::<usize>().ok());
+                    match id.and_then(|id| acked.get_mut(id.wrapping_sub(1))) {
+                        Some(seen) if !*seen => {
+                            *seen = true;
+                            left -= 1;
+                        }
+                        _ => return Err(format!("an unexpected ack: {}", head(&p))),
                     }
-                    // Anything else (another client's message, say) is not ours to wait for.
                 }
+                // Anything else (another client's message, say) is not ours to wait for.
             }
             Ok(ws)
         }

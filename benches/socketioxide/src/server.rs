@@ -3,10 +3,11 @@
 //!
 //! - a socket connects with auth `{"user": U}` and joins the room U (its personal room, as a
 //!   Symple server puts it);
-//! - `join` ROOM joins that room;
-//! - `message` with an ack id is acknowledged (the clients use that ack to know their join was
-//!   handled: a socket's events are handled in order); nothing else is done with it, since the
-//!   bench only measures what the backend publishes through Redis;
+//! - `join` ROOM joins that room, then acknowledges it when asked (the clients wait for that
+//!   ack: socketioxide runs each event handler as a task of its own, so a later event's ack
+//!   would not prove the join was done);
+//! - `message` with an ack id is acknowledged; nothing else is done with it, since the bench
+//!   only measures what the backend publishes through Redis;
 //! - everything the backend publishes (socketioxide-emitter on `socket.io-request#/#`) is
 //!   broadcast by the adapter to the local sockets in the packet's rooms.
 //!
@@ -91,7 +92,12 @@ async fn on_connect(socket: SocketRef<Adapter>, auth: TryData<Auth>) {
     socket.join(user);
     socket.on(
         "join",
-        async |s: SocketRef<Adapter>, Data::<String>(room)| s.join(room),
+        async |s: SocketRef<Adapter>, Data::<String>(room), ack: AckSender<Adapter>| {
+            s.join(room);
+            if let Err(e) = ack.send(&json!({"ok": true})) {
+                eprintln!("join ack: {e}");
+            }
+        },
     );
     socket.on("message", async |ack: AckSender<Adapter>| {
         if let Err(e) = ack.send(&json!({"ok": true})) {
