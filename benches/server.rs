@@ -117,6 +117,14 @@ fn main() {
     }
 }
 
+/// Which lines a run measures (`SYMPLE_BENCH_ONLY`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Only {
+    All,
+    Fanout,
+    Latency,
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -128,19 +136,26 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn run() -> Res<()> {
     require("redis-server", "redis-server")?;
     // `fanout`: line 1 alone, ours and socketioxide with the Rust clients (no Node needed).
-    let fanout_only = match std::env::var("SYMPLE_BENCH_ONLY")
+    // `latency`: line 2 alone, ours and socketioxide with the Node clients (its targets).
+    let only = match std::env::var("SYMPLE_BENCH_ONLY")
         .unwrap_or_default()
         .as_str()
     {
-        "" => false,
-        "fanout" => true,
+        "" => Only::All,
+        "fanout" => Only::Fanout,
+        "latency" => Only::Latency,
         "capacity" => return capacity_only(),
-        other => return Err(format!("SYMPLE_BENCH_ONLY={other}: use capacity or fanout").into()),
+        other => {
+            return Err(
+                format!("SYMPLE_BENCH_ONLY={other}: use capacity, fanout or latency").into(),
+            )
+        }
     };
-    let (server_kinds, client_kinds): (&[ServerKind], &[ClientKind]) = if fanout_only {
-        (&SERVERS[..2], &CLIENT_KINDS[..1])
-    } else {
-        (&SERVERS, &CLIENT_KINDS)
+    let fanout_only = only == Only::Fanout;
+    let (server_kinds, client_kinds): (&[ServerKind], &[ClientKind]) = match only {
+        Only::All => (&SERVERS, &CLIENT_KINDS),
+        Only::Fanout => (&SERVERS[..2], &CLIENT_KINDS[..1]),
+        Only::Latency => (&SERVERS[..2], &CLIENT_KINDS[1..]),
     };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let interop = root.join("tests/interop/node_modules");
@@ -193,7 +208,7 @@ fn run() -> Res<()> {
     let mut memory = Vec::new();
     for &kind in server_kinds {
         let mut server = Server::start(&paths, &logs, kind, &url, kind.label())?;
-        if !fanout_only {
+        if only == Only::All {
             memory.push(idle_memory(&paths, &logs, &mut server)?);
         }
         servers.push(server);
@@ -247,12 +262,13 @@ fn run() -> Res<()> {
         )?;
     }
     let mut results: Vec<[Vec<Round>; 3]> = sides.iter().map(|_| Default::default()).collect();
-    let scenarios: &[Scenario] = if fanout_only {
-        &[fanout]
-    } else {
-        &[fanout, MODERATE, SMALL]
+    // (index in `results`, scenario)
+    let scenarios: &[(usize, Scenario)] = match only {
+        Only::All => &[(0, fanout), (1, MODERATE), (2, SMALL)],
+        Only::Fanout => &[(0, fanout)],
+        Only::Latency => &[(1, MODERATE), (2, SMALL)],
     };
-    for (i, &scenario) in scenarios.iter().enumerate() {
+    for &(i, scenario) in scenarios {
         for _ in 0..rounds {
             for (side, r) in sides.iter_mut().zip(&mut results) {
                 r[i].push(go(side, scenario)?);
@@ -272,11 +288,16 @@ fn run() -> Res<()> {
         rounds,
         nproc,
     };
-    if fanout_only {
-        report.fanout();
+    if only != Only::All {
+        if fanout_only {
+            report.fanout();
+        } else {
+            report.latency();
+        }
         println!("  joining took {}", joined.join(", "));
         println!("machine: load average {} (at the end)", load_average());
-        println!("command: SYMPLE_BENCH_ONLY=fanout {BENCH_COMMAND}");
+        let mode = if fanout_only { "fanout" } else { "latency" };
+        println!("command: SYMPLE_BENCH_ONLY={mode} {BENCH_COMMAND}");
         drop(redis);
         logs.remove();
         return Ok(());
@@ -524,8 +545,12 @@ impl Report {
         ];
         for (i, what) in &scenarios {
             for client in CLIENT_KINDS {
+                if !self.measured(ServerKind::Ours, client) {
+                    continue;
+                }
                 let row: Vec<String> = SERVERS
                     .iter()
+                    .filter(|&&s| self.measured(s, client))
                     .map(|&s| {
                         let v = self.rounds_of(s, client, *i);
                         format!("{} {} [{}]", s.label(), latency(v), losses(v))
@@ -539,6 +564,9 @@ impl Report {
             let ours = self.rounds_of(ServerKind::Ours, ClientKind::Node, *i);
             let (o50, o99) = percentiles(ours);
             for other in [ServerKind::Socketioxide, ServerKind::Symple2] {
+                if !self.measured(other, ClientKind::Node) {
+                    continue;
+                }
                 let (t50, t99) = percentiles(self.rounds_of(other, ClientKind::Node, *i));
                 println!(
                     "  {what:<24} node  ours <= {:<12} p50 {o50:.2} vs {t50:.2} {}   p99 {o99:.2} vs {t99:.2} {}",

@@ -202,7 +202,8 @@ pub fn bench_fields(event: &str) -> Option<Fields> {
         if *b.get(i)? == b'"' {
             i += 1;
             loop {
-                i += memchr::memchr2(b'"', b'\\', &b[i..])?;
+                // `get`: an escape at the very end leaves `i` past the end.
+                i += memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
                 match b[i] {
                     b'\\' => i += 2,
                     _ => break,

@@ -22,7 +22,7 @@ const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// A received frame, borrowed from the connection's buffer.
 pub enum In<'a> {
     Text(&'a str),
-    /// A close frame, or the peer's EOF: the connection is over.
+    /// A close frame: the connection is over (EOF shows as `fill` returning false).
     Closed,
 }
 
