@@ -7,11 +7,14 @@
 //
 // KIND ours: the `ws` package against our server; auth {"type":"auth","user":PREFIX+i,
 //            "rooms":[...]} (anonymous mode), connected once `welcome` arrives.
-// KIND sio:  socket.io-client (websocket transport) against a Socket.IO server (npm's
-//            symple@2.1.1, socketioxide); auth {user: PREFIX+i}, then emit('join', room) per
-//            room with an ack, ready once every join is acknowledged (socketioxide runs each
-//            event handler as a task of its own, so a later event's ack would not prove an
-//            earlier join was done).
+// KIND sio:  socket.io-client (websocket transport) against socketioxide; auth {user: PREFIX+i},
+//            then emit('join', room) per room with an ack, ready once every join is acknowledged
+//            (socketioxide runs each event handler as a task of its own, so a later event's ack
+//            would not prove an earlier join was done).
+// KIND sio-ordered: the same against npm's symple@2.1.1, which handles a socket's events in
+//            order but never acks a join (Socket.IO 4's socket.join takes no callback, so the
+//            ack symple hands it is never called): emit('join', room) per room, then a
+//            `message` whose ack proves the joins are done.
 // ROOMS "-" joins no room (idle connections: each client only in its personal room), else a
 // comma-separated list, each ROOM (every client) or ROOM@K (clients 0..K).
 //
@@ -49,9 +52,9 @@ const ROOMS = !ROOMS_ARG || ROOMS_ARG === '-' ? [] : ROOMS_ARG.split(',').map((r
 });
 const roomsOf = (i) => ROOMS.filter((r) => i < r.k).map((r) => r.room);
 const CONCURRENCY = parseInt(CONC_ARG, 10);
-if (!['ours', 'sio'].includes(KIND) || !URL || !(N > 0) || !ROOMS_ARG || !(CONCURRENCY > 0)
+if (!['ours', 'sio', 'sio-ordered'].includes(KIND) || !URL || !(N > 0) || !ROOMS_ARG || !(CONCURRENCY > 0)
     || ROOMS.some((r) => !r.room || Number.isNaN(r.k))) {
-  out({ event: 'fatal', message: 'usage: clients.js ours|sio URL N ROOMS|- PREFIX CONCURRENCY' });
+  out({ event: 'fatal', message: 'usage: clients.js ours|sio|sio-ordered URL N ROOMS|- PREFIX CONCURRENCY' });
   process.exit(2);
 }
 const CONNECT_TIMEOUT_MS = 15000;
@@ -234,6 +237,14 @@ function connectSocketIo(i) {
     socket.on('connect', () => {
       const rooms = roomsOf(i);
       if (rooms.length === 0) return done(null);
+      if (KIND === 'sio-ordered') {
+        for (const room of rooms) socket.emit('join', room);
+        const sync = { type: 'message', from: user + '|' + socket.id, to: ['__bench_sync__'], data: {} };
+        socket.timeout(CONNECT_TIMEOUT_MS).emit('message', sync, (err) =>
+          done(err ? new Error('join confirmation timed out') : null)
+        );
+        return;
+      }
       let left = rooms.length;
       for (const room of rooms) {
         socket.timeout(CONNECT_TIMEOUT_MS).emit('join', room, (err) => {

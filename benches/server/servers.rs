@@ -38,7 +38,8 @@ impl ServerKind {
     pub fn protocol(self) -> Kind {
         match self {
             ServerKind::Ours => Kind::Ours,
-            ServerKind::Socketioxide | ServerKind::Symple2 => Kind::SocketIo,
+            ServerKind::Socketioxide => Kind::SocketIo { join_acks: true },
+            ServerKind::Symple2 => Kind::SocketIo { join_acks: false },
         }
     }
 }
@@ -135,7 +136,7 @@ impl Server {
     /// Where a client of `client` kind connects.
     pub fn url(&self, client: ClientKind) -> String {
         match (client, self.kind.protocol()) {
-            (ClientKind::Node, Kind::SocketIo) => format!("http://127.0.0.1:{}", self.port),
+            (ClientKind::Node, Kind::SocketIo { .. }) => format!("http://127.0.0.1:{}", self.port),
             (_, protocol) => wire::url(protocol, self.port),
         }
     }

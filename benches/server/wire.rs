@@ -24,22 +24,29 @@ use crate::ws::{Conn, In};
 pub enum Kind {
     /// Symple v4 over WebSocket (our server).
     Ours,
-    /// Socket.IO 4 (Engine.IO v4), the room joined with a `join` event.
-    SocketIo,
+    /// Socket.IO 4 (Engine.IO v4), the room joined with a `join` event. `join_acks`: the server
+    /// acknowledges a `join` once it is done (socketioxide, which runs each event handler as a
+    /// task of its own, so nothing else proves the join); otherwise it handles one socket's
+    /// events in order without acknowledging joins (symple@2.1.1: Socket.IO 4's `socket.join`
+    /// takes no callback, so the ack symple passes it is never called), and the ack of a
+    /// `message` sent after the joins proves them.
+    SocketIo { join_acks: bool },
 }
 
 impl Kind {
     pub fn arg(self) -> &'static str {
         match self {
             Kind::Ours => "ours",
-            Kind::SocketIo => "sio",
+            Kind::SocketIo { join_acks: true } => "sio",
+            Kind::SocketIo { join_acks: false } => "sio-ordered",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "ours" => Some(Kind::Ours),
-            "sio" => Some(Kind::SocketIo),
+            "sio" => Some(Kind::SocketIo { join_acks: true }),
+            "sio-ordered" => Some(Kind::SocketIo { join_acks: false }),
             _ => None,
         }
     }
@@ -51,14 +58,15 @@ impl Kind {
 pub fn url(kind: Kind, port: u16) -> String {
     match kind {
         Kind::Ours => format!("ws://127.0.0.1:{port}/"),
-        Kind::SocketIo => format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
+        Kind::SocketIo { .. } => {
+            format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket")
+        }
     }
 }
 
 /// A WebSocket to `url`, handshake done: for ours, `welcome` received; for Socket.IO,
-/// connected and, with rooms, joined (a `join` per room with an ack id, every ack received:
-/// socketioxide runs each event handler as a task of its own, so only a join's own ack proves
-/// it was done).
+/// connected and, with rooms, joined: a `join` per room, then as `Kind::SocketIo` says, every
+/// join's ack or the ack of one `message` sent after them.
 pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Result<Conn, String> {
     let mut ws = Conn::connect(url).await?;
     match kind {
@@ -74,7 +82,7 @@ pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Resul
                 _ => Err(format!("first frame was not welcome: {}", head(&first))),
             }
         }
-        Kind::SocketIo => {
+        Kind::SocketIo { join_acks } => {
             let open = next_text(&mut ws).await?;
             if !open.starts_with('0') {
                 return Err(format!(
@@ -83,26 +91,38 @@ pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Resul
                 ));
             }
             send(&mut ws, format!("40{}", json!({"user": user}))).await?;
-            loop {
+            let sid = loop {
                 let p = next_text(&mut ws).await?;
                 if p == "2" {
                     send(&mut ws, "3".into()).await?;
                 } else if let Some(data) = p.strip_prefix("40") {
                     let v: Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
-                    v["sid"].as_str().ok_or("CONNECT answered without a sid")?;
-                    break;
+                    let sid = v["sid"].as_str().ok_or("CONNECT answered without a sid")?;
+                    break sid.to_owned();
                 } else if let Some(data) = p.strip_prefix("44") {
                     return Err(format!("connect_error {}", head(data)));
                 } else {
                     return Err(format!("unexpected packet before CONNECT: {}", head(&p)));
                 }
+            };
+            // The acks awaited, by id: 1..=n, one per room's join; or 0, the `message`.
+            let mut awaited = vec![false; rooms.len() + 1];
+            for (i, room) in rooms.iter().enumerate() {
+                if join_acks {
+                    send(&mut ws, format!("42{}{}", i + 1, json!(["join", room]))).await?;
+                    awaited[i + 1] = true;
+                } else {
+                    send(&mut ws, format!("42{}", json!(["join", room]))).await?;
+                }
             }
-            // Ack ids 1..=n, one per room.
-            for (id, room) in rooms.iter().enumerate() {
-                send(&mut ws, format!("42{}{}", id + 1, json!(["join", room]))).await?;
+            if !join_acks && !rooms.is_empty() {
+                let sync = json!(["message", {
+                    "type": "message", "from": format!("{user}|{sid}"), "to": [SYNC_ROOM], "data": {},
+                }]);
+                send(&mut ws, format!("420{sync}")).await?;
+                awaited[0] = true;
             }
-            let mut acked = vec![false; rooms.len()];
-            let mut left = rooms.len();
+            let mut left = awaited.iter().filter(|&&a| a).count();
             while left > 0 {
                 let p = next_text(&mut ws).await?;
                 if p == "2" {
@@ -112,9 +132,9 @@ pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Resul
                         .split('[')
                         .next()
                         .and_then(|id| id.parse::<usize>().ok());
-                    match id.and_then(|id| acked.get_mut(id.wrapping_sub(1))) {
-                        Some(seen) if !*seen => {
-                            *seen = true;
+                    match id.and_then(|id| awaited.get_mut(id)) {
+                        Some(wait) if *wait => {
+                            *wait = false;
                             left -= 1;
                         }
                         _ => return Err(format!("an unexpected ack: {}", head(&p))),
@@ -126,6 +146,9 @@ pub async fn connect(kind: Kind, url: &str, user: &str, rooms: &[&str]) -> Resul
         }
     }
 }
+
+/// The `to` of the `message` whose ack proves the joins (a room nobody is in).
+const SYNC_ROOM: &str = "__bench_sync__";
 
 async fn send(ws: &mut Conn, text: String) -> Result<(), String> {
     ws.send_text(&text).await
@@ -168,7 +191,7 @@ pub enum Frame<'a> {
 pub fn classify(kind: Kind, text: &str) -> Frame<'_> {
     match kind {
         Kind::Ours => Frame::Event(text),
-        Kind::SocketIo => match text.strip_prefix("42") {
+        Kind::SocketIo { .. } => match text.strip_prefix("42") {
             Some(args) => Frame::Event(args),
             None if text == "2" => Frame::Ping,
             None => Frame::Other,
@@ -269,8 +292,8 @@ pub fn verify(kind: Kind, event: &str, f: Fields) -> Result<(), String> {
     let v: Value = serde_json::from_str(event).map_err(|e| format!("{e}: {}", head(event)))?;
     let m = match kind {
         Kind::Ours => &v,
-        Kind::SocketIo if v[0] == "message" => &v[1],
-        Kind::SocketIo => return Err(format!("not a message event: {}", head(event))),
+        Kind::SocketIo { .. } if v[0] == "message" => &v[1],
+        Kind::SocketIo { .. } => return Err(format!("not a message event: {}", head(event))),
     };
     let ok = m["type"] == "message"
         && m["data"]["run"].as_u64() == Some(f.run)
