@@ -21,6 +21,7 @@ mod cluster;
 mod conn;
 pub mod options;
 mod pool;
+mod pending;
 mod queued;
 pub(crate) mod resp;
 pub(crate) mod script;

@@ -8,7 +8,7 @@ use std::thread;
 
 use crate::error::{Error, Result};
 use crate::packet::{Packet, Sink};
-use crate::redis::conn::Pending;
+use crate::redis::pending::{Batch, Pending};
 use crate::redis::resp::Resp;
 use crate::redis::{ConnectOptions, Connection, Publisher};
 
@@ -29,9 +29,9 @@ struct Writer {
     thread: Option<thread::JoinHandle<()>>,
 }
 
-/// Packets waiting for the writer (for one node: already packed as RESP in one buffer, so an
-/// emit costs one copy under the lock and no allocation, and the writer hands the whole
-/// buffer to Redis).
+/// Packets waiting for the writer (for one node: already packed as RESP in pipelines whose
+/// buffers are reused, so an emit costs one copy under the lock and no allocation, and the
+/// writer hands a whole pipeline to Redis).
 /// One lock and two condition variables instead of a channel: an emit wakes the writer only
 /// when it sleeps, so a busy queue costs no wake-up per packet.
 struct Queue {
@@ -51,6 +51,8 @@ struct QueueState {
     /// Packets ever queued / ever answered (or failed): a flush waits for the first count.
     queued: u64,
     done: u64,
+    /// `queued` when the writer took its batch.
+    queued_at_take: u64,
     first_error: Option<Error>,
     closed: bool,
     writer_sleeping: bool,
@@ -62,9 +64,6 @@ impl QueueState {
         self.queued += 1;
     }
 }
-
-/// The smallest buffer kept between batches.
-const KEPT_BUFFER: usize = 64 << 10;
 
 /// The most of an emitting thread's scratch buffer kept between emits.
 const SCRATCH_KEPT: usize = 16 << 10;
@@ -95,9 +94,12 @@ impl Queue {
     /// copy is a few hundred bytes.
     fn push_with(&self, write: &mut dyn FnMut(&mut dyn Sink) -> Result<()>) -> Result<()> {
         if !self.packed {
+            // Made whole first: on an error none of it is queued.
+            let mut packets = Vec::new();
+            write(&mut packets)?;
             let mut st = self.wait_for_room(self.lock())?;
-            let n = st.pending.write_with(write)?;
-            st.queued += n as u64;
+            st.pending.extend_commands(&packets);
+            st.queued += packets.len() as u64;
             self.wake_writer(&st);
             return Ok(());
         }
@@ -165,17 +167,16 @@ impl Queue {
         self.progress.notify_all();
     }
 
-    /// Everything waiting, swapped for the writer's emptied batch; `None` once closed and
-    /// drained.
-    fn take(&self, mut spare: Pending) -> Option<Pending> {
-        // Room for a batch like the last one, so a steady stream never regrows the buffer
-        // (a regrow copies it), while a past burst's memory is given back.
-        let last = spare.bytes();
-        spare.clear(KEPT_BUFFER.max(2 * last));
+    /// The next batch to send (see [`Pending::take`]), after taking back the last one's
+    /// memory; `None` once closed and drained.
+    fn take(&self, last: Option<Batch>) -> Option<Batch> {
         let mut st = self.lock();
+        if let Some(last) = last {
+            st.pending.recycle(last);
+        }
         loop {
-            if st.pending.len() > 0 {
-                let batch = std::mem::replace(&mut st.pending, spare);
+            if let Some(batch) = st.pending.take() {
+                st.queued_at_take = st.queued;
                 // Room was made.
                 self.progress.notify_all();
                 return Some(batch);
@@ -183,6 +184,7 @@ impl Queue {
             if st.closed {
                 return None;
             }
+            st.pending.idle();
             st.writer_sleeping = true;
             st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
             st.writer_sleeping = false;
@@ -195,10 +197,23 @@ impl Queue {
         }
     }
 
+    /// `n` packets were sent (or failed). After a broken connection, what was waiting when
+    /// the failed pipeline was taken fails with it rather than being sent on a new connection
+    /// one pipeline at a time: a node that is gone costs one more timeout, not one per
+    /// pipeline (as when the writer took everything waiting at once).
     fn finished(&self, n: usize, result: Result<()>) {
         let mut st = self.lock();
         st.done += n as u64;
         if let Err(e) = result {
+            if e.is_connection() {
+                while st.done < st.queued_at_take {
+                    let Some(batch) = st.pending.take() else {
+                        break;
+                    };
+                    st.done += batch.len() as u64;
+                    st.pending.recycle(batch);
+                }
+            }
             st.first_error.get_or_insert(e);
         }
         self.progress.notify_all();
@@ -215,14 +230,15 @@ impl fmt::Debug for Queued {
 
 impl Writer {
     fn start(conn: Connection, capacity: usize) -> Result<Self> {
-        let pending = Pending::for_connection(&conn);
+        let packed = conn.is_single();
         let queue = Arc::new(Queue {
-            packed: pending.is_packed(),
+            packed,
             state: Mutex::new(QueueState {
-                pending,
+                pending: Pending::new(packed),
                 capacity,
                 queued: 0,
                 done: 0,
+                queued_at_take: 0,
                 first_error: None,
                 closed: false,
                 writer_sleeping: false,
@@ -234,11 +250,11 @@ impl Writer {
         let thread = thread::Builder::new()
             .name("symple-writer".into())
             .spawn(move || {
-                let mut spare = Pending::for_connection(&conn);
-                while let Some(mut batch) = q.take(spare) {
+                let mut last = None;
+                while let Some(mut batch) = q.take(last.take()) {
                     let n = batch.len();
                     q.finished(n, conn.publish_pending(&mut batch));
-                    spare = batch;
+                    last = Some(batch);
                 }
             })
             .map_err(|e| Error::Unsupported(format!("cannot start the writer thread: {e}")))?;
