@@ -79,7 +79,7 @@ impl AsyncConnection {
     ) -> RedisResult<()> {
         match self {
             Self::Cluster(conn) => cluster_publish(conn, cmds).await,
-            // Only a cluster's queued writer makes them (`Pending::for_connection`).
+            // Only a cluster's queued writer makes them (`Pending::new(false)`).
             Self::Single(_) => unreachable!("cluster commands on a single-node connection"),
         }
     }

@@ -160,10 +160,8 @@ impl Pending {
             } => {
                 let p = match ready.pop_front() {
                     Some(p) => p,
-                    None if filling.n > 0 => {
-                        let buf = free.pop().unwrap_or_default();
-                        std::mem::replace(filling, Pipeline { buf, n: 0 })
-                    }
+                    // The next command takes a buffer when it comes: the one sent last.
+                    None if filling.n > 0 => std::mem::take(filling),
                     None => return None,
                 };
                 *n -= p.n;

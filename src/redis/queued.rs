@@ -198,7 +198,7 @@ impl Queue {
     }
 
     /// `n` packets were sent (or failed). After a broken connection, what was waiting when
-    /// the failed pipeline was taken fails with it rather than being sent on a new connection
+    /// the failed pipeline was taken (in whole pipelines) fails with it rather than being sent on a new connection
     /// one pipeline at a time: a node that is gone costs one more timeout, not one per
     /// pipeline (as when the writer took everything waiting at once).
     fn finished(&self, n: usize, result: Result<()>) {
@@ -342,6 +342,76 @@ impl Drop for Queued {
             // joined nor ever freed here.
             std::mem::forget(t);
             std::mem::forget(w.queue.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> Queue {
+        Queue {
+            packed: true,
+            state: Mutex::new(QueueState {
+                pending: Pending::new(true),
+                capacity: 1_000_000,
+                queued: 0,
+                done: 0,
+                queued_at_take: 0,
+                first_error: None,
+                closed: false,
+                writer_sleeping: false,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+        }
+    }
+
+    fn packets(n: usize) -> Vec<Packet> {
+        // About 100 KB each, so a few make a pipeline.
+        (0..n).map(|_| Packet::new("c", vec![b'x'; 100_000])).collect()
+    }
+
+    #[test]
+    fn a_broken_connection_fails_what_waited_when_its_pipeline_was_taken_and_no_more() {
+        let q = queue();
+        q.push(&packets(10)).unwrap();
+        let batch = q.take(None).expect("packets wait");
+        let sent = batch.len();
+        assert!(sent < 10, "one pipeline at a time: {sent}");
+        // Queued while the pipeline was on its way: these go out on the next connection,
+        // but for the two that share a pipeline with the tenth ([10, 11, 12], [13]).
+        q.push(&packets(3)).unwrap();
+        q.finished(sent, Err(Error::WriterStopped));
+        {
+            let st = q.lock();
+            assert_eq!((st.done, st.queued, st.pending.len()), (12, 13, 1));
+            assert!(st.first_error.is_some());
+        }
+        let next = q.take(Some(batch)).expect("the later packets wait");
+        q.finished(next.len(), Ok(()));
+        assert!(matches!(q.flush(), Err(Error::WriterStopped)));
+        // The error was reported once; what followed went out.
+        assert_eq!(q.lock().done, 13);
+        assert!(q.flush().is_ok());
+    }
+
+    #[test]
+    fn an_error_reply_fails_only_its_own_pipeline() {
+        let q = queue();
+        q.push(&packets(10)).unwrap();
+        let batch = q.take(None).expect("packets wait");
+        let sent = batch.len();
+        q.finished(sent, Err(Error::MissingRecipient));
+        assert_eq!(q.lock().pending.len(), 10 - sent);
+        assert!(q.flush_would_wait());
+    }
+
+    impl Queue {
+        fn flush_would_wait(&self) -> bool {
+            let st = self.lock();
+            st.done < st.queued
         }
     }
 }
