@@ -153,10 +153,7 @@ impl Pending {
     pub(crate) fn take(&mut self) -> Option<Batch> {
         match self {
             Pending::Packed {
-                ready,
-                filling,
-                free,
-                n,
+                ready, filling, n, ..
             } => {
                 let p = match ready.pop_front() {
                     Some(p) => p,
@@ -167,9 +164,9 @@ impl Pending {
                 *n -= p.n;
                 Some(Batch::Pipeline(p))
             }
-            Pending::Commands { cmds, spare } if !cmds.is_empty() => {
-                Some(Batch::Commands(std::mem::replace(cmds, std::mem::take(spare))))
-            }
+            Pending::Commands { cmds, spare } if !cmds.is_empty() => Some(Batch::Commands(
+                std::mem::replace(cmds, std::mem::take(spare)),
+            )),
             Pending::Commands { .. } => None,
         }
     }

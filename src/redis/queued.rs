@@ -370,7 +370,9 @@ mod tests {
 
     fn packets(n: usize) -> Vec<Packet> {
         // About 100 KB each, so a few make a pipeline.
-        (0..n).map(|_| Packet::new("c", vec![b'x'; 100_000])).collect()
+        (0..n)
+            .map(|_| Packet::new("c", vec![b'x'; 100_000]))
+            .collect()
     }
 
     #[test]
