@@ -74,6 +74,25 @@ thread_local! {
 }
 
 impl Queue {
+    /// An empty queue of packed RESP (one node) or of commands (a cluster).
+    fn new(packed: bool, capacity: usize) -> Self {
+        Queue {
+            packed,
+            state: Mutex::new(QueueState {
+                pending: Pending::new(packed),
+                capacity,
+                queued: 0,
+                done: 0,
+                queued_at_take: 0,
+                first_error: None,
+                closed: false,
+                writer_sleeping: false,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -230,22 +249,7 @@ impl fmt::Debug for Queued {
 
 impl Writer {
     fn start(conn: Connection, capacity: usize) -> Result<Self> {
-        let packed = conn.is_single();
-        let queue = Arc::new(Queue {
-            packed,
-            state: Mutex::new(QueueState {
-                pending: Pending::new(packed),
-                capacity,
-                queued: 0,
-                done: 0,
-                queued_at_take: 0,
-                first_error: None,
-                closed: false,
-                writer_sleeping: false,
-            }),
-            work: Condvar::new(),
-            progress: Condvar::new(),
-        });
+        let queue = Arc::new(Queue::new(conn.is_single(), capacity));
         let q = queue.clone();
         let thread = thread::Builder::new()
             .name("symple-writer".into())
@@ -351,21 +355,7 @@ mod tests {
     use super::*;
 
     fn queue() -> Queue {
-        Queue {
-            packed: true,
-            state: Mutex::new(QueueState {
-                pending: Pending::new(true),
-                capacity: 1_000_000,
-                queued: 0,
-                done: 0,
-                queued_at_take: 0,
-                first_error: None,
-                closed: false,
-                writer_sleeping: false,
-            }),
-            work: Condvar::new(),
-            progress: Condvar::new(),
-        }
+        Queue::new(true, 1_000_000)
     }
 
     fn packets(n: usize) -> Vec<Packet> {
