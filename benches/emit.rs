@@ -71,18 +71,23 @@ fn main() {
 fn run() -> Res<()> {
     let only = std::env::var("SYMPLE_BENCH_ONLY").unwrap_or_default();
     match only.as_str() {
-        "" | "ours" => {}
+        "" | "ours" | "pipelined" => {}
         "encode" => return encode_only(),
-        other => return Err(format!("SYMPLE_BENCH_ONLY={other}: use encode or ours").into()),
+        other => {
+            return Err(format!("SYMPLE_BENCH_ONLY={other}: use encode, ours or pipelined").into())
+        }
     }
     // Our side alone (no baselines, no encode table): for profiling, e.g. under callgrind.
     let only_ours = only == "ours";
+    // The pipelined modes against `-P 1000` alone (no encode table, no blocking line, no
+    // socketioxide peer): a short run for comparing two builds of the queued writer.
+    let only_pipelined = only == "pipelined";
     require("redis-server", "redis-server")?;
     let benchmark_version = require("redis-benchmark", "redis-tools")?;
     // Counted before pinning, which narrows what available_parallelism reports.
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     // Built before pinning, so the build has every CPU.
-    let peer = if only_ours {
+    let peer = if only_ours || only_pipelined {
         std::path::PathBuf::new()
     } else {
         common::socketioxide_peer()?
@@ -113,7 +118,7 @@ fn run() -> Res<()> {
     );
     println!();
 
-    if !only_ours {
+    if !only_ours && !only_pipelined {
         encode_table(&msg, &blocking_native, &blocking_sio)?;
     }
 
@@ -162,7 +167,7 @@ fn run() -> Res<()> {
             peer: &peer,
             peer_message: Value::Object(peer_msg).to_string(),
         };
-        if !only_ours {
+        if !only_ours && !only_pipelined {
             let (peer_bytes, peer_channel) = bench.peer_sample()?;
             println!(
                 "  socketioxide-emitter: the same message (with id and from) to room alice, \
@@ -175,20 +180,31 @@ fn run() -> Res<()> {
         // The caller's message is built before the clock starts and lent to `emit` (building
         // and freeing messages is the caller's cost; the baselines have none either). One
         // message lent again and again stays in cache, as a message just built would.
-        let r = compare(
-            &bench,
-            &probes(&[Probe::Benchmark(1), Probe::PeerOne]),
-            BLOCKING_N,
-            || timed_blocking(blocking, &msg),
-        )?;
-        r.print("blocking emit", &[BLOCKING_TARGET, SOCKETIOXIDE_TARGET]);
+        if !only_pipelined {
+            let r = compare(
+                &bench,
+                &probes(&[Probe::Benchmark(1), Probe::PeerOne]),
+                BLOCKING_N,
+                || timed_blocking(blocking, &msg),
+            )?;
+            r.print("blocking emit", &[BLOCKING_TARGET, SOCKETIOXIDE_TARGET]);
+        }
 
-        let pipelined = [
-            Probe::Benchmark(BASELINE_PIPELINE),
-            Probe::Benchmark(SAME_DEPTH_PIPELINE),
-            Probe::PeerPipelined(SAME_DEPTH_PIPELINE),
-        ];
-        let pipelined_targets = [PIPELINED_TARGET, SAME_DEPTH_TARGET, SOCKETIOXIDE_TARGET];
+        let (pipelined, pipelined_targets) = if only_pipelined {
+            (
+                vec![Probe::Benchmark(SAME_DEPTH_PIPELINE)],
+                vec![SAME_DEPTH_TARGET],
+            )
+        } else {
+            (
+                vec![
+                    Probe::Benchmark(BASELINE_PIPELINE),
+                    Probe::Benchmark(SAME_DEPTH_PIPELINE),
+                    Probe::PeerPipelined(SAME_DEPTH_PIPELINE),
+                ],
+                vec![PIPELINED_TARGET, SAME_DEPTH_TARGET, SOCKETIOXIDE_TARGET],
+            )
+        };
         let r = compare(&bench, &probes(&pipelined), PIPELINED_N, || {
             timed_batches(blocking, &msg)
         })?;
