@@ -21,7 +21,7 @@ const CUT: usize = 256 << 10;
 const ROOM: usize = CUT + (16 << 10);
 
 /// Emptied pipeline buffers kept while the writer is idle; a busy writer keeps every one.
-const KEPT_IDLE: usize = 16;
+const KEPT_IDLE: usize = 2;
 
 /// The smallest room kept for a cluster's commands between batches.
 const KEPT_COMMANDS: usize = 256;
