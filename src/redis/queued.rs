@@ -56,6 +56,12 @@ struct QueueState {
     first_error: Option<Error>,
     closed: bool,
     writer_sleeping: bool,
+    /// Emitters waiting for room.
+    room_waiters: usize,
+    /// The lowest `done` a waiting flush needs (`u64::MAX`: none waits). The writer wakes the
+    /// flushes only then, not after each pipeline: a flush of a long backlog would otherwise
+    /// be woken (a context switch each way) once per pipeline for nothing.
+    wake_flush_at: u64,
 }
 
 impl QueueState {
@@ -87,6 +93,8 @@ impl Queue {
                 first_error: None,
                 closed: false,
                 writer_sleeping: false,
+                room_waiters: 0,
+                wake_flush_at: u64::MAX,
             }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -131,8 +139,11 @@ impl Queue {
             st.pending.append_packed(scratch, n);
             st.queued += n as u64;
             self.wake_writer(&st);
+            drop(st);
             // A large message's room is not kept by every thread that once sent one.
-            scratch.shrink_to(SCRATCH_KEPT);
+            if scratch.capacity() > SCRATCH_KEPT {
+                scratch.shrink_to(SCRATCH_KEPT);
+            }
             Ok(())
         })
     }
@@ -143,7 +154,9 @@ impl Queue {
         mut st: std::sync::MutexGuard<'s, QueueState>,
     ) -> Result<std::sync::MutexGuard<'s, QueueState>> {
         while st.pending.len() >= st.capacity && !st.closed {
+            st.room_waiters += 1;
             st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.room_waiters -= 1;
         }
         if st.closed {
             return Err(Error::WriterStopped);
@@ -175,6 +188,7 @@ impl Queue {
         let mut st = self.lock();
         let target = st.queued;
         while st.done < target && !(st.closed && st.pending.len() == 0 && st.done == st.queued) {
+            st.wake_flush_at = st.wake_flush_at.min(target);
             st = self.progress.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         st.first_error.take().map_or(Ok(()), Err)
@@ -197,7 +211,9 @@ impl Queue {
             if let Some(batch) = st.pending.take() {
                 st.queued_at_take = st.queued;
                 // Room was made.
-                self.progress.notify_all();
+                if st.room_waiters > 0 {
+                    self.progress.notify_all();
+                }
                 return Some(batch);
             }
             if st.closed {
@@ -235,7 +251,12 @@ impl Queue {
             }
             st.first_error.get_or_insert(e);
         }
-        self.progress.notify_all();
+        // A flush waiting for this count, or (after failed pipelines were dropped) room. Each
+        // woken flush that still waits sets `wake_flush_at` again.
+        if st.done >= st.wake_flush_at || st.room_waiters > 0 {
+            st.wake_flush_at = u64::MAX;
+            self.progress.notify_all();
+        }
     }
 }
 
