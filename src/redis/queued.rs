@@ -421,6 +421,32 @@ mod tests {
         assert!(q.flush_would_wait());
     }
 
+    #[test]
+    fn a_flush_is_woken_once_its_packets_are_done_and_an_emitter_once_there_is_room() {
+        let q = Arc::new(Queue::new(true, 10));
+        q.push(&packets(10)).unwrap();
+        let flusher = {
+            let q = q.clone();
+            thread::spawn(move || q.flush())
+        };
+        // A full queue: this emitter waits for room until the writer takes a pipeline.
+        let emitter = {
+            let q = q.clone();
+            thread::spawn(move || q.push(&packets(1)))
+        };
+        let mut last = None;
+        let mut sent = 0;
+        while sent < 11 {
+            let batch = q.take(last.take()).expect("packets wait");
+            sent += batch.len();
+            q.finished(batch.len(), Ok(()));
+            last = Some(batch);
+        }
+        emitter.join().unwrap().unwrap();
+        flusher.join().unwrap().unwrap();
+        assert_eq!(q.lock().wake_flush_at, u64::MAX, "no flush waits");
+    }
+
     impl Queue {
         fn flush_would_wait(&self) -> bool {
             let st = self.lock();
