@@ -233,9 +233,9 @@ impl Queue {
     }
 
     /// `n` packets were sent (or failed). After a broken connection, what was waiting when
-    /// the failed pipeline was taken (in whole pipelines) fails with it rather than being sent on a new connection
-    /// one pipeline at a time: a node that is gone costs one more timeout, not one per
-    /// pipeline (as when the writer took everything waiting at once).
+    /// the failed pipeline was taken (in whole pipelines) fails with it, not sent on a new
+    /// connection one pipeline at a time: a node that is gone costs one more timeout, not
+    /// one per pipeline (as when the writer took everything waiting at once).
     fn finished(&self, n: usize, result: Result<()>) {
         let mut st = self.lock();
         st.done += n as u64;
