@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::packet::socketio::{Broadcast, Request};
 use crate::packet::view::JsonView;
 
+pub(crate) mod bytes;
 pub(crate) mod cluster;
 pub mod json;
 pub mod msgpack;

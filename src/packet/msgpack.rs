@@ -12,6 +12,7 @@ use rmp::encode;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::packet::bytes;
 use crate::packet::view::{is_array_index, js_key_order, JsonView, Node};
 
 /// Appends the MessagePack form of `value` to `out`.
@@ -55,6 +56,20 @@ pub fn write_view<'a, V: JsonView<'a>>(out: &mut Vec<u8>, value: V) -> Result<()
 #[inline(always)]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let n = len_u32(s.len());
+    if n <= 16 {
+        // A fixstr short enough to copy inline: its header and bytes in one reservation.
+        out.reserve(1 + s.len());
+        // SAFETY: `reserve` made room for the header and the bytes after `len`; `s` is
+        // borrowed apart from `out`; every byte up to the new length is written.
+        unsafe {
+            let len = out.len();
+            let at = out.as_mut_ptr().add(len);
+            *at = 0xa0 | n as u8;
+            bytes::copy_short(s.as_bytes(), at.add(1));
+            out.set_len(len + 1 + s.len());
+        }
+        return;
+    }
     match n {
         0..=31 => out.push(0xa0 | n as u8),
         32..=0xff => out.extend_from_slice(&[0xd9, n as u8]),
@@ -67,7 +82,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
             out.extend_from_slice(&n.to_be_bytes());
         }
     }
-    out.extend_from_slice(s.as_bytes());
+    bytes::extend(out, s.as_bytes());
 }
 
 /// Appends an array header (fixarray, array16 or array32).
@@ -101,7 +116,13 @@ fn write_container_len(out: &mut Vec<u8>, len: usize, fix: u8, marker16: u8) {
 
 /// Appends a signed integer in its smallest form (positive values use the unsigned family).
 pub fn write_int(out: &mut Vec<u8>, i: i64) {
-    let _ = encode::write_sint(out, i);
+    if (-32..=127).contains(&i) {
+        // A positive or negative fixint is the value's own low byte (two's complement), as
+        // rmp writes it: one push rather than rmp's generic writer.
+        out.push(i as u8);
+    } else {
+        let _ = encode::write_sint(out, i);
+    }
 }
 
 fn len_u32(len: usize) -> u32 {

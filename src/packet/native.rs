@@ -142,10 +142,7 @@ fn write_message<'a, V: JsonView<'a>>(
     out.push(b'{');
     let mut first = true;
     let mut key = |out: &mut Vec<u8>, k: &str| {
-        if !std::mem::take(&mut first) {
-            out.push(b',');
-        }
-        json::write_key(out, k);
+        json::write_member_key(out, !std::mem::take(&mut first), k);
     };
     for (k, v) in message {
         key(out, k);
