@@ -474,6 +474,51 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Every length up to 70 with a byte to escape (each kind) at every position, twice, and
+    /// none: the inline, SSE2 and portable paths must each write what serde_json writes.
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let marks = [
+            '"', '\\', '\n', '\u{1f}', '\u{0}', '\u{7f}', 'é', '€', '😀', ' ',
+        ];
+        for len in 0..70 {
+            let clean: String = "abcdefghijklmnopqrstuvwxyz0123456789"
+                .chars()
+                .cycle()
+                .take(len)
+                .collect();
+            let mut cases = vec![clean.clone()];
+            for at in 0..len {
+                for m in marks {
+                    let mut with: Vec<char> = clean.chars().collect();
+                    with[at] = m;
+                    if at + 3 < len {
+                        with[at + 3] = '"';
+                    }
+                    cases.push(with.into_iter().collect());
+                }
+            }
+            for case in cases {
+                let want = serde_json::to_string(&case).unwrap();
+                let mut out = b"[".to_vec();
+                write_str(&mut out, &case);
+                assert_eq!(&out[1..], want.as_bytes(), "{case:?}");
+                let mut member = Vec::new();
+                write_member_key(&mut member, true, &case);
+                assert_eq!(member, format!(",{want}:").into_bytes(), "{case:?}");
+                write_member_key(&mut member, false, &case);
+                assert_eq!(&member[want.len() + 2..], format!("{want}:").as_bytes());
+                let mut portable = vec![0u8; case.len()];
+                // SAFETY: `portable` has room for the whole string.
+                let clean = unsafe { copy_clean_portable(case.as_bytes(), portable.as_mut_ptr()) };
+                // SAFETY: as above.
+                let fast = unsafe { copy_clean(case.as_bytes(), portable.as_mut_ptr()) };
+                assert_eq!(clean, fast, "{case:?}");
+                assert_eq!(portable[..clean], case.as_bytes()[..clean]);
+            }
+        }
+    }
+
     fn num(f: f64) -> String {
         let mut out = Vec::new();
         write_number(&mut out, f);

@@ -149,7 +149,10 @@ fn number<I, E>(n: &Number) -> Node<'static, I, E> {
 /// ```
 #[inline]
 pub fn js_key_order<'a, V: JsonView<'a>>(entries: V::Entries) -> JsKeyOrder<'a, V> {
-    if !entries.clone().any(|(k, _)| array_index(k).is_some()) {
+    // The first byte decides for nearly every key, inline; `array_index` only for a digit.
+    let indexed =
+        |k: &str| k.as_bytes().first().is_some_and(u8::is_ascii_digit) && array_index(k).is_some();
+    if !entries.clone().any(|(k, _)| indexed(k)) {
         return JsKeyOrder::Insertion(entries);
     }
     let mut indexed: Vec<(u32, &'a str, V)> = entries

@@ -19,6 +19,12 @@ use crate::redis::{ConnectOptions, Connection, Publisher};
 /// touch the parent's socket, so the first use in the child starts a fresh writer on a fresh
 /// connection. Packets the parent had queued but not flushed stay the parent's.
 pub struct Queued {
+    /// The first writer's queue and the fork generation it was started in: while the
+    /// generation is the same (no fork since), an emit uses this queue without locking
+    /// `writer` or cloning the `Arc` (each an atomic read-modify-write on a line the writer
+    /// thread also touches).
+    first: Arc<Queue>,
+    born: u64,
     writer: Mutex<Writer>,
     opts: ConnectOptions,
 }
@@ -310,12 +316,27 @@ impl Queued {
     /// ```
     pub fn start(conn: Connection, opts: &ConnectOptions) -> Result<Self> {
         let opts = opts.clone();
+        let writer = Writer::start(conn, opts.queue_capacity)?;
         Ok(Queued {
-            writer: Mutex::new(Writer::start(conn, opts.queue_capacity)?),
+            first: writer.queue.clone(),
+            born: writer.generation,
+            writer: Mutex::new(writer),
             opts,
         })
     }
 
+    /// Runs `f` on this process's queue: the first writer's, unless this is a forked child.
+    #[inline]
+    fn with_queue<R>(&self, f: impl FnOnce(&Queue) -> Result<R>) -> Result<R> {
+        if crate::fork::generation() == self.born {
+            f(&self.first)
+        } else {
+            f(&*self.queue()?)
+        }
+    }
+
+    /// The queue of this process's writer, started afresh in a forked child.
+    #[cold]
     fn queue(&self) -> Result<Arc<Queue>> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         if w.generation != crate::fork::generation() {
@@ -333,19 +354,19 @@ impl Queued {
 
 impl Publisher for Queued {
     fn publish(&self, packet: Packet) -> Result<()> {
-        self.queue()?.push(std::iter::once(&packet))
+        self.with_queue(|q| q.push(std::iter::once(&packet)))
     }
 
     fn publish_batch(&self, packets: Vec<Packet>) -> Result<()> {
-        self.queue()?.push(&packets)
+        self.with_queue(|q| q.push(&packets))
     }
 
     fn publish_with(&self, write: &mut dyn FnMut(&mut dyn Sink) -> Result<()>) -> Result<()> {
-        self.queue()?.push_with(write)
+        self.with_queue(|q| q.push_with(write))
     }
 
     fn try_publish(&self, packet: Packet) -> Result<Option<Packet>> {
-        Ok(if self.queue()?.try_push(&packet)? {
+        Ok(if self.with_queue(|q| q.try_push(&packet))? {
             None
         } else {
             Some(packet)
@@ -353,7 +374,7 @@ impl Publisher for Queued {
     }
 
     fn flush(&self) -> Result<()> {
-        self.queue()?.flush()
+        self.with_queue(Queue::flush)
     }
 }
 
@@ -367,6 +388,10 @@ impl Drop for Queued {
             // joined nor ever freed here.
             std::mem::forget(t);
             std::mem::forget(w.queue.clone());
+        }
+        if self.born != crate::fork::generation() {
+            // The parent's queue (its lock may have been held at the fork): never freed here.
+            std::mem::forget(self.first.clone());
         }
     }
 }

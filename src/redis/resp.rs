@@ -115,7 +115,32 @@ pub(crate) fn cluster_command(packet: &Packet) -> (Option<&[u8]>, redis::Cmd) {
 
 /// `n` in decimal, without the formatting machinery (twice per queued packet).
 fn write_decimal(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    crate::packet::bytes::extend(out, itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Writes `n` in decimal into `dst` when it has exactly `dst.len()` digits (the length a
+/// PUBLISH guessed for its payload, nearly always right); `false`, leaving `dst`, otherwise.
+#[inline]
+fn fill_decimal(dst: &mut [u8], mut n: usize) -> bool {
+    let digits = dst.len();
+    // 10^(digits-1) <= n < 10^digits (n < 10 for one digit: 0 has one), with no overflow.
+    let low = u32::try_from(digits)
+        .ok()
+        .and_then(|d| d.checked_sub(1))
+        .and_then(|e| 10usize.checked_pow(e));
+    let fits = match low {
+        None => false,
+        Some(1) => n < 10,
+        Some(low) => n >= low && n / low < 10,
+    };
+    if !fits {
+        return false;
+    }
+    for d in dst.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    true
 }
 
 /// A [`Sink`] that packs onto a pipeline's bytes: a PUBLISH is encoded in place (its payload
@@ -165,7 +190,7 @@ impl Sink for Resp<'_> {
         write_decimal(buf, channel_len);
         buf.extend_from_slice(b"\r\n");
         for part in channel {
-            buf.extend_from_slice(part.as_bytes());
+            crate::packet::bytes::extend(buf, part.as_bytes());
         }
         buf.extend_from_slice(b"\r\n$");
         self.len_at = buf.len();
@@ -177,6 +202,12 @@ impl Sink for Resp<'_> {
 
     fn end(&mut self) {
         let len = self.buf.len() - self.payload_at;
+        if fill_decimal(&mut self.buf[self.len_at..self.len_at + self.digits], len) {
+            // The guess was right: the digits are in place, with no formatting buffer.
+            self.buf.extend_from_slice(b"\r\n");
+            self.n += 1;
+            return;
+        }
         let mut text = itoa::Buffer::new();
         let digits = text.format(len).as_bytes();
         if digits.len() != self.digits {
@@ -233,6 +264,23 @@ mod tests {
         }
         let sharded = Packet::spublish("socket.io#/#", b"x".to_vec());
         assert_eq!(cluster_command(&sharded).0, Some(&b"socket.io#/#"[..]));
+    }
+
+    #[test]
+    fn fill_decimal_writes_only_a_number_of_exactly_that_many_digits() {
+        for n in [0usize, 1, 9, 10, 99, 100, 999, 1000, 12_345, usize::MAX] {
+            let text = n.to_string();
+            for digits in 0..=21 {
+                let mut dst = vec![b'x'; digits];
+                let fits = fill_decimal(&mut dst, n);
+                assert_eq!(fits, digits == text.len(), "{n} in {digits}");
+                if fits {
+                    assert_eq!(dst, text.as_bytes());
+                } else {
+                    assert!(dst.iter().all(|&b| b == b'x'));
+                }
+            }
+        }
     }
 
     #[test]
