@@ -10,8 +10,7 @@ use crate::packet::socketio::{self, Broadcast, Request, Server};
 use crate::packet::streams::{self, Streams};
 use crate::packet::view::{self, Fields, JsonView, Node};
 use crate::packet::{one_packet, Adapter, EventArgs, Packet, Sink};
-use crate::protocol::address::AddressRef;
-use crate::protocol::room::{RoomRef, ToRef};
+use crate::protocol::room::ToRef;
 use crate::protocol::{Address, Object, Room};
 
 /// `$body` with `$a` bound to the target's [`Adapter`], or `$native` for the native target.
@@ -430,19 +429,11 @@ impl Route {
         // With no rooms chosen on the route, a message's own `to` picks the rooms, as a
         // Symple server would route it.
         if let (true, Some(to)) = (broadcast.rooms.is_empty(), to) {
-            let node = to.node()?;
-            if !matches!(node, Node::Null) {
+            if !matches!(to.node()?, Node::Null) {
                 // The rooms read in place, each once: for one room (an address) not even a list.
-                let (mut one, mut more) = (None, Vec::new());
-                let rooms_of_list = match node {
-                    // What `ToRef::read` makes of a string, without its iterator of rooms.
-                    Node::Str(s) => {
-                        one = Some(RoomRef::Name(AddressRef::parse(s)?.room()));
-                        None
-                    }
-                    _ => Some(ToRef::read(to)?.rooms()),
-                };
-                for room in rooms_of_list.into_iter().flatten() {
+                let (mut one, list) = ToRef::read(to)?.split();
+                let mut more = Vec::new();
+                for room in list.into_iter().flatten() {
                     let room = room?;
                     match one {
                         None => one = Some(room),

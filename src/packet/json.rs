@@ -127,24 +127,37 @@ pub fn write_map<'a, V: JsonView<'a>>(
 /// characters, `"` and `\\`; everything else as is.
 #[inline(always)]
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    // Inlined where it is called: most strings are short keys with nothing to escape, checked
-    // and copied in two words each, with no loop and no `memcpy` call.
-    if bytes.len() <= 16 && !short_needs_escape(bytes) {
-        out.reserve(bytes.len() + 2);
-        // SAFETY: `reserve` made room for the quotes and the bytes after `len`; `bytes` is
-        // borrowed apart from `out`; every byte up to the new length is written.
-        unsafe {
-            let len = out.len();
-            let at = out.as_mut_ptr().add(len);
-            *at = b'"';
-            bytes::copy_short(bytes, at.add(1));
-            *at.add(1 + bytes.len()) = b'"';
-            out.set_len(len + bytes.len() + 2);
-        }
-    } else {
-        write_escaped(out, bytes);
+    // Inlined where it is called: most strings are short keys with nothing to escape.
+    if !write_short(out, false, s.as_bytes(), false) {
+        write_escaped(out, s.as_bytes());
     }
+}
+
+/// Appends `"bytes"`, after a comma when `comma` and before a colon when `colon`, if `bytes`
+/// is at most 16 bytes with nothing to escape: checked and copied in two words each, with no
+/// loop and no `memcpy` call. `false`, writing nothing, otherwise.
+#[inline(always)]
+fn write_short(out: &mut Vec<u8>, comma: bool, bytes: &[u8], colon: bool) -> bool {
+    if bytes.len() > 16 || short_needs_escape(bytes) {
+        return false;
+    }
+    out.reserve(bytes.len() + 4);
+    // SAFETY: `reserve` made room for a comma, the quotes, a colon and the bytes after `len`;
+    // `bytes` is borrowed apart from `out`; the comma and the colon are always written but only
+    // kept (the comma by moving the rest past it) when asked for; every byte up to the new
+    // length is written.
+    unsafe {
+        let len = out.len();
+        let mut at = out.as_mut_ptr().add(len);
+        *at = b',';
+        at = at.add(usize::from(comma));
+        *at = b'"';
+        bytes::copy_short(bytes, at.add(1));
+        *at.add(1 + bytes.len()) = b'"';
+        *at.add(2 + bytes.len()) = b':';
+        out.set_len(len + usize::from(comma) + bytes.len() + 2 + usize::from(colon));
+    }
+    true
 }
 
 /// Whether a string of at most 16 bytes has a byte to escape.
@@ -187,29 +200,11 @@ unsafe fn escape_mask(v: std::arch::x86_64::__m128i) -> u32 {
 /// one reservation when the key is short and clean (nearly always).
 #[inline(always)]
 pub(crate) fn write_member_key(out: &mut Vec<u8>, comma: bool, key: &str) {
-    let bytes = key.as_bytes();
-    if bytes.len() <= 16 && !short_needs_escape(bytes) {
-        out.reserve(bytes.len() + 4);
-        // SAFETY: `reserve` made room for the comma, the quotes, the colon and the bytes after
-        // `len`; `bytes` is borrowed apart from `out`; the comma is always written but only
-        // kept (the rest moved past it) when asked for; every byte up to the new length is
-        // written.
-        unsafe {
-            let len = out.len();
-            let mut at = out.as_mut_ptr().add(len);
-            *at = b',';
-            at = at.add(usize::from(comma));
-            *at = b'"';
-            bytes::copy_short(bytes, at.add(1));
-            *at.add(1 + bytes.len()) = b'"';
-            *at.add(2 + bytes.len()) = b':';
-            out.set_len(len + usize::from(comma) + bytes.len() + 3);
-        }
-    } else {
+    if !write_short(out, comma, key.as_bytes(), true) {
         if comma {
             out.push(b',');
         }
-        write_escaped(out, bytes);
+        write_escaped(out, key.as_bytes());
         out.push(b':');
     }
 }

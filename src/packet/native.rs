@@ -119,13 +119,15 @@ fn checked<'a, 'r, V: JsonView<'a>>(
     if to_json.is_none() {
         match fields.to {
             None => return Err(Error::MissingRecipient),
-            Some(v) => match v.node()? {
-                Node::Null => return Err(Error::MissingRecipient),
-                // What `ToRef::read` checks of a string (an address names one room), without
-                // walking its rooms: the usual `to`, on every emit.
-                Node::Str(s) => drop(AddressRef::parse(s)?),
-                _ => ToRef::read(v)?.rooms().try_for_each(|r| r.map(drop))?,
-            },
+            Some(v) => {
+                if let Node::Null = v.node()? {
+                    return Err(Error::MissingRecipient);
+                }
+                // An address is checked by reading it; an array's rooms one by one.
+                if let (_, Some(mut rooms)) = ToRef::read(v)?.split() {
+                    rooms.try_for_each(|r| r.map(drop))?;
+                }
+            }
         }
     }
     Ok(to_json)

@@ -149,10 +149,7 @@ fn number<I, E>(n: &Number) -> Node<'static, I, E> {
 /// ```
 #[inline]
 pub fn js_key_order<'a, V: JsonView<'a>>(entries: V::Entries) -> JsKeyOrder<'a, V> {
-    // The first byte decides for nearly every key, inline; `array_index` only for a digit.
-    let indexed =
-        |k: &str| k.as_bytes().first().is_some_and(u8::is_ascii_digit) && array_index(k).is_some();
-    if !entries.clone().any(|(k, _)| indexed(k)) {
+    if !entries.clone().any(|(k, _)| array_index(k).is_some()) {
         return JsKeyOrder::Insertion(entries);
     }
     let mut indexed: Vec<(u32, &'a str, V)> = entries
@@ -193,12 +190,20 @@ pub fn is_array_index(k: &str) -> bool {
     array_index(k).is_some()
 }
 
-/// A canonical decimal below 2^32 - 1, as ECMAScript defines an array index.
+/// A canonical decimal below 2^32 - 1, as ECMAScript defines an array index. Inline: the
+/// first byte decides for nearly every key, on every map the encoders write.
+#[inline(always)]
 fn array_index(k: &str) -> Option<u32> {
     let first = *k.as_bytes().first()?;
     if !first.is_ascii_digit() || (first == b'0' && k.len() > 1) {
         return None;
     }
+    parse_index(k)
+}
+
+/// The parse behind [`array_index`], once the first byte is a digit (rare): out of line.
+#[inline(never)]
+fn parse_index(k: &str) -> Option<u32> {
     k.parse::<u32>().ok().filter(|&i| i != u32::MAX)
 }
 

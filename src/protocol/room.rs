@@ -267,13 +267,13 @@ impl<'a> ToRef<'a, ()> {
 }
 
 impl<'a, R: Iterator<Item = Result<RoomRef<'a>, Error>>> ToRef<'a, R> {
-    /// The rooms a server delivers this to, in order (see [`To::rooms`]).
-    pub(crate) fn rooms(self) -> impl Iterator<Item = Result<RoomRef<'a>, Error>> {
-        let (one, many) = match self {
-            ToRef::Address(a) => (Some(Ok(RoomRef::Name(a.room()))), None),
+    /// The rooms a server delivers this to (see [`To::rooms`]): an address's one room, or an
+    /// array's rooms in order, each checked as it is reached.
+    pub(crate) fn split(self) -> (Option<RoomRef<'a>>, Option<R>) {
+        match self {
+            ToRef::Address(a) => (Some(RoomRef::Name(a.room())), None),
             ToRef::Rooms(r) => (None, Some(r)),
-        };
-        one.into_iter().chain(many.into_iter().flatten())
+        }
     }
 }
 
