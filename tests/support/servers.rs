@@ -467,51 +467,76 @@ impl Redis {
     }
 
     /// Waits until every running node reports the cluster ok, sees 3 masters with all slots,
-    /// and every replica is in sync.
+    /// and every replica is in sync; on timeout says what each node reported.
     pub fn wait_for_cluster(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if self.cluster_ready() {
+            let states = self.cluster_states();
+            let masters = states.iter().filter(|s| s.master).count();
+            if masters == 3 && states.iter().all(|s| s.ready) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "the test cluster did not settle within 30 s"
+                "the test cluster did not settle within 60 s ({masters} masters): {states:#?}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    fn cluster_ready(&self) -> bool {
-        let mut masters = 0;
+    /// What each running node says of the cluster and its replication.
+    fn cluster_states(&self) -> Vec<NodeState> {
+        let mut out = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
             if !n.is_running() {
                 continue;
             }
-            let Ok(mut c) = self
+            let mut state = NodeState {
+                port: n.port,
+                master: false,
+                ready: false,
+                seen: String::new(),
+            };
+            match self
                 .node_client(i)
                 .get_connection_with_timeout(Duration::from_millis(500))
-            else {
-                return false;
-            };
-            let info: String = redis::cmd("CLUSTER")
-                .arg("INFO")
-                .query(&mut c)
-                .unwrap_or_default();
-            if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_ok:16384") {
-                return false;
+            {
+                Err(e) => state.seen = format!("no connection: {e}"),
+                Ok(mut c) => {
+                    let info: String = redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query(&mut c)
+                        .unwrap_or_default();
+                    let role: String = redis::cmd("INFO")
+                        .arg("replication")
+                        .query(&mut c)
+                        .unwrap_or_default();
+                    let cluster_ok = info.contains("cluster_state:ok")
+                        && info.contains("cluster_slots_ok:16384");
+                    state.master = cluster_ok && role.contains("role:master");
+                    state.ready = cluster_ok
+                        && (role.contains("role:master") || role.contains("master_link_status:up"));
+                    state.seen = info
+                        .lines()
+                        .chain(role.lines())
+                        .filter(|l| {
+                            [
+                                "cluster_state",
+                                "cluster_slots",
+                                "cluster_known",
+                                "role",
+                                "master_link",
+                            ]
+                            .iter()
+                            .any(|k| l.starts_with(k))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                }
             }
-            let role: String = redis::cmd("INFO")
-                .arg("replication")
-                .query(&mut c)
-                .unwrap_or_default();
-            if role.contains("role:master") {
-                masters += 1;
-            } else if !role.contains("master_link_status:up") {
-                return false;
-            }
+            out.push(state);
         }
-        masters == 3
+        out
     }
 
     /// Empties every database of every running master (and waits for replicas to follow).
@@ -723,4 +748,14 @@ pub fn each_kind(test: impl Fn(&Redis)) {
             panic!("on the {kind:?} Redis: {what}");
         }
     }
+}
+
+/// One node's view of the cluster, for [`Redis::wait_for_cluster`] and its failure message.
+#[derive(Debug)]
+#[allow(dead_code)] // `port` and `seen` are read through Debug.
+struct NodeState {
+    port: u16,
+    master: bool,
+    ready: bool,
+    seen: String,
 }
