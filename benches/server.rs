@@ -145,10 +145,12 @@ fn run() -> Res<()> {
         "fanout" => Only::Fanout,
         "latency" => Only::Latency,
         "capacity" => return capacity_only(),
+        "memory" => return memory_only(),
         other => {
-            return Err(
-                format!("SYMPLE_BENCH_ONLY={other}: use capacity, fanout or latency").into(),
+            return Err(format!(
+                "SYMPLE_BENCH_ONLY={other}: use capacity, fanout, latency or memory"
             )
+            .into())
         }
     };
     let fanout_only = only == Only::Fanout;
@@ -355,6 +357,95 @@ fn capacity_only() -> Res<()> {
     print_capacity(&capacity);
     println!("machine: load average {} (at the end)", load_average());
     println!("command: SYMPLE_BENCH_ONLY=capacity {BENCH_COMMAND}");
+    drop(redis);
+    logs.remove();
+    Ok(())
+}
+
+/// Line 3 alone (`SYMPLE_BENCH_ONLY=memory`): ours and symple@2.1.1 (the ratio's two sides),
+/// each round on fresh instances of both, alternating which starts first; prints every round
+/// and the medians. Needs Node and `npm ci` in tests/interop and benches/node, not socketioxide.
+fn memory_only() -> Res<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    require("node", "nodejs")?;
+    require_npm(
+        &root.join("tests/interop/node_modules"),
+        &["symple", "redis"],
+        "tests/interop",
+    )?;
+    require_npm(
+        &root.join("benches/node/node_modules"),
+        &["ws", "socket.io-client"],
+        "benches/node",
+    )?;
+    let paths = Paths {
+        root: root.to_owned(),
+        ours: ours_bin(),
+        // Never started in this mode.
+        socketioxide: "symple-bench-socketioxide-unused".into(),
+        node_clients: root.join("benches/node/clients.js"),
+    };
+    let rounds = common::round_count(ROUNDS);
+    let logs = Logs::new()?;
+    let redis = Redis::start_kind(Kind::Plain);
+    let url = redis.url();
+    let kinds = [ServerKind::Ours, ServerKind::Symple2];
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for round in 0..rounds {
+        // Alternate the order, so neither side always runs on a machine the other just left.
+        let order = if round % 2 == 0 { kinds } else { [kinds[1], kinds[0]] };
+        for kind in order {
+            let name = format!("{}-memory-{round}", kind.label());
+            let mut server = Server::start(&paths, &logs, kind, &url, &name)?;
+            let m = idle_memory(&paths, &logs, &mut server)?;
+            drop(server);
+            if kind == ServerKind::Ours {
+                ours.push(m);
+            } else {
+                theirs.push(m);
+            }
+        }
+    }
+    println!(
+        "3. resident memory per idle authenticated connection: (VmRSS with \
+         {WARM_CONNECTIONS}+{IDLE_CONNECTIONS} - VmRSS with {WARM_CONNECTIONS}) / \
+         {IDLE_CONNECTIONS}, Rust clients, {rounds} rounds on fresh instances, medians"
+    );
+    let kb = |v: &[Memory]| median(v.iter().map(|m| m.per_conn_kb).collect());
+    let ratios: Vec<f64> = ours
+        .iter()
+        .zip(&theirs)
+        .map(|(o, t)| o.per_conn_kb / t.per_conn_kb)
+        .collect();
+    let ratio = median(ratios.clone());
+    println!(
+        "memory/conn  ours {:.2} KB   symple@2.1.1 {:.2} KB   ours/symple@2.1.1 {ratio:.2} \
+         (target <= {SYMPLE2_MEMORY_TARGET:.2}) {}   rounds {}",
+        kb(&ours),
+        kb(&theirs),
+        verdict(ratio <= SYMPLE2_MEMORY_TARGET),
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    for m in ours.iter().zip(&theirs).flat_map(|(o, t)| [o, t]) {
+        println!(
+            "  {:<13} {:.2} KB/conn   VmRSS {} KB idle, {} KB with {WARM_CONNECTIONS}, {} KB \
+             with {}",
+            m.kind.label(),
+            m.per_conn_kb,
+            m.rss_idle,
+            m.rss_warm,
+            m.rss_after,
+            WARM_CONNECTIONS + IDLE_CONNECTIONS
+        );
+    }
+    println!("  (symple@2.1.1: node --expose-gc, two full GCs before each reading)");
+    println!("machine: load average {} (at the end)", load_average());
+    println!("command: SYMPLE_BENCH_ONLY=memory {BENCH_COMMAND}");
     drop(redis);
     logs.remove();
     Ok(())
