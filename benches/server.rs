@@ -394,7 +394,11 @@ fn memory_only() -> Res<()> {
     let mut theirs = Vec::new();
     for round in 0..rounds {
         // Alternate the order, so neither side always runs on a machine the other just left.
-        let order = if round % 2 == 0 { kinds } else { [kinds[1], kinds[0]] };
+        let order = if round % 2 == 0 {
+            kinds
+        } else {
+            [kinds[1], kinds[0]]
+        };
         for kind in order {
             let name = format!("{}-memory-{round}", kind.label());
             let mut server = Server::start(&paths, &logs, kind, &url, &name)?;
