@@ -195,6 +195,11 @@ impl Pending {
         }
     }
 
+    /// Whether more emptied buffers are kept than [`idle`](Self::idle) would keep.
+    pub(crate) fn holds_a_burst(&self) -> bool {
+        matches!(self, Pending::Packed { free, .. } if free.len() > KEPT_IDLE)
+    }
+
     /// The writer found nothing to send: a past burst's buffers are given back.
     pub(crate) fn idle(&mut self) {
         if let Pending::Packed { free, .. } = self {

@@ -77,6 +77,9 @@ impl QueueState {
     }
 }
 
+/// How long the writer keeps a burst's pipeline buffers with nothing to send.
+const KEEP_BURST_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The most of an emitting thread's scratch buffer kept between emits.
 const SCRATCH_KEPT: usize = 16 << 10;
 
@@ -225,10 +228,28 @@ impl Queue {
             if st.closed {
                 return None;
             }
-            st.pending.idle();
             st.writer_sleeping = true;
-            st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
-            st.writer_sleeping = false;
+            if st.pending.holds_a_burst() {
+                // A burst's buffers are kept while another may follow soon: that burst then
+                // fills pages already mapped and cached instead of faulting in fresh ones,
+                // each zeroed by the kernel (2,000 to 4,000 faults per 100k queued emits
+                // when the buffers were given back at once). Given back after a while with
+                // nothing to send.
+                let (g, waited) = self
+                    .work
+                    .wait_timeout(st, KEEP_BURST_FOR)
+                    .unwrap_or_else(|p| p.into_inner());
+                st = g;
+                st.writer_sleeping = false;
+                if waited.timed_out() {
+                    st.pending.idle();
+                    continue;
+                }
+            } else {
+                st.pending.idle();
+                st = self.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                st.writer_sleeping = false;
+            }
             // Woken by the first packet of a burst: when the emitting thread shares this CPU,
             // let it queue more before writing, so a burst goes out in a few large writes
             // rather than a round trip per packet. With a CPU to itself this returns at once.
