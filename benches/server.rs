@@ -165,17 +165,9 @@ fn run() -> Res<()> {
     let node_version = if fanout_only {
         "not used".to_owned()
     } else {
-        let v = require("node", "nodejs")?;
-        require_npm(&interop, &["symple", "redis"], "tests/interop")?;
-        require_npm(&bench_modules, &["ws", "socket.io-client"], "benches/node")?;
-        v
+        require_node(root)?
     };
-    let paths = Paths {
-        root: root.to_owned(),
-        ours: ours_bin(),
-        socketioxide: common::socketioxide_peer()?,
-        node_clients: root.join("benches/node/clients.js"),
-    };
+    let paths = paths(root, common::socketioxide_peer()?);
     let rounds = common::round_count(ROUNDS);
     let messages = env_usize("SYMPLE_BENCH_MESSAGES", MESSAGES);
     let publish_rate = env_usize("SYMPLE_BENCH_FANOUT_RATE", PUBLISH_RATE as usize) as f64;
@@ -337,16 +329,37 @@ fn run() -> Res<()> {
     Ok(())
 }
 
+/// Node and the npm packages the Node servers and clients need; Node's version.
+fn require_node(root: &Path) -> Res<String> {
+    let version = require("node", "nodejs")?;
+    require_npm(
+        &root.join("tests/interop/node_modules"),
+        &["symple", "redis"],
+        "tests/interop",
+    )?;
+    require_npm(
+        &root.join("benches/node/node_modules"),
+        &["ws", "socket.io-client"],
+        "benches/node",
+    )?;
+    Ok(version)
+}
+
+/// The programs a run starts, with `socketioxide` as the socketioxide peer.
+fn paths(root: &Path, socketioxide: std::path::PathBuf) -> Paths {
+    Paths {
+        root: root.to_owned(),
+        ours: ours_bin(),
+        socketioxide,
+        node_clients: root.join("benches/node/clients.js"),
+    }
+}
+
 /// Part 4 alone (`SYMPLE_BENCH_ONLY=capacity`): ours and socketioxide holding CAPACITY idle
 /// connections each; needs no Node. For checking memory changes quickly.
 fn capacity_only() -> Res<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let paths = Paths {
-        root: root.to_owned(),
-        ours: ours_bin(),
-        socketioxide: common::socketioxide_peer()?,
-        node_clients: root.join("benches/node/clients.js"),
-    };
+    let paths = paths(root, common::socketioxide_peer()?);
     let logs = Logs::new()?;
     let redis = Redis::start_kind(Kind::Plain);
     let url = redis.url();
@@ -367,24 +380,9 @@ fn capacity_only() -> Res<()> {
 /// and the medians. Needs Node and `npm ci` in tests/interop and benches/node, not socketioxide.
 fn memory_only() -> Res<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    require("node", "nodejs")?;
-    require_npm(
-        &root.join("tests/interop/node_modules"),
-        &["symple", "redis"],
-        "tests/interop",
-    )?;
-    require_npm(
-        &root.join("benches/node/node_modules"),
-        &["ws", "socket.io-client"],
-        "benches/node",
-    )?;
-    let paths = Paths {
-        root: root.to_owned(),
-        ours: ours_bin(),
-        // Never started in this mode.
-        socketioxide: "symple-bench-socketioxide-unused".into(),
-        node_clients: root.join("benches/node/clients.js"),
-    };
+    require_node(root)?;
+    // socketioxide is never started in this mode.
+    let paths = paths(root, "symple-bench-socketioxide-unused".into());
     let rounds = common::round_count(ROUNDS);
     let logs = Logs::new()?;
     let redis = Redis::start_kind(Kind::Plain);
