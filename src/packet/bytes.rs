@@ -61,38 +61,6 @@ pub(crate) unsafe fn copy_short(src: &[u8], dst: *mut u8) {
     }
 }
 
-/// The bytes of `src` (at most 16) as two words that together hold every byte and nothing
-/// else but copies of them and `pad` (for a check that looks at every byte of a short
-/// string in two word operations).
-#[inline(always)]
-pub(crate) fn short_words(src: &[u8], pad: u8) -> (u64, u64) {
-    let n = src.len();
-    debug_assert!(n <= 16);
-    let word = |b: &[u8]| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(b);
-        u64::from_ne_bytes(w)
-    };
-    let half = |b: &[u8]| {
-        let mut w = [0u8; 4];
-        w.copy_from_slice(b);
-        u64::from(u32::from_ne_bytes(w))
-    };
-    if n >= 8 {
-        (word(&src[..8]), word(&src[n - 8..]))
-    } else if n >= 4 {
-        let w = half(&src[..4]) | half(&src[n - 4..]) << 32;
-        (w, w)
-    } else {
-        let mut w = [pad; 8];
-        if n > 0 {
-            (w[0], w[1], w[2]) = (src[0], src[n / 2], src[n - 1]);
-        }
-        let w = u64::from_ne_bytes(w);
-        (w, w)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,23 +73,6 @@ mod tests {
             extend(&mut out, &src[..n]);
             assert_eq!(&out[..3], b"xyz");
             assert_eq!(&out[3..], &src[..n], "length {n}");
-        }
-    }
-
-    #[test]
-    fn short_words_hold_every_byte_and_only_pad_besides() {
-        let src: Vec<u8> = (1..=16u8).collect();
-        for n in 0..=16 {
-            let (a, b) = short_words(&src[..n], 0xee);
-            let mut seen: Vec<u8> = a.to_ne_bytes().into_iter().chain(b.to_ne_bytes()).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            let mut want: Vec<u8> = src[..n].to_vec();
-            if n < 4 {
-                want.push(0xee);
-            }
-            want.sort_unstable();
-            assert_eq!(seen, want, "length {n}");
         }
     }
 }

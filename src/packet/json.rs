@@ -99,6 +99,51 @@ pub(crate) fn write_styled<'a, S: Style, V: JsonView<'a>>(
     Ok(())
 }
 
+/// Appends `value` as `serde_json::to_writer` writes it: [`write_styled`] in the [`Serde`]
+/// style, matched on the `Value` itself. Strings, the most common values, are written
+/// inline in the loops over arrays and maps (no call per value); the rest recurse.
+pub(crate) fn write_serde_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::String(s) => write_str(out, s),
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                write_member_key(out, i > 0, k);
+                match v {
+                    Value::String(s) => write_str(out, s),
+                    v => write_serde_value(out, v),
+                }
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match v {
+                    Value::String(s) => write_str(out, s),
+                    v => write_serde_value(out, v),
+                }
+            }
+            out.push(b']');
+        }
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                write_integer(out, i);
+            } else if let Some(u) = n.as_u64() {
+                write_integer(out, u);
+            } else {
+                // Without arbitrary_precision every other Number is a finite f64.
+                Serde::float(out, n.as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Null => out.extend_from_slice(b"null"),
+    }
+}
+
 /// Appends an object: `entries` in JavaScript's key order, then `extra` string fields (keys
 /// the caller knows are absent and not integer-like) as if inserted last.
 pub fn write_map<'a, V: JsonView<'a>>(
@@ -134,37 +179,94 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends `"bytes"`, after a comma when `comma` and before a colon when `colon`, if `bytes`
-/// is at most 16 bytes with nothing to escape: checked and copied in two words each, with no
-/// loop and no `memcpy` call. `false`, writing nothing, otherwise.
+/// is at most 16 bytes with nothing to escape: read once as two words (by length: two
+/// overlapping words, two half words, or three bytes), which serve both the check and the
+/// copy, with no loop and no `memcpy` call. `false`, writing nothing, otherwise.
 #[inline(always)]
 fn write_short(out: &mut Vec<u8>, comma: bool, bytes: &[u8], colon: bool) -> bool {
-    if bytes.len() > 16 || short_needs_escape(bytes) {
+    let n = bytes.len();
+    let s = bytes.as_ptr();
+    // SAFETY (every branch): the reads stay within `bytes` (the second word ends at its last
+    // byte), unaligned; the stores write `n` bytes at the place `put_short` gives, which has room
+    // for them.
+    unsafe {
+        if n >= 8 {
+            if n > 16 {
+                return false;
+            }
+            let a = s.cast::<u64>().read_unaligned();
+            let b = s.add(n - 8).cast::<u64>().read_unaligned();
+            put_short(out, comma, n, colon, (a, b), |d| {
+                d.cast::<u64>().write_unaligned(a);
+                d.add(n - 8).cast::<u64>().write_unaligned(b);
+            })
+        } else if n >= 4 {
+            let a = s.cast::<u32>().read_unaligned();
+            let b = s.add(n - 4).cast::<u32>().read_unaligned();
+            let w = u64::from(a) | u64::from(b) << 32;
+            put_short(out, comma, n, colon, (w, w), |d| {
+                d.cast::<u32>().write_unaligned(a);
+                d.add(n - 4).cast::<u32>().write_unaligned(b);
+            })
+        } else if n > 0 {
+            // 1 to 3 bytes: the first, the middle and the last (some the same byte), padded
+            // with spaces, which need no escape.
+            let (x, y, z) = (*s, *s.add(n / 2), *s.add(n - 1));
+            let w = u64::from_le_bytes([x, y, z, b' ', b' ', b' ', b' ', b' ']);
+            put_short(out, comma, n, colon, (w, w), |d| {
+                *d = x;
+                *d.add(n / 2) = y;
+                *d.add(n - 1) = z;
+            })
+        } else {
+            // Spaces: nothing to escape.
+            const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+            put_short(out, comma, 0, colon, (SPACES, SPACES), |_| {})
+        }
+    }
+}
+
+/// The rest of [`write_short`]: checks `words` (every byte of the string, and copies of them
+/// or spaces besides), then writes the comma, the quotes, the colon, and the `n` bytes
+/// `store` writes at the place it is given. `false`, writing nothing, when a byte needs an
+/// escape.
+///
+/// # Safety
+///
+/// `store` must write at most `n` bytes from the pointer it gets.
+#[inline(always)]
+unsafe fn put_short(
+    out: &mut Vec<u8>,
+    comma: bool,
+    n: usize,
+    colon: bool,
+    words: (u64, u64),
+    store: impl FnOnce(*mut u8),
+) -> bool {
+    if words_need_escape(words.0, words.1) {
         return false;
     }
-    out.reserve(bytes.len() + 4);
-    // SAFETY: `reserve` made room for a comma, the quotes, a colon and the bytes after `len`;
-    // `bytes` is borrowed apart from `out`; the comma and the colon are always written but only
-    // kept (the comma by moving the rest past it) when asked for; every byte up to the new
-    // length is written.
+    out.reserve(n + 4);
+    // SAFETY: `reserve` made room for a comma, the quotes, a colon and the `n` bytes after
+    // `len`; the comma and the colon are always written but only kept (the comma by moving
+    // the rest past it) when asked for; every byte up to the new length is written.
     unsafe {
         let len = out.len();
         let mut at = out.as_mut_ptr().add(len);
         *at = b',';
         at = at.add(usize::from(comma));
         *at = b'"';
-        bytes::copy_short(bytes, at.add(1));
-        *at.add(1 + bytes.len()) = b'"';
-        *at.add(2 + bytes.len()) = b':';
-        out.set_len(len + usize::from(comma) + bytes.len() + 2 + usize::from(colon));
+        store(at.add(1));
+        *at.add(1 + n) = b'"';
+        *at.add(2 + n) = b':';
+        out.set_len(len + usize::from(comma) + n + 2 + usize::from(colon));
     }
     true
 }
 
-/// Whether a string of at most 16 bytes has a byte to escape.
+/// Whether two words have a byte JSON escapes.
 #[inline(always)]
-fn short_needs_escape(bytes: &[u8]) -> bool {
-    // Padded with a space, which needs no escape.
-    let (a, b) = bytes::short_words(bytes, b' ');
+fn words_need_escape(a: u64, b: u64) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: SSE2 is part of x86-64; the vector is made of two words in registers.
@@ -511,6 +613,72 @@ mod tests {
                 assert_eq!(clean, fast, "{case:?}");
                 assert_eq!(portable[..clean], case.as_bytes()[..clean]);
             }
+        }
+    }
+
+    /// The direct `Value` writer of native packets against serde_json, and against the
+    /// generic writer it stands in for: strings (non-ASCII, control characters, quotes,
+    /// backslashes, every short length and longer ones), numbers (big, negative, floats),
+    /// nesting, empty containers.
+    #[test]
+    fn serde_values_are_written_as_serde_json_writes_them() {
+        let mut values = vec![
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(""),
+            json!("a\"b\\c\u{8}\u{c}\n\r\t\u{0}\u{1f}\u{7f}é/\u{2028}😀€"),
+            json!(0),
+            json!(-1),
+            json!(42),
+            json!(i64::MIN),
+            json!(i64::MAX),
+            json!(u64::MAX),
+            json!(i64::MAX as u64 + 1),
+            json!(0.0),
+            json!(-0.0),
+            json!(2.0),
+            json!(-1.25),
+            json!(0.1),
+            json!(1e21),
+            json!(1e-7),
+            json!(1.5e300),
+            json!(-2.5e-300),
+            json!(5e-324),
+            json!(f64::MAX),
+            json!(std::f64::consts::PI),
+            json!([]),
+            json!({}),
+            json!([[], {}, [null, [1, [2.5, ["x"]]]]]),
+            json!({"type": "message", "to": ["a", 7, "b|c"], "data": {"text": "hi\n", "n": -3,
+                   "f": 0.5, "deep": {"k\"ey": {"é": [true, null, {}]}}, "10": 1, "2": 2}}),
+        ];
+        let marks = ['"', '\\', '\n', '\u{1f}', '\u{0}', '\u{7f}', 'é', '😀', ' '];
+        for len in 0..40 {
+            let clean: String = "abcdefghijklmnopqrstuvwxyz0123456789z"
+                .chars()
+                .take(len)
+                .collect();
+            values.push(json!(clean.clone()));
+            values.push(json!({ clean.clone(): clean.clone() }));
+            for m in marks {
+                let mut with: Vec<char> = clean.chars().collect();
+                with.insert(len / 2, m);
+                let with: String = with.into_iter().collect();
+                values.push(json!([with.clone(), { with.clone(): [with] }]));
+            }
+        }
+        for v in &values {
+            let want = serde_json::to_vec(v).unwrap();
+            let mut direct = b"[".to_vec();
+            write_serde_value(&mut direct, v);
+            assert_eq!(&direct[1..], &want[..], "{v}");
+            let mut viewed = Vec::new();
+            crate::packet::view::JsonView::write_serde_json(v, &mut viewed).unwrap();
+            assert_eq!(viewed, want, "{v}");
+            let mut generic = Vec::new();
+            write_styled::<Serde, &Value>(&mut generic, v).unwrap();
+            assert_eq!(generic, want, "{v}");
         }
     }
 

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::packet::json::{self, Serde};
+use crate::packet::json;
 use crate::packet::view::{self, Fields, JsonView, Node};
 use crate::packet::{finish, one_packet, Packet, Sink};
 use crate::protocol::address::AddressRef;
@@ -151,7 +151,7 @@ fn write_message<'a, V: JsonView<'a>>(
         key(out, k);
         match (k, to_json) {
             ("to", Some(t)) => t.write(out),
-            _ => json::write_styled::<Serde, V>(out, v)?,
+            _ => v.write_serde_json(out)?,
         }
     }
     if let (None, Some(id)) = (fields.id, fill.id) {

@@ -39,6 +39,15 @@ pub trait JsonView<'a>: Copy {
     /// The value's kind and contents; an error when it has no JSON form.
     fn node(self) -> Result<Node<'a, Self::Items, Self::Entries>, Error>;
 
+    /// Appends the value's JSON text as `serde_json` writes the equal `Value` (the text of
+    /// native packets). The default goes through [`node`](Self::node); `&Value` overrides it
+    /// with a writer that cannot fail, which needs no `Node` and no `Result` per value.
+    #[doc(hidden)]
+    #[inline]
+    fn write_serde_json(self, out: &mut Vec<u8>) -> Result<(), Error> {
+        crate::packet::json::write_styled::<crate::packet::json::Serde, Self>(out, self)
+    }
+
     /// The value of `key`, when this is a map that has it.
     fn get(self, key: &str) -> Result<Option<Self>, Error> {
         Ok(match self.node()? {
@@ -103,6 +112,10 @@ impl<'a> JsonView<'a> for &'a Value {
     type Items = std::slice::Iter<'a, Value>;
     type Entries = ValueEntries<'a>;
 
+    // Inline: it never fails, so where it is inlined the `Result` and the `Node` vanish
+    // into the caller's match (out of line, each value paid a call through the GOT and
+    // a ~64-byte result written and read back).
+    #[inline]
     fn node(self) -> Result<Node<'a, Self::Items, Self::Entries>, Error> {
         Ok(match self {
             Value::Null => Node::Null,
@@ -117,6 +130,16 @@ impl<'a> JsonView<'a> for &'a Value {
     fn get(self, key: &str) -> Result<Option<Self>, Error> {
         Ok(self.get(key))
     }
+
+    #[inline]
+    fn write_serde_json(self, out: &mut Vec<u8>) -> Result<(), Error> {
+        // A string inline where the caller loops over a message's fields; the rest in a call.
+        match self {
+            Value::String(s) => crate::packet::json::write_str(out, s),
+            v => crate::packet::json::write_serde_value(out, v),
+        }
+        Ok(())
+    }
 }
 
 /// The entries of a serde map as a view.
@@ -124,6 +147,7 @@ pub fn entries(map: &Map<String, Value>) -> ValueEntries<'_> {
     ValueEntries(map.iter())
 }
 
+#[inline]
 fn number<I, E>(n: &Number) -> Node<'static, I, E> {
     if let Some(i) = n.as_i64() {
         Node::I64(i)

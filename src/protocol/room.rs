@@ -249,6 +249,7 @@ pub(crate) enum ToRef<'a, R> {
 
 impl<'a> ToRef<'a, ()> {
     /// The one reader of `to`: a valid address string or a non-empty array of rooms.
+    #[inline]
     pub(crate) fn read<V: JsonView<'a>>(
         v: V,
     ) -> Result<ToRef<'a, impl Iterator<Item = Result<RoomRef<'a>, Error>>>, Error> {
