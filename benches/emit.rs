@@ -234,11 +234,14 @@ fn run() -> Res<()> {
 /// what `valgrind --tool=callgrind` runs to count instructions per packet (see
 /// benches/README.md). `SYMPLE_BENCH_ENCODE_N` sets the packets per round.
 fn encode_only() -> Res<()> {
+    // Pinned as the full run is (SYMPLE_BENCH_PIN=same: CPU 0), so its figures compare.
+    let pin = Pin::from_env()?;
+    pin.this_process()?;
     let discard: Arc<dyn Publisher> = Arc::new(Discard);
     let native_emitter = Emitter::with_publisher(discard.clone(), Target::Native);
     let sio_emitter = Emitter::with_publisher(discard, Target::default());
     encode_table(&message(PAYLOAD_BYTES)?, &native_emitter, &sio_emitter)?;
-    println!("load average {}", load_average());
+    println!("load average {}, {}", load_average(), pin.describe());
     Ok(())
 }
 
