@@ -1,5 +1,7 @@
 //! The `symple` command line: `symple emit …`, `symple session …`.
 
+#[cfg(feature = "server")]
+mod alloc;
 mod emit;
 #[cfg(feature = "server")]
 mod server;
@@ -8,6 +10,8 @@ mod session;
 use clap::{Parser, Subcommand};
 
 use crate::error::Result;
+#[cfg(feature = "server")]
+pub use alloc::worker_idle;
 
 /// Push Symple messages through Redis.
 #[derive(Debug, Parser)]

@@ -249,6 +249,7 @@ pub(crate) fn run(args: ServerArgs) -> Result<()> {
     init_logs(args.log_level.as_deref(), args.log_format)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(super::worker_idle)
         .build()
         .map_err(|source| crate::Error::Io {
             what: "cannot start the runtime".into(),

@@ -3,6 +3,7 @@
 //! bytes are in flight. (axum's `WebSocketUpgrade` gives each connection a read buffer it
 //! holds for life and no way to put another I/O layer under tungstenite.)
 
+use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -33,6 +34,48 @@ const TUNGSTENITE_READ: usize = 32;
 
 /// Written frames gathered before the writer waits for the socket (one write per batch).
 const WRITE_HIGH: usize = 128 * 1024;
+
+/// Drained buffers each thread keeps for the next batch: under fan-out every delivery
+/// would otherwise allocate a write buffer, grow it by reallocation and free it (large
+/// blocks, outside the allocator's thread cache when that is kept small).
+const SPARE_BUFS: usize = 4;
+
+/// Write buffers above this go back to the allocator: one burst to a slow reader is not
+/// kept for later.
+const SPARE_MAX: usize = 64 * 1024;
+
+thread_local! {
+    // Boxed as `Lean` holds them: handed over without a new allocation.
+    #[allow(clippy::vec_box)]
+    static SPARE: RefCell<Vec<Box<Bufs>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A thread's spare buffers, or new empty ones.
+fn take_spare() -> Box<Bufs> {
+    SPARE
+        .try_with(|s| s.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Keeps drained buffers (nothing held for reading, nothing left to write) for the next
+/// batch on this thread, unless there are enough or they are large.
+fn give_spare(mut b: Box<Bufs>) {
+    if b.write.capacity() > SPARE_MAX || b.read.capacity() > 0 {
+        return;
+    }
+    b.write.clear();
+    b.write_pos = 0;
+    b.read_pos = 0;
+    // A thread being torn down frees them instead.
+    let _kept = SPARE.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_BUFS {
+            s.push(b);
+        }
+    });
+}
 
 /// Checks a WebSocket upgrade request; on success takes its upgrade handle and gives the
 /// `101 Switching Protocols` answer. `None`: not a (valid) WebSocket upgrade.
@@ -160,19 +203,21 @@ impl<S> Lean<S> {
         Lean { inner, bufs: None }
     }
 
-    /// The buffers, made when first needed.
+    /// The buffers, taken from the thread's spares when first needed.
     fn bufs(&mut self) -> &mut Bufs {
-        self.bufs.get_or_insert_with(Box::default)
+        self.bufs.get_or_insert_with(take_spare)
     }
 
-    /// Frees the buffers once nothing is in flight either way.
+    /// Gives the buffers back to the thread's spares once nothing is in flight either way.
     fn free_if_idle(&mut self) {
         if self
             .bufs
             .as_ref()
             .is_some_and(|b| b.read.is_empty() && b.write.is_empty())
         {
-            self.bufs = None;
+            if let Some(b) = self.bufs.take() {
+                give_spare(b);
+            }
         }
     }
 
@@ -256,8 +301,12 @@ impl<S: AsyncWrite + Unpin> Lean<S> {
             }
             bufs.write_pos += n;
         }
-        bufs.write = Vec::new();
+        bufs.write.clear();
         bufs.write_pos = 0;
+        if !bufs.read.is_empty() {
+            // Kept for the unread bytes: a quiet connection holds no write capacity.
+            bufs.write = Vec::new();
+        }
         self.free_if_idle();
         Poll::Ready(Ok(()))
     }
@@ -401,6 +450,52 @@ mod tests {
         let mut got = [0u8; 7];
         far.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"one two");
+    }
+
+    #[tokio::test]
+    async fn drained_buffers_serve_the_next_batch_on_the_thread() {
+        SPARE.with(|s| s.borrow_mut().clear());
+        let (mut far, near) = tokio::io::duplex(64 * 1024);
+        let (mut far2, near2) = tokio::io::duplex(64 * 1024);
+        let (mut first, mut second) = (Lean::new(near), Lean::new(near2));
+        first.write_all(&[b'a'; 5000]).await.unwrap();
+        let grown = first.held().1;
+        first.flush().await.unwrap();
+        assert_eq!(
+            first.held(),
+            (0, 0),
+            "the connection holds nothing once flushed"
+        );
+        assert_eq!(SPARE.with(|s| s.borrow().len()), 1, "kept for the thread");
+        second.write_all(b"b").await.unwrap();
+        assert_eq!(
+            second.held().1,
+            grown,
+            "the next batch starts with that capacity"
+        );
+        assert_eq!(SPARE.with(|s| s.borrow().len()), 0);
+        second.flush().await.unwrap();
+        let mut got = vec![0u8; 5000];
+        far.read_exact(&mut got).await.unwrap();
+        assert!(got.iter().all(|&b| b == b'a'));
+        let mut one = [0u8; 1];
+        far2.read_exact(&mut one).await.unwrap();
+        assert_eq!(&one, b"b", "nothing of the first batch is written again");
+        // A burst above the bound is freed, and the spares never exceed their count.
+        assert_eq!(SPARE.with(|s| s.borrow().len()), 1);
+        let (_far3, near3) = tokio::io::duplex(1 << 20);
+        let mut big = Lean::new(near3);
+        big.write_all(&vec![0u8; SPARE_MAX + 1]).await.unwrap();
+        big.flush().await.unwrap();
+        assert_eq!(
+            SPARE.with(|s| s.borrow().len()),
+            0,
+            "a large buffer is not kept"
+        );
+        for _ in 0..2 * SPARE_BUFS {
+            give_spare(Box::default());
+        }
+        assert_eq!(SPARE.with(|s| s.borrow().len()), SPARE_BUFS);
     }
 
     #[tokio::test]
